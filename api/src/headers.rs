@@ -1,0 +1,33 @@
+//! Header names that cross the edge/origin boundary, spelled once.
+
+/// Correlates one request across edge, origin and logs (1-128 visible ASCII characters).
+pub const REQUEST_ID: &str = "x-request-id";
+/// Shared secret the edge adds so the origin can refuse calls that skipped the edge.
+pub const EDGE_SECRET: &str = "x-edge-secret";
+/// Content type of every refusal (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Says whether an edge response came from its cache (`hit`) or the origin (`miss`).
+pub const EDGE_CACHE: &str = "x-edge-cache";
+
+/// The longest request id accepted from a caller.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// True when a caller-supplied request id may be kept: 1-128 visible ASCII characters.
+pub fn is_valid_request_id(value: &str) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_request_id;
+
+    #[test]
+    fn request_ids_must_be_short_visible_ascii() {
+        assert!(is_valid_request_id("abc-123"));
+        assert!(is_valid_request_id(&"x".repeat(128)));
+        assert!(!is_valid_request_id(""));
+        assert!(!is_valid_request_id(&"x".repeat(129)));
+        assert!(!is_valid_request_id("has space"));
+        assert!(!is_valid_request_id("caf\u{e9}"));
+    }
+}

@@ -1,0 +1,13 @@
+//! The wire contract between the edge Worker, the origin and every client.
+//!
+//! Both sides compile this crate (wasm32 for the Worker, native for the origin), so a DTO, a
+//! problem type or a token rule is written once and cannot drift between them. It holds no I/O:
+//! no tokio, no sqlx, no worker bindings.
+
+pub mod headers;
+pub mod inventory;
+pub mod problem;
+pub mod purchase;
+pub mod token;
+
+pub use problem::{Problem, ProblemKind};

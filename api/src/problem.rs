@@ -1,0 +1,112 @@
+//! RFC 9457 problem details: the one shape of every refusal, at the edge and at the origin.
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every problem `type` URI.
+pub const TYPE_BASE: &str = "https://furnitureops.dev/problems/";
+
+/// The kinds of refusal the product gives. Each has one status, one `type` and one title, so
+/// clients can branch on `type` and humans can read `title`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedRequest,
+    InvalidQuantity,
+    Unauthenticated,
+    Forbidden,
+    UnknownShop,
+    NotFound,
+    OutOfStock,
+    PayloadTooLarge,
+    RateLimited,
+    SalesPaused,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn status(self) -> u16 {
+        match self {
+            Self::MalformedRequest | Self::InvalidQuantity => 400,
+            Self::Unauthenticated => 401,
+            Self::Forbidden => 403,
+            Self::UnknownShop | Self::NotFound => 404,
+            Self::OutOfStock => 409,
+            Self::PayloadTooLarge => 413,
+            Self::RateLimited => 429,
+            Self::SalesPaused | Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "malformed-request",
+            Self::InvalidQuantity => "invalid-quantity",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::UnknownShop => "unknown-shop",
+            Self::NotFound => "not-found",
+            Self::OutOfStock => "out-of-stock",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::RateLimited => "rate-limited",
+            Self::SalesPaused => "sales-paused",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "The request is malformed",
+            Self::InvalidQuantity => "The quantity is out of range",
+            Self::Unauthenticated => "A valid bearer token is required",
+            Self::Forbidden => "Not allowed",
+            Self::UnknownShop => "No shop is served on this domain",
+            Self::NotFound => "Not found",
+            Self::OutOfStock => "Not enough stock left",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::RateLimited => "Too many requests",
+            Self::SalesPaused => "Sales are paused",
+            Self::Unavailable => "Temporarily unavailable",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("{TYPE_BASE}{}", self.slug())
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: kind.type_uri(),
+            title: kind.title().to_owned(),
+            status: kind.status(),
+            detail: detail.into(),
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+
+    /// True when this problem is of `kind` (clients and tests branch on the type URI).
+    pub fn is(&self, kind: ProblemKind) -> bool {
+        self.type_uri == kind.type_uri()
+    }
+}

@@ -1,0 +1,85 @@
+//! Forwarding to the origin: `/api/<rest>` on a shop domain becomes
+//! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs.
+
+use api::{headers, ProblemKind};
+use uuid::Uuid;
+use worker::{
+    js_sys::Uint8Array, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
+};
+
+use crate::problem::problem_response;
+
+/// Largest request body the edge forwards (the origin enforces the same).
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Request headers passed through to the origin.
+const FORWARDED: [&str; 5] = [
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "prefer",
+    "accept",
+];
+
+pub async fn to_origin(
+    mut req: Request,
+    env: &Env,
+    org_id: Uuid,
+    api_path: &str,
+    request_id: &str,
+) -> Result<Response> {
+    let origin = env.var("ORIGIN_URL")?.to_string();
+    let query = req
+        .url()?
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let url = format!(
+        "{}/api/tenant/{org_id}/{api_path}{query}",
+        origin.trim_end_matches('/')
+    );
+
+    let outbound = Headers::new();
+    for name in FORWARDED {
+        if let Some(value) = req.headers().get(name)? {
+            outbound.set(name, &value)?;
+        }
+    }
+    outbound.set(headers::REQUEST_ID, request_id)?;
+    if let Some(ip) = req.headers().get("cf-connecting-ip")? {
+        outbound.set("x-forwarded-for", &ip)?;
+    }
+    if let Ok(secret) = env.secret("EDGE_SHARED_SECRET") {
+        outbound.set(headers::EDGE_SECRET, &secret.to_string())?;
+    }
+
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(outbound);
+    if !matches!(method, Method::Get | Method::Head) {
+        let body = req.bytes().await?;
+        if body.len() > MAX_BODY_BYTES {
+            return problem_response(
+                ProblemKind::PayloadTooLarge,
+                &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                request_id,
+            );
+        }
+        init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
+    }
+
+    match Fetch::Request(Request::new_with_init(&url, &init)?)
+        .send()
+        .await
+    {
+        Ok(response) => Ok(response),
+        Err(err) => {
+            worker::console_error!("origin unreachable for request {request_id}: {err}");
+            problem_response(
+                ProblemKind::Unavailable,
+                "the shop is temporarily unavailable",
+                request_id,
+            )
+        }
+    }
+}

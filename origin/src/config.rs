@@ -1,0 +1,85 @@
+//! Typed configuration, read from flags or environment variables (flags win).
+//!
+//! Secrets (`DATABASE_URL`, `JWT_JWKS`) are held as `SecretString`, so neither `Debug` nor a log
+//! line can print them.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use api::token::{KeySet, TokenVerifier};
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::db::PoolLimits;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/furnitureops";
+
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL of the primary.
+    #[arg(long, env = "DATABASE_URL", value_parser = secret, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, hide_default_value = true)]
+    pub database_url: SecretString,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The JWK set (JSON `{"keys": [...]}`) tokens are checked against; each key needs a `kid`.
+    #[arg(long, env = "JWT_JWKS", value_parser = secret, hide_env_values = true)]
+    pub jwt_jwks: SecretString,
+    /// Required `iss` claim.
+    #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "furnitureops-shops")]
+    pub jwt_audience: String,
+}
+
+impl TokenArgs {
+    pub fn key_set(&self) -> anyhow::Result<KeySet> {
+        KeySet::from_jwks_json(self.jwt_jwks.expose_secret()).context("JWT_JWKS is not usable")
+    }
+
+    pub fn verifier(&self) -> anyhow::Result<TokenVerifier> {
+        Ok(TokenVerifier::new(
+            self.key_set()?,
+            self.jwt_issuer.clone(),
+            self.jwt_audience.clone(),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+    /// Most connections the pool opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 500)]
+    pub acquire_timeout_ms: u64,
+}
+
+impl ServeArgs {
+    pub fn pool_limits(&self) -> PoolLimits {
+        PoolLimits {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `X-Request-ID`: kept when the caller's is 1-128 visible ASCII, made fresh otherwise, echoed
+//! on every response and reachable from anywhere in the request (errors carry it in their body).
+
+use api::headers::{is_valid_request_id, REQUEST_ID};
+use axum::{
+    extract::Request,
+    http::{HeaderName, HeaderValue},
+    middleware::Next,
+    response::Response,
+};
+use uuid::Uuid;
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The id of the request being served by this task, if any.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Middleware: settles the request id before anything else runs.
+pub async fn assign(mut request: Request, next: Next) -> Response {
+    let name = HeaderName::from_static(REQUEST_ID);
+    let id = request
+        .headers()
+        .get(&name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    request.headers_mut().insert(name.clone(), value.clone());
+    let mut response = CURRENT.scope(id, next.run(request)).await;
+    response.headers_mut().insert(name, value);
+    response
+}

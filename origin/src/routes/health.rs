@@ -1,0 +1,32 @@
+//! Probes: `healthz` says the process answers, `readyz` that the database does and is migrated.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde_json::{json, Value};
+use sqlx::migrate::Migrate;
+
+use crate::{db::MIGRATOR, error::ApiError, state::AppState};
+
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let applied = conn
+        .list_applied_migrations()
+        .await
+        .map_err(sqlx::Error::from)?;
+    let migrated = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.iter().any(|a| a.version == m.version));
+    let status = if migrated {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        Json(json!({"database": "ok", "migrated": migrated})),
+    ))
+}

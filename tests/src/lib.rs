@@ -1,0 +1,16 @@
+//! The end-to-end harness: real Postgres (a fresh database per test from `#[sqlx::test]`), the
+//! real origin served in-process on port 0, and the real wasm Worker under miniflare pointed at
+//! it. Tests talk HTTP to the Worker with the shop's domain in `Host`, exactly as a browser would.
+//!
+//! Readiness is awaited, never slept for: the origin is bound before it is announced, and the
+//! Worker is used only after its launcher prints `ready`.
+
+pub mod edge;
+pub mod origin_server;
+pub mod shop;
+pub mod tokens;
+
+pub use edge::Edge;
+pub use origin_server::OriginServer;
+pub use shop::Shop;
+pub use tokens::TestKeys;
