@@ -4,6 +4,7 @@
 //! problem type or a token rule is written once and cannot drift between them. It holds no I/O:
 //! no tokio, no sqlx, no worker bindings.
 
+pub mod admin;
 pub mod headers;
 pub mod inventory;
 pub mod problem;

@@ -9,8 +9,13 @@ use worker::{
 
 use crate::problem::problem_response;
 
-/// Largest request body the edge forwards (the origin enforces the same).
-const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Where a request goes: which shop, which API path, under which request id.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub org_id: Uuid,
+    pub api_path: &'a str,
+    pub request_id: &'a str,
+}
 
 /// Request headers passed through to the origin.
 const FORWARDED: [&str; 5] = [
@@ -22,12 +27,16 @@ const FORWARDED: [&str; 5] = [
 ];
 
 pub async fn to_origin(
-    mut req: Request,
+    req: &Request,
+    body: Vec<u8>,
     env: &Env,
-    org_id: Uuid,
-    api_path: &str,
-    request_id: &str,
+    target: Target<'_>,
 ) -> Result<Response> {
+    let Target {
+        org_id,
+        api_path,
+        request_id,
+    } = target;
     let origin = env.var("ORIGIN_URL")?.to_string();
     let query = req
         .url()?
@@ -57,14 +66,6 @@ pub async fn to_origin(
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(outbound);
     if !matches!(method, Method::Get | Method::Head) {
-        let body = req.bytes().await?;
-        if body.len() > MAX_BODY_BYTES {
-            return problem_response(
-                ProblemKind::PayloadTooLarge,
-                &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-                request_id,
-            );
-        }
         init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
     }
 

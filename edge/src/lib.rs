@@ -5,6 +5,8 @@
 //! as `/api/tenant/{org_id}/...`, streaming the answer back. This file only wires the modules
 //! together; each concern lives in its own module.
 
+mod auth;
+mod body;
 mod forward;
 mod problem;
 mod request_id;
@@ -21,8 +23,19 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let request_id = request_id::settle(&req);
+    // Read (capped) before any decision, so every answer leaves the connection reusable.
+    let Some(body) = body::read_capped(&mut req).await? else {
+        return problem_response(
+            ProblemKind::PayloadTooLarge,
+            &format!(
+                "the request body is larger than {} bytes",
+                body::MAX_BODY_BYTES
+            ),
+            &request_id,
+        );
+    };
     let path = req.path();
     let Some(api_path) = path.strip_prefix("/api/") else {
         return problem_response(ProblemKind::NotFound, "no such route", &request_id);
@@ -35,5 +48,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             &request_id,
         );
     };
-    forward::to_origin(req, &env, org_id, api_path, &request_id).await
+    let access = auth::Access::of(&req.method(), api_path);
+    if let Err(refusal) = auth::authorize(&req, &env, org_id, access) {
+        return problem_response(refusal.kind, &refusal.detail, &request_id);
+    }
+    let target = forward::Target {
+        org_id,
+        api_path,
+        request_id: &request_id,
+    };
+    forward::to_origin(&req, body, &env, target).await
 }

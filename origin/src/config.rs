@@ -10,7 +10,7 @@ use api::token::{KeySet, TokenVerifier};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::db::PoolLimits;
+use crate::db::{AppRole, PoolLimits};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/furnitureops";
 
@@ -64,6 +64,15 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub tokens: TokenArgs,
+    /// The role requests run as: no BYPASSRLS, owns nothing (made by the migrations).
+    #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+    pub database_app_user: String,
+    /// Its password, when the server asks for one.
+    #[arg(long, env = "DATABASE_APP_PASSWORD", value_parser = secret, hide_env_values = true)]
+    pub database_app_password: Option<SecretString>,
+    /// When set, tenant routes require this value in `X-Edge-Secret`.
+    #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
+    pub edge_shared_secret: Option<SecretString>,
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen_addr: SocketAddr,
@@ -76,6 +85,14 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The application role's credentials.
+    pub fn app_role(&self) -> AppRole {
+        AppRole {
+            user: self.database_app_user.clone(),
+            password: self.database_app_password.clone(),
+        }
+    }
+
     pub fn pool_limits(&self) -> PoolLimits {
         PoolLimits {
             max_connections: self.max_connections,

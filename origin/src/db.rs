@@ -6,7 +6,12 @@
 
 use std::time::Duration;
 
-use sqlx::{migrate::Migrator, postgres::PgPoolOptions, PgPool, Postgres, Transaction};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool, Postgres, Transaction,
+};
 
 use crate::auth::Scope;
 
@@ -20,11 +25,37 @@ pub struct PoolLimits {
     pub acquire_timeout: Duration,
 }
 
+/// The role requests run as, which row-level security applies to.
+#[derive(Debug, Clone)]
+pub struct AppRole {
+    pub user: String,
+    pub password: Option<SecretString>,
+}
+
+impl AppRole {
+    /// `owner`'s connection (host, port, database) under this role's name.
+    pub fn connect_options(&self, owner: &PgConnectOptions) -> PgConnectOptions {
+        let options = owner.clone().username(&self.user);
+        match &self.password {
+            Some(password) => options.password(password.expose_secret()),
+            None => options,
+        }
+    }
+}
+
+/// A pool for the schema owner: migrations and operator commands.
 pub async fn connect(url: &str, limits: PoolLimits) -> Result<PgPool, sqlx::Error> {
+    connect_with(url.parse()?, limits).await
+}
+
+pub async fn connect_with(
+    options: PgConnectOptions,
+    limits: PoolLimits,
+) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(limits.max_connections)
         .acquire_timeout(limits.acquire_timeout)
-        .connect(url)
+        .connect_with(options)
         .await
 }
 

@@ -24,6 +24,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("only {available} left")]
     OutOfStock { available: i32 },
     #[error("the request body is larger than {limit} bytes")]
@@ -44,6 +46,7 @@ impl ApiError {
             Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound(_) => ProblemKind::NotFound,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,
+            Self::Conflict(_) => ProblemKind::Conflict,
             Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
             Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Database(_) => ProblemKind::Internal,

@@ -5,13 +5,17 @@
 //! transaction that carries the caller's claims, and answers refusals as problem+json.
 //! `app(state)` builds the whole router so tests serve exactly what production serves.
 
+pub mod admin_items;
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod dev_tokens;
+pub mod edge_secret;
 pub mod error;
 pub mod extract;
 pub mod inventory;
+pub mod keys;
 pub mod purchase;
 pub mod request_id;
 pub mod routes;

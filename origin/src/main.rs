@@ -37,6 +37,46 @@ enum Command {
     },
     /// Print a signed token for a shop (development and tests).
     Token(TokenCommand),
+    /// Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Token verifications per second for HS256, ES256 and EdDSA.
+    Tokens {
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// Row-level security overhead on the inventory listing, app role vs owner.
+    Rls {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 3000)]
+        iterations: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a fresh key pair: the private JWK (for the issuer) and the public set (JWT_JWKS).
+    Generate {
+        #[arg(long, value_enum, default_value = "es256")]
+        alg: AlgArg,
+        /// The key id tokens will name.
+        #[arg(long)]
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +105,16 @@ enum AlgArg {
     Hs256,
     Es256,
     Eddsa,
+}
+
+impl From<AlgArg> for KeyAlgorithm {
+    fn from(alg: AlgArg) -> Self {
+        match alg {
+            AlgArg::Hs256 => KeyAlgorithm::Hs256,
+            AlgArg::Es256 => KeyAlgorithm::Es256,
+            AlgArg::Eddsa => KeyAlgorithm::EdDsa,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +153,28 @@ async fn main() -> anyhow::Result<()> {
             tenant(&owner_pool(&database).await?, command).await
         }
         Command::Token(args) => token(args).await,
+        Command::Bench { command } => match command {
+            BenchCommand::Tokens { seconds } => origin::bench::tokens::run(seconds),
+            BenchCommand::Rls {
+                database,
+                app_user,
+                iterations,
+            } => {
+                let role = db::AppRole {
+                    user: app_user,
+                    password: None,
+                };
+                origin::bench::rls::run(database.url(), &role, iterations).await
+            }
+        },
+        Command::Keys {
+            command: KeysCommand::Generate { alg, kid },
+        } => {
+            let (private, public) = origin::keys::generate(alg.into(), &kid)?;
+            println!("private JWK (keep it with the issuer):\n{private}\n");
+            println!("public JWK set (JWT_JWKS for edge and origin):\n{public}");
+            Ok(())
+        }
     }
 }
 
@@ -119,15 +191,21 @@ async fn owner_pool(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init();
     let verifier = args.tokens.verifier()?;
-    let db = db::connect(args.database.url(), args.pool_limits())
+    let owner = owner_pool(&args.database).await?;
+    db::MIGRATOR.run(&owner).await.context("migration failed")?;
+    owner.close().await;
+    let app_options = args
+        .app_role()
+        .connect_options(&args.database.url().parse()?);
+    let db = db::connect_with(app_options, args.pool_limits())
         .await
-        .context("cannot connect to DATABASE_URL")?;
-    db::MIGRATOR.run(&db).await.context("migration failed")?;
+        .context("cannot connect as the application role (DATABASE_APP_USER)")?;
     let listener = TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
-    origin::serve(listener, AppState::new(db, verifier), shutdown_signal()).await?;
+    let state = AppState::new(db, verifier).with_edge_secret(args.edge_shared_secret.clone());
+    origin::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -160,11 +238,7 @@ async fn token(args: TokenCommand) -> anyhow::Result<()> {
         issuer: args.tokens.jwt_issuer.clone(),
         audience: args.tokens.jwt_audience.clone(),
         ttl: chrono::Duration::seconds(args.ttl_seconds),
-        algorithm: match args.alg {
-            AlgArg::Hs256 => KeyAlgorithm::Hs256,
-            AlgArg::Es256 => KeyAlgorithm::Es256,
-            AlgArg::Eddsa => KeyAlgorithm::EdDsa,
-        },
+        algorithm: args.alg.into(),
     };
     println!(
         "{}",

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use api::token::TokenVerifier;
+use secrecy::SecretString;
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// Connected as the application role: row-level security applies.
     pub db: PgPool,
     pub tokens: Arc<TokenVerifier>,
+    pub edge_secret: Option<Arc<SecretString>>,
 }
 
 impl AppState {
@@ -16,6 +19,13 @@ impl AppState {
         Self {
             db,
             tokens: Arc::new(tokens),
+            edge_secret: None,
         }
+    }
+
+    /// Requires `secret` on tenant routes (see `edge_secret`).
+    pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
+        self.edge_secret = secret.map(Arc::new);
+        self
     }
 }

@@ -1,6 +1,11 @@
 //! The origin, served in-process on a free port for the duration of a test.
 
-use origin::AppState;
+use std::time::Duration;
+
+use origin::{
+    db::{self, AppRole, PoolLimits},
+    AppState,
+};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::oneshot};
 
@@ -13,9 +18,10 @@ pub struct OriginServer {
 }
 
 impl OriginServer {
-    /// Serves `origin::app` over `db`, trusting tokens signed by `keys`.
-    pub async fn start(db: PgPool, keys: &TestKeys) -> Self {
-        Self::start_with(AppState::new(db, keys.verifier())).await
+    /// Serves `origin::app` over the database of `owner` (connecting as the application role,
+    /// as production does), trusting tokens signed by `keys`.
+    pub async fn start(owner: &PgPool, keys: &TestKeys) -> Self {
+        Self::start_with(AppState::new(app_pool(owner).await, keys.verifier())).await
     }
 
     pub async fn start_with(state: AppState) -> Self {
@@ -29,4 +35,19 @@ impl OriginServer {
         }));
         Self { url, _stop: stop }
     }
+}
+
+/// A pool on `owner`'s database as `furnitureops_app`, the role row-level security applies to.
+pub async fn app_pool(owner: &PgPool) -> PgPool {
+    let role = AppRole {
+        user: "furnitureops_app".to_owned(),
+        password: None,
+    };
+    let limits = PoolLimits {
+        max_connections: 10,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    db::connect_with(role.connect_options(&owner.connect_options()), limits)
+        .await
+        .expect("connect as the application role")
 }

@@ -1,5 +1,7 @@
 //! The whole path, shop domain -> Worker -> origin -> Postgres, as a shopper uses it.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use api::{inventory::InventoryList, purchase::Order, token::Role, Problem, ProblemKind};
 use e2e::{Edge, OriginServer, Shop, TestKeys};
 use reqwest::StatusCode;
@@ -20,7 +22,7 @@ const DOMAIN: &str = "chairs.acme.test";
 async fn world(db: PgPool, items: &[(&str, i32)]) -> World {
     let keys = TestKeys::new();
     let shop = Shop::create(&db, DOMAIN, items).await;
-    let origin = OriginServer::start(db.clone(), &keys).await;
+    let origin = OriginServer::start(&db, &keys).await;
     let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
     World {
         db,

@@ -6,19 +6,26 @@ mod health;
 use axum::{
     extract::DefaultBodyLimit,
     middleware,
-    routing::{get, post},
+    routing::{get, patch, post},
     Router,
 };
 
 use crate::{
-    error::ApiError, extract::MAX_BODY_BYTES, inventory, purchase, request_id, state::AppState,
+    admin_items, edge_secret, error::ApiError, extract::MAX_BODY_BYTES, inventory, purchase,
+    request_id, state::AppState,
 };
 
 pub fn router(state: AppState) -> Router {
     let tenant = Router::new()
         .route("/inventory", get(inventory::list))
         .route("/inventory/{item_id}", get(inventory::get))
-        .route("/buy", post(purchase::buy));
+        .route("/buy", post(purchase::buy))
+        .route("/admin/items", post(admin_items::create))
+        .route("/admin/items/{item_id}", patch(admin_items::patch))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_secret::require,
+        ));
     Router::new()
         .nest("/api/tenant/{org_id}", tenant)
         .route("/healthz", get(health::live))
