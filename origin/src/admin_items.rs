@@ -1,49 +1,44 @@
 //! Admins managing their shop's items. The role comes from the token; the tenant from the path
-//! and, underneath, from row-level security.
+//! and, underneath, from row-level security. Every change is idempotent (`Idempotency-Key`) and
+//! audited in its own transaction.
 
 use api::{
     admin::{CreateItem, ItemPatch},
     inventory::Item,
-    token::Role,
 };
 use axum::{
+    body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
-    Json,
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::{auth::Caller, db, error::ApiError, extract::JsonBody, state::AppState};
-
-/// A caller whose token says `admin`.
-#[derive(Debug)]
-pub struct Admin(pub Caller);
-
-impl axum::extract::FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.role() != Role::Admin {
-            return Err(ApiError::Forbidden("this route is for shop admins"));
-        }
-        Ok(Self(caller))
-    }
-}
+use crate::{
+    admin_write::{Admin, AdminWrite},
+    audit::AuditEntry,
+    error::ApiError,
+    extract::parse_json,
+    state::AppState,
+};
 
 /// `POST /api/tenant/{org_id}/admin/items`
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    JsonBody(new): JsonBody<CreateItem>,
-) -> Result<(StatusCode, Json<Item>), ApiError> {
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let new: CreateItem = parse_json(&body)?;
     let stock = new
         .validate()
         .map_err(|e| ApiError::Malformed(e.to_string()))?;
-    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
+    let mut write = match AdminWrite::begin(&state, &caller, &headers, "create-item", &body).await?
+    {
+        Ok(write) => write,
+        Err(replayed) => return Ok(replayed),
+    };
     let item = sqlx::query_as!(
         Item,
         "INSERT INTO inventory (organization_id, sku, name, price_cents, stock)
@@ -55,11 +50,20 @@ pub async fn create(
         new.price_cents,
         stock
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *write.tx)
     .await
     .map_err(|e| conflict_on(e, "23505", "an item with this sku already exists"))?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(item)))
+    let request_id = write.key.request_id.clone();
+    let entry = AuditEntry {
+        org_id: caller.org_id,
+        actor_sub: caller.sub(),
+        action: "item.create",
+        target: format!("item:{}", item.id),
+        before: None,
+        after: Some(json!(item)),
+        request_id: &request_id,
+    };
+    write.finish(Some(entry), StatusCode::CREATED, &item).await
 }
 
 /// `PATCH /api/tenant/{org_id}/admin/items/{item_id}`
@@ -67,14 +71,30 @@ pub async fn patch(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Path((_, item_id)): Path<(String, String)>,
-    JsonBody(patch): JsonBody<ItemPatch>,
-) -> Result<Json<Item>, ApiError> {
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let item_id = Uuid::parse_str(&item_id)
         .map_err(|_| ApiError::Malformed("the item id is not a UUID".into()))?;
+    let patch: ItemPatch = parse_json(&body)?;
     let patch = patch
         .validate()
         .map_err(|e| ApiError::Malformed(e.to_string()))?;
-    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
+    let route = format!("patch-item:{item_id}");
+    let mut write = match AdminWrite::begin(&state, &caller, &headers, &route, &body).await? {
+        Ok(write) => write,
+        Err(replayed) => return Ok(replayed),
+    };
+    let before = sqlx::query_as!(
+        Item,
+        "SELECT id, sku, name, price_cents, stock FROM inventory
+         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        caller.org_id,
+        item_id
+    )
+    .fetch_optional(&mut *write.tx)
+    .await?
+    .ok_or(ApiError::NotFound("no such item"))?;
     let item = sqlx::query_as!(
         Item,
         "UPDATE inventory SET
@@ -91,12 +111,20 @@ pub async fn patch(
         patch.stock,
         patch.stock_delta
     )
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *write.tx)
     .await
-    .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?
-    .ok_or(ApiError::NotFound("no such item"))?;
-    tx.commit().await?;
-    Ok(Json(item))
+    .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?;
+    let request_id = write.key.request_id.clone();
+    let entry = AuditEntry {
+        org_id: caller.org_id,
+        actor_sub: caller.sub(),
+        action: "item.update",
+        target: format!("item:{item_id}"),
+        before: Some(json!(before)),
+        after: Some(json!(item)),
+        request_id: &request_id,
+    };
+    write.finish(Some(entry), StatusCode::OK, &item).await
 }
 
 /// Turns the Postgres error `code` into a 409 with `detail`; other errors pass through.

@@ -119,12 +119,19 @@ impl Scope {
 
     /// Read-only access to a shop's public data, for callers without a token.
     pub fn anonymous(Tenant(org_id): Tenant) -> Self {
+        Self::acting_as(org_id, "anon")
+    }
+
+    /// The origin itself working for one shop (purchase batches, queue workers): no user, the
+    /// shop's rows only.
+    pub fn service(org_id: Uuid) -> Self {
+        Self::acting_as(org_id, "service")
+    }
+
+    fn acting_as(org_id: Uuid, role: &'static str) -> Self {
         let claims = AnonymousClaims {
-            role: "anon",
-            app_metadata: AnonymousMetadata {
-                org_id,
-                role: "anon",
-            },
+            role,
+            app_metadata: AnonymousMetadata { org_id, role },
         };
         Self {
             org_id,

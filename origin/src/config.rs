@@ -73,6 +73,15 @@ pub struct ServeArgs {
     /// When set, tenant routes require this value in `X-Edge-Secret`.
     #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
     pub edge_shared_secret: Option<SecretString>,
+    /// Seconds after a kill-switch flip during which it cannot flip back (without `force`).
+    #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
+    pub kill_switch_cooldown_seconds: i64,
+    /// Most buys of one item committed in one transaction.
+    #[arg(long, env = "PURCHASE_BATCH_MAX", default_value_t = 64)]
+    pub purchase_batch_max: usize,
+    /// Hours idempotency keys are kept at least (partitions are dropped once wholly older).
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
+    pub idempotency_retention_hours: i64,
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen_addr: SocketAddr,
@@ -85,6 +94,13 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    pub fn settings(&self) -> crate::state::Settings {
+        crate::state::Settings {
+            kill_switch_cooldown: chrono::Duration::seconds(self.kill_switch_cooldown_seconds),
+            max_batch: self.purchase_batch_max,
+        }
+    }
+
     /// The application role's credentials.
     pub fn app_role(&self) -> AppRole {
         AppRole {

@@ -43,3 +43,9 @@ fn refusal(rejection: JsonRejection) -> ApiError {
         other => other.body_text(),
     })
 }
+
+/// Parses a JSON body already read as bytes (requests whose bytes are also fingerprinted).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Malformed(format!("the body is not the expected JSON: {e}")))
+}

@@ -6,6 +6,8 @@
 //! `app(state)` builds the whole router so tests serve exactly what production serves.
 
 pub mod admin_items;
+pub mod admin_write;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod config;
@@ -14,9 +16,13 @@ pub mod dev_tokens;
 pub mod edge_secret;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod inventory;
 pub mod keys;
+pub mod kill_switch;
+pub mod maintenance;
 pub mod purchase;
+pub mod replay;
 pub mod request_id;
 pub mod routes;
 pub mod state;

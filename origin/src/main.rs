@@ -7,7 +7,7 @@ use origin::{
     config::{DatabaseArgs, ServeArgs, TokenArgs},
     db::{self, PoolLimits},
     dev_tokens::{self, TokenRequest},
-    telemetry, tenants, AppState,
+    kill_switch, maintenance, telemetry, tenants, AppState,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -37,6 +37,28 @@ enum Command {
     },
     /// Print a signed token for a shop (development and tests).
     Token(TokenCommand),
+    /// Create upcoming idempotency-key partitions and drop those past retention.
+    Maintain {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
+        retention_hours: i64,
+    },
+    /// The operators' global kill switch (pauses every shop).
+    KillSwitch {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Engage (pause all sales) or release.
+        #[arg(long, value_enum)]
+        set: SwitchArg,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Flip even inside the cooldown.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
+        cooldown_seconds: i64,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -92,6 +114,12 @@ enum TenantCommand {
     ExportKv,
     /// Create the demo shop on demo.furnitureops.test with a few items.
     SeedDemo,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SwitchArg {
+    Engaged,
+    Released,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -153,6 +181,46 @@ async fn main() -> anyhow::Result<()> {
             tenant(&owner_pool(&database).await?, command).await
         }
         Command::Token(args) => token(args).await,
+        Command::Maintain {
+            database,
+            retention_hours,
+        } => {
+            let db = owner_pool(&database).await?;
+            let report =
+                maintenance::run_once(&db, chrono::Duration::hours(retention_hours)).await?;
+            println!(
+                "partitions created: {}, dropped: {:?}",
+                report.created, report.dropped
+            );
+            Ok(())
+        }
+        Command::KillSwitch {
+            database,
+            set,
+            reason,
+            force,
+            cooldown_seconds,
+        } => {
+            let db = owner_pool(&database).await?;
+            let mut tx = db.begin().await?;
+            let order = kill_switch::FlipOrder {
+                org_id: kill_switch::GLOBAL,
+                engaged: matches!(set, SwitchArg::Engaged),
+                reason: reason.as_deref(),
+                force,
+                actor: "operator-cli",
+                cooldown: chrono::Duration::seconds(cooldown_seconds),
+                now: chrono::Utc::now(),
+            };
+            let flip = kill_switch::flip(&mut tx, &order).await?;
+            tx.commit().await?;
+            println!("{flip:?}");
+            anyhow::ensure!(
+                !matches!(flip, kill_switch::Flip::InCooldown { .. }),
+                "the global switch is in its cooldown; pass --force to override"
+            );
+            Ok(())
+        }
         Command::Bench { command } => match command {
             BenchCommand::Tokens { seconds } => origin::bench::tokens::run(seconds),
             BenchCommand::Rls {
@@ -193,6 +261,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let verifier = args.tokens.verifier()?;
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
+    maintenance::run_once(
+        &owner,
+        chrono::Duration::hours(args.idempotency_retention_hours),
+    )
+    .await?;
     owner.close().await;
     let app_options = args
         .app_role()
@@ -204,7 +277,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
-    let state = AppState::new(db, verifier).with_edge_secret(args.edge_shared_secret.clone());
+    let owner_for_maintenance = owner_pool(&args.database).await?;
+    tokio::spawn(maintenance::run_forever(
+        owner_for_maintenance,
+        chrono::Duration::hours(args.idempotency_retention_hours),
+    ));
+    let state = AppState::with_settings(db, verifier, args.settings())
+        .with_edge_secret(args.edge_shared_secret.clone());
     origin::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -6,20 +6,48 @@ use api::token::TokenVerifier;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
+use crate::purchase::GroupCommitter;
+
+/// Tunables of the purchase path.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a kill-switch flip blocks the opposite flip.
+    pub kill_switch_cooldown: chrono::Duration,
+    /// Most buys one group-commit transaction carries.
+    pub max_batch: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            kill_switch_cooldown: chrono::Duration::minutes(5),
+            max_batch: 64,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Connected as the application role: row-level security applies.
     pub db: PgPool,
     pub tokens: Arc<TokenVerifier>,
     pub edge_secret: Option<Arc<SecretString>>,
+    pub settings: Settings,
+    pub committer: GroupCommitter,
 }
 
 impl AppState {
     pub fn new(db: PgPool, tokens: TokenVerifier) -> Self {
+        Self::with_settings(db, tokens, Settings::default())
+    }
+
+    pub fn with_settings(db: PgPool, tokens: TokenVerifier, settings: Settings) -> Self {
         Self {
+            committer: GroupCommitter::new(db.clone(), settings.max_batch),
             db,
             tokens: Arc::new(tokens),
             edge_secret: None,
+            settings,
         }
     }
 

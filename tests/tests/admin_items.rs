@@ -27,6 +27,7 @@ async fn admins_add_items_and_duplicates_conflict(db: PgPool) {
     let created = edge
         .post(DOMAIN, "/api/admin/items")
         .bearer_auth(&admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -42,6 +43,7 @@ async fn admins_add_items_and_duplicates_conflict(db: PgPool) {
     let again = edge
         .post(DOMAIN, "/api/admin/items")
         .bearer_auth(&admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -62,6 +64,7 @@ async fn admins_add_items_and_duplicates_conflict(db: PgPool) {
         let refused = edge
             .post(DOMAIN, "/api/admin/items")
             .bearer_auth(&admin)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&bad)
             .send()
             .await
@@ -87,6 +90,7 @@ async fn admins_restock_absolutely_or_by_delta(db: PgPool) {
     let patch = |body: serde_json::Value| {
         edge.request(Method::PATCH, DOMAIN, &path)
             .bearer_auth(&admin)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&body)
             .send()
     };
@@ -121,6 +125,7 @@ async fn admins_restock_absolutely_or_by_delta(db: PgPool) {
             &format!("/api/admin/items/{}", uuid::Uuid::new_v4()),
         )
         .bearer_auth(&admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({"stock": 1}))
         .send()
         .await

@@ -101,6 +101,7 @@ async fn a_buyer_only_ever_touches_their_own_shop(db: PgPool) {
         .edge
         .post(SHOP_A, "/api/buy")
         .bearer_auth(&a_token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -112,6 +113,7 @@ async fn a_buyer_only_ever_touches_their_own_shop(db: PgPool) {
         .edge
         .post(SHOP_B, "/api/buy")
         .bearer_auth(&a_token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -124,6 +126,7 @@ async fn a_buyer_only_ever_touches_their_own_shop(db: PgPool) {
         .http
         .post(format!("{}/api/tenant/{}/buy", t.origin.url, t.b.org_id))
         .bearer_auth(&a_token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -147,6 +150,7 @@ async fn an_admin_cannot_change_another_shops_items(db: PgPool) {
         .edge
         .request(reqwest::Method::PATCH, SHOP_B, &path)
         .bearer_auth(&a_admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&patch)
         .send()
         .await
@@ -160,6 +164,7 @@ async fn an_admin_cannot_change_another_shops_items(db: PgPool) {
             t.origin.url, t.b.org_id, t.shared_id
         ))
         .bearer_auth(&a_admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&patch)
         .send()
         .await
@@ -170,6 +175,7 @@ async fn an_admin_cannot_change_another_shops_items(db: PgPool) {
         .edge
         .request(reqwest::Method::PATCH, SHOP_A, &path)
         .bearer_auth(&a_admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&patch)
         .send()
         .await
@@ -247,6 +253,7 @@ async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: Pg
         .http
         .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
         .bearer_auth(&token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -257,6 +264,7 @@ async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: Pg
         .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
         .header(api::headers::EDGE_SECRET, "guess")
         .bearer_auth(&token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -267,6 +275,7 @@ async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: Pg
     let through_edge = edge
         .post(SHOP_A, "/api/buy")
         .bearer_auth(&token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await

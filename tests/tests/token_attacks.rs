@@ -62,6 +62,7 @@ impl Attack {
             .edge
             .post(SHOP_A, "/api/buy")
             .bearer_auth(token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"item_id": chair.id, "quantity": 1}))
             .send()
             .await
@@ -103,6 +104,7 @@ async fn no_token(db: PgPool) {
     let response = attack
         .edge
         .post(SHOP_A, "/api/buy")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({"item_id": chair.id, "quantity": 1}))
         .send()
         .await
@@ -222,6 +224,7 @@ async fn shopper_on_an_admin_route(db: PgPool) {
         .edge
         .post(SHOP_A, "/api/admin/items")
         .bearer_auth(&token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({"sku": "NEW", "name": "New", "price_cents": 1, "stock": 1}))
         .send()
         .await
@@ -280,6 +283,7 @@ async fn every_supported_algorithm_buys(db: PgPool) {
             .edge
             .post(SHOP_A, "/api/buy")
             .bearer_auth(&token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"item_id": chair.id, "quantity": 1}))
             .send()
             .await

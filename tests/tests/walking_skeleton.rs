@@ -42,6 +42,7 @@ impl World {
         self.edge
             .post(DOMAIN, "/api/buy")
             .bearer_auth(token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&body)
             .send()
             .await
@@ -162,6 +163,7 @@ async fn bad_purchase_requests_are_refused_and_write_nothing(db: PgPool) {
         .post(DOMAIN, "/api/buy")
         .bearer_auth(&token)
         .header("content-type", "application/json")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .body("{\"item_id\": ")
         .send()
         .await
@@ -201,6 +203,7 @@ async fn bad_purchase_requests_are_refused_and_write_nothing(db: PgPool) {
     let no_token = w
         .edge
         .post(DOMAIN, "/api/buy")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({"item_id": chair.id, "quantity": 1}))
         .send()
         .await
@@ -213,6 +216,7 @@ async fn bad_purchase_requests_are_refused_and_write_nothing(db: PgPool) {
         .post(DOMAIN, "/api/buy")
         .bearer_auth(&token)
         .header("content-type", "application/json")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .body(format!(
             "{{\"item_id\":\"{}\",\"quantity\":1,\"pad\":\"{}\"}}",
             chair.id,

@@ -6,13 +6,13 @@ mod health;
 use axum::{
     extract::DefaultBodyLimit,
     middleware,
-    routing::{get, patch, post},
+    routing::{get, patch, post, put},
     Router,
 };
 
 use crate::{
-    admin_items, edge_secret, error::ApiError, extract::MAX_BODY_BYTES, inventory, purchase,
-    request_id, state::AppState,
+    admin_items, audit, edge_secret, error::ApiError, extract::MAX_BODY_BYTES, inventory,
+    kill_switch, purchase, request_id, state::AppState,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -22,6 +22,9 @@ pub fn router(state: AppState) -> Router {
         .route("/buy", post(purchase::buy))
         .route("/admin/items", post(admin_items::create))
         .route("/admin/items/{item_id}", patch(admin_items::patch))
+        .route("/admin/kill-switch", put(kill_switch::put))
+        .route("/admin/audit", get(audit::list))
+        .route("/sales", get(kill_switch::sales))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             edge_secret::require,

@@ -1,0 +1,122 @@
+//! Group commit: concurrent buys of one (shop, item) share one transaction.
+//!
+//! Each (shop, item) has a lane. The first buyer to find its lane idle starts a driver task that
+//! commits whatever is waiting (so a lone buyer never waits for company); buyers arriving while a
+//! batch commits queue up and go together in the next one, up to `max_batch`. The driver is a
+//! task of its own, so a batch finishes and every answer is decided even if a caller hangs up.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{
+    engine::apply_batch,
+    order::{BuyOrder, Outcome},
+};
+use crate::error::ApiError;
+
+type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
+
+#[derive(Default)]
+struct Lane {
+    waiting: VecDeque<(BuyOrder, Reply)>,
+}
+
+struct Shared {
+    db: PgPool,
+    max_batch: usize,
+    lanes: Mutex<HashMap<(Uuid, Uuid), Lane>>,
+}
+
+/// Gathers buys into batches per (shop, item).
+#[derive(Clone)]
+pub struct GroupCommitter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for GroupCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitter")
+            .field("max_batch", &self.shared.max_batch)
+            .finish()
+    }
+}
+
+impl GroupCommitter {
+    pub fn new(db: PgPool, max_batch: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                db,
+                max_batch: max_batch.max(1),
+                lanes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Queues `order` and waits for the batch that carries it to commit.
+    pub async fn submit(&self, order: BuyOrder) -> Result<Outcome, ApiError> {
+        let lane_key = (order.org_id, order.item_id);
+        let (reply, answer) = oneshot::channel();
+        let start_driver = {
+            let mut lanes = self.shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            let idle = !lanes.contains_key(&lane_key);
+            lanes
+                .entry(lane_key)
+                .or_default()
+                .waiting
+                .push_back((order, reply));
+            idle
+        };
+        if start_driver {
+            tokio::spawn(drive(self.shared.clone(), lane_key));
+        }
+        match answer.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(err)) => Err(ApiError::Batch(err)),
+            Err(_) => Err(ApiError::Batch(Arc::new(sqlx::Error::PoolClosed))),
+        }
+    }
+}
+
+/// Commits batches for one lane until nobody is waiting, then retires the lane.
+async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Uuid)) {
+    loop {
+        let batch: Vec<(BuyOrder, Reply)> = {
+            let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(lane) = lanes.get_mut(&lane_key) else {
+                return;
+            };
+            if lane.waiting.is_empty() {
+                lanes.remove(&lane_key);
+                return;
+            }
+            let take = lane.waiting.len().min(shared.max_batch);
+            lane.waiting.drain(..take).collect()
+        };
+        let (orders, replies): (Vec<BuyOrder>, Vec<Reply>) = batch.into_iter().unzip();
+        metrics_batch_size(orders.len());
+        match apply_batch(&shared.db, lane_key.0, lane_key.1, &orders).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, size = orders.len(), "purchase batch failed");
+                let err = Arc::new(err);
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn metrics_batch_size(size: usize) {
+    tracing::trace!(size, "purchase batch");
+}

@@ -1,0 +1,52 @@
+//! `POST /api/tenant/{org_id}/buy`: validate, then hand the buy to the group committer (or, with
+//! `Prefer: respond-async`, to the durable queue).
+
+use api::purchase::{BuyRequest, MAX_QUANTITY};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+
+use super::order::BuyOrder;
+use crate::{
+    auth::Caller,
+    error::ApiError,
+    extract::parse_json,
+    idempotency::{self, IdempotencyKey, KeyUse},
+    request_id,
+    state::AppState,
+};
+
+pub async fn buy(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let request: BuyRequest = parse_json(&body)?;
+    let quantity = request.checked_quantity().ok_or_else(|| {
+        ApiError::InvalidQuantity(format!(
+            "quantity must be between 1 and {MAX_QUANTITY}, got {}",
+            request.quantity
+        ))
+    })?;
+    let request_id = request_id::current().unwrap_or_default();
+    let order = BuyOrder {
+        org_id: caller.org_id,
+        customer_sub: caller.sub().to_owned(),
+        item_id: request.item_id,
+        quantity,
+        request_id: request_id.clone(),
+        key: Some(KeyUse {
+            org_id: caller.org_id,
+            customer_sub: caller.sub().to_owned(),
+            key,
+            fingerprint: idempotency::fingerprint("POST", "buy", &body),
+            request_id,
+        }),
+    };
+    Ok(state.committer.submit(order).await?.into_response())
+}

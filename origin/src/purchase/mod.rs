@@ -1,0 +1,17 @@
+//! Purchases: the heart of the product.
+//!
+//! Concurrent buys of the same (shop, item) are gathered into one batch (`GroupCommitter`) and
+//! applied by one transaction (`engine::apply_batch`) that locks the item row once, fills the
+//! requests first come first served, and writes every order, idempotency record and audit row
+//! with set-based SQL. Each caller then gets its own answer. `Prefer: respond-async` buys are
+//! stored in a queue table instead and applied by the same engine from `queue` workers.
+
+mod engine;
+mod group_commit;
+mod handler;
+mod order;
+
+pub use engine::apply_batch;
+pub use group_commit::GroupCommitter;
+pub use handler::buy;
+pub use order::{BuyOrder, Outcome};

@@ -1,0 +1,103 @@
+//! One purchase request inside a batch, and what became of it.
+
+use api::{
+    purchase::{Order, OrderStatus},
+    Problem, ProblemKind,
+};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use crate::{
+    error::ApiError,
+    idempotency::{KeyUse, StoredResponse},
+    kill_switch::Paused,
+    replay::stored_response,
+};
+
+/// A buy waiting for its batch.
+#[derive(Debug, Clone)]
+pub struct BuyOrder {
+    pub org_id: Uuid,
+    pub customer_sub: String,
+    pub item_id: Uuid,
+    pub quantity: i32,
+    pub request_id: String,
+    /// Synchronous buys carry their idempotency key; queued ones stored it when enqueued.
+    pub key: Option<KeyUse>,
+}
+
+/// What the batch decided for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Confirmed (201), out of stock (409) or unknown item (404): a final answer, stored with
+    /// the idempotency key in the batch's transaction.
+    Final(StoredResponse),
+    /// The key was used before with the same request: its first answer.
+    Replay(StoredResponse),
+    KeyReused,
+    KeyInFlight,
+    Paused(Paused),
+}
+
+impl Outcome {
+    pub fn confirmed(order: &BuyOrder, order_id: Uuid) -> Self {
+        let body = Order {
+            order_id,
+            item_id: order.item_id,
+            quantity: order.quantity,
+            status: OrderStatus::Confirmed,
+        };
+        Self::Final(StoredResponse {
+            status: 201,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        })
+    }
+
+    pub fn out_of_stock(order: &BuyOrder, available: i32) -> Self {
+        Self::refused(
+            order,
+            ProblemKind::OutOfStock,
+            format!("only {available} left"),
+        )
+    }
+
+    pub fn unknown_item(order: &BuyOrder) -> Self {
+        Self::refused(order, ProblemKind::NotFound, "no such item".to_owned())
+    }
+
+    fn refused(order: &BuyOrder, kind: ProblemKind, detail: String) -> Self {
+        let problem = Problem::new(kind, detail).with_request_id(Some(order.request_id.clone()));
+        Self::Final(StoredResponse {
+            status: kind.status(),
+            body: serde_json::to_vec(&problem).unwrap_or_default(),
+        })
+    }
+
+    /// The order id, when the purchase was confirmed by this batch.
+    pub fn confirmed_order_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Final(stored) if stored.status == 201 => {
+                serde_json::from_slice::<Order>(&stored.body)
+                    .ok()
+                    .map(|o| o.order_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Final(stored) => stored_response(stored, false),
+            Self::Replay(stored) => stored_response(stored, true),
+            Self::KeyReused => ApiError::KeyReused.into_response(),
+            Self::KeyInFlight => ApiError::KeyInFlight.into_response(),
+            Self::Paused(paused) => ApiError::SalesPaused {
+                reason: paused.reason,
+                retry_after_seconds: paused.retry_after_seconds,
+            }
+            .into_response(),
+        }
+    }
+}

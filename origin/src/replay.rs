@@ -1,0 +1,31 @@
+//! Answering from a stored response: same status, same bytes, marked as a replay.
+
+use api::headers::PROBLEM_JSON;
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use crate::idempotency::{StoredResponse, REPLAYED_HEADER};
+
+/// The stored answer as an HTTP response. `replayed` marks answers served from the key store
+/// (the first answer itself is not marked).
+pub fn stored_response(stored: StoredResponse, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        PROBLEM_JSON
+    };
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if replayed {
+        headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+pub fn replay_response(stored: StoredResponse) -> Response {
+    stored_response(stored, true)
+}
