@@ -78,6 +78,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
+    Idempotency(IdempotencyBench),
     /// Row-level security overhead on the inventory listing, app role vs owner.
     Rls {
         #[command(flatten)]
@@ -87,6 +89,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3000)]
         iterations: usize,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct IdempotencyBench {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Stored keys for the first measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    small: i64,
+    /// Stored keys for the second measurement.
+    #[arg(long, default_value_t = 10_000_000)]
+    large: i64,
+    /// Keys in the day retired by DELETE vs DROP.
+    #[arg(long, default_value_t = 1_800_000)]
+    day: i64,
+    #[arg(long, default_value_t = 5_000)]
+    lookups: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +242,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { command } => match command {
             BenchCommand::Tokens { seconds } => origin::bench::tokens::run(seconds),
+            BenchCommand::Idempotency(args) => {
+                let sizes = origin::bench::idempotency::Sizes {
+                    small: args.small,
+                    large: args.large,
+                    day: args.day,
+                    lookups: args.lookups,
+                };
+                origin::bench::idempotency::run(args.database.url(), sizes).await
+            }
             BenchCommand::Rls {
                 database,
                 app_user,

@@ -1,6 +1,8 @@
 //! `origin bench ...`: benchmarks that print their figures, each against its baseline in the
 //! same run. They create what they need (keys, a scratch database) and clean up after.
 
+pub mod idempotency;
 pub mod rls;
+mod scratch;
 pub mod stats;
 pub mod tokens;

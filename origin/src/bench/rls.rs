@@ -4,13 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use sqlx::{postgres::PgConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{postgres::PgConnectOptions, PgPool};
 use uuid::Uuid;
 
-use super::stats::{micros, summarize};
+use super::{
+    scratch::with_scratch_database,
+    stats::{micros, summarize},
+};
 use crate::{
-    db::{self, AppRole, PoolLimits, MIGRATOR},
+    db::{self, AppRole, PoolLimits},
     tenants::{self, NewItem},
 };
 
@@ -18,27 +20,15 @@ const TENANTS: usize = 50;
 const ITEMS_PER_TENANT: usize = 200;
 
 pub async fn run(owner_url: &str, app_role: &AppRole, iterations: usize) -> anyhow::Result<()> {
-    let owner_options: PgConnectOptions = owner_url.parse()?;
-    let scratch = format!("furnitureops_bench_rls_{}", std::process::id());
-    let mut admin = PgConnection::connect_with(&owner_options).await?;
-    sqlx::query(&format!("CREATE DATABASE {scratch}"))
-        .execute(&mut admin)
-        .await
-        .context("create the scratch database")?;
-    let outcome = measure(
-        &owner_options.clone().database(&scratch),
-        app_role,
-        iterations,
-    )
-    .await;
-    sqlx::query(&format!("DROP DATABASE {scratch} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    outcome
+    with_scratch_database(owner_url, "rls", |options, owner| async move {
+        measure(&options, &owner, app_role, iterations).await
+    })
+    .await
 }
 
 async fn measure(
     options: &PgConnectOptions,
+    owner: &PgPool,
     app_role: &AppRole,
     iterations: usize,
 ) -> anyhow::Result<()> {
@@ -46,11 +36,9 @@ async fn measure(
         max_connections: 1,
         acquire_timeout: Duration::from_secs(10),
     };
-    let owner = db::connect_with(options.clone(), limits).await?;
-    MIGRATOR.run(&owner).await?;
     let mut orgs = Vec::new();
     for t in 0..TENANTS {
-        let org = tenants::add(&owner, &format!("Bench {t}"), &format!("bench-{t}.test")).await?;
+        let org = tenants::add(owner, &format!("Bench {t}"), &format!("bench-{t}.test")).await?;
         let skus: Vec<String> = (0..ITEMS_PER_TENANT).map(|i| format!("SKU-{i}")).collect();
         let items: Vec<NewItem<'_>> = skus
             .iter()
@@ -61,17 +49,17 @@ async fn measure(
                 stock: 10,
             })
             .collect();
-        tenants::stock_items(&owner, org, &items).await?;
+        tenants::stock_items(owner, org, &items).await?;
         orgs.push(org);
     }
-    sqlx::query("ANALYZE").execute(&owner).await?;
+    sqlx::query("ANALYZE").execute(owner).await?;
     let app = db::connect_with(app_role.connect_options(options), limits).await?;
 
     let mut as_app = Vec::with_capacity(iterations);
     let mut as_owner = Vec::with_capacity(iterations);
     for round in 0..iterations {
         let org = orgs[round % orgs.len()];
-        as_owner.push(list_once(&owner, org).await?);
+        as_owner.push(list_once(owner, org).await?);
         as_app.push(list_once(&app, org).await?);
     }
     let app = summarize(&mut as_app);
