@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// Most buys of one item committed in one transaction.
     #[arg(long, env = "PURCHASE_BATCH_MAX", default_value_t = 64)]
     pub purchase_batch_max: usize,
+    /// Queue workers run inside `serve` (0 leaves the queue to `origin worker`).
+    #[arg(long, env = "QUEUE_WORKERS", default_value_t = 1)]
+    pub queue_workers: usize,
+    /// Most queued purchases one worker transaction claims.
+    #[arg(long, env = "QUEUE_BATCH", default_value_t = 50)]
+    pub queue_batch: i32,
     /// Hours idempotency keys are kept at least (partitions are dropped once wholly older).
     #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
     pub idempotency_retention_hours: i64,
@@ -98,6 +104,8 @@ impl ServeArgs {
         crate::state::Settings {
             kill_switch_cooldown: chrono::Duration::seconds(self.kill_switch_cooldown_seconds),
             max_batch: self.purchase_batch_max,
+            queue_workers: self.queue_workers,
+            queue_batch: self.queue_batch,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod db;
 pub mod dev_tokens;
 pub mod edge_secret;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod inventory;
@@ -43,12 +44,25 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then drains in-flight requests.
+///
+/// Alongside the HTTP server it runs the process's event listener and its queue workers; they
+/// stop with it (a worker stopped mid-batch rolls back, and the rows wait for the next claim).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(state.events.clone().listen(state.db.clone()));
+    for _ in 0..state.settings.queue_workers {
+        background.spawn(purchase::queue::run_worker(
+            state.db.clone(),
+            state.settings.queue_batch,
+        ));
+    }
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    background.shutdown().await;
+    served
 }

@@ -37,6 +37,17 @@ enum Command {
     },
     /// Print a signed token for a shop (development and tests).
     Token(TokenCommand),
+    /// Run queue workers only (no HTTP): apply `Prefer: respond-async` purchases.
+    Worker {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, env = "QUEUE_WORKERS", default_value_t = 2)]
+        workers: usize,
+        #[arg(long, env = "QUEUE_BATCH", default_value_t = 50)]
+        batch: i32,
+    },
     /// Create upcoming idempotency-key partitions and drop those past retention.
     Maintain {
         #[command(flatten)]
@@ -200,6 +211,35 @@ async fn main() -> anyhow::Result<()> {
             tenant(&owner_pool(&database).await?, command).await
         }
         Command::Token(args) => token(args).await,
+        Command::Worker {
+            database,
+            app_user,
+            workers,
+            batch,
+        } => {
+            telemetry::init();
+            let role = db::AppRole {
+                user: app_user,
+                password: None,
+            };
+            let limits = PoolLimits {
+                max_connections: u32::try_from(workers.max(1)).unwrap_or(1) + 1,
+                acquire_timeout: std::time::Duration::from_secs(5),
+            };
+            let app =
+                db::connect_with(role.connect_options(&database.url().parse()?), limits).await?;
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..workers.max(1) {
+                set.spawn(origin::purchase::queue::run_worker(app.clone(), batch));
+            }
+            tracing::info!(workers, batch, "queue workers running");
+            tokio::select! {
+                () = shutdown_signal() => {},
+                _ = set.join_next() => {},
+            }
+            set.shutdown().await;
+            Ok(())
+        }
         Command::Maintain {
             database,
             retention_hours,

@@ -6,7 +6,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::idempotency::{StoredResponse, REPLAYED_HEADER};
+use crate::{
+    idempotency::{StoredResponse, REPLAYED_HEADER},
+    purchase::queue::Accepted,
+};
 
 /// The stored answer as an HTTP response. `replayed` marks answers served from the key store
 /// (the first answer itself is not marked).
@@ -17,9 +20,17 @@ pub fn stored_response(stored: StoredResponse, replayed: bool) -> Response {
     } else {
         PROBLEM_JSON
     };
+    // An accepted async buy points at its status resource, first answer and replays alike.
+    let location = (status == StatusCode::ACCEPTED)
+        .then(|| serde_json::from_slice::<Accepted>(&stored.body).ok())
+        .flatten()
+        .and_then(|a| HeaderValue::from_str(&format!("/api/purchases/{}", a.purchase_id)).ok());
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(location) = location {
+        headers.insert(header::LOCATION, location);
+    }
     if replayed {
         headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }

@@ -6,7 +6,7 @@ use api::token::TokenVerifier;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::purchase::GroupCommitter;
+use crate::{events::EventHub, purchase::GroupCommitter};
 
 /// Tunables of the purchase path.
 #[derive(Debug, Clone)]
@@ -15,6 +15,10 @@ pub struct Settings {
     pub kill_switch_cooldown: chrono::Duration,
     /// Most buys one group-commit transaction carries.
     pub max_batch: usize,
+    /// Queue workers `serve` runs (0: leave the queue to `origin worker` processes).
+    pub queue_workers: usize,
+    /// Most queued purchases one worker transaction claims.
+    pub queue_batch: i32,
 }
 
 impl Default for Settings {
@@ -22,6 +26,8 @@ impl Default for Settings {
         Self {
             kill_switch_cooldown: chrono::Duration::minutes(5),
             max_batch: 64,
+            queue_workers: 1,
+            queue_batch: 50,
         }
     }
 }
@@ -34,6 +40,7 @@ pub struct AppState {
     pub edge_secret: Option<Arc<SecretString>>,
     pub settings: Settings,
     pub committer: GroupCommitter,
+    pub events: EventHub,
 }
 
 impl AppState {
@@ -48,6 +55,7 @@ impl AppState {
             tokens: Arc::new(tokens),
             edge_secret: None,
             settings,
+            events: EventHub::default(),
         }
     }
 

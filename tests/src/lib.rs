@@ -8,6 +8,7 @@
 pub mod edge;
 pub mod origin_server;
 pub mod shop;
+pub mod sse;
 pub mod tokens;
 
 pub use edge::Edge;

@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use e2e::{Edge, OriginServer, Shop, TestKeys};
 use origin::{
     idempotency::{self, partitions, IdempotencyKey, KeyUse},
-    purchase::{apply_batch, BuyOrder},
+    purchase::{apply_batch, BuyOrder, Lane},
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -153,7 +153,7 @@ async fn an_answer_lost_after_commit_is_replayed_from_the_committed_order(db: Pg
         }),
     };
     drop(
-        apply_batch(&app, s.shop.org_id, chair.id, &[order])
+        apply_batch(&app, s.shop.org_id, Lane::Item(chair.id), &[order])
             .await
             .unwrap(),
     );

@@ -11,7 +11,10 @@ use chrono::{Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::order::{BuyOrder, Outcome};
+use super::{
+    order::{BuyOrder, Outcome},
+    queue,
+};
 use crate::{
     auth::Scope,
     db,
@@ -22,12 +25,19 @@ use crate::{
 /// Channel on which committed stock changes are announced (see `events`).
 pub const STOCK_CHANNEL: &str = "furnitureops_stock";
 
-/// Applies `orders` (all for `org_id`/`item_id`, in arrival order) in one transaction and
+/// What a batch is for: buying one item now, or storing buys for the queue workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    Item(Uuid),
+    Enqueue,
+}
+
+/// Applies `orders` (all for `org_id` and `lane`, in arrival order) in one transaction and
 /// returns one outcome per order, in the same order.
 pub async fn apply_batch(
     db: &PgPool,
     org_id: Uuid,
-    item_id: Uuid,
+    lane: Lane,
     orders: &[BuyOrder],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = db::begin_scoped(db, &Scope::service(org_id)).await?;
@@ -39,39 +49,18 @@ pub async fn apply_batch(
     let fresh: Vec<usize> = (0..orders.len())
         .filter(|i| outcomes[*i].is_none())
         .collect();
-    let item = sqlx::query!(
-        "SELECT stock, price_cents FROM inventory
-         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
-        org_id,
-        item_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-
-    let mut sold = Sold::default();
-    match item {
-        None => {
-            for &i in &fresh {
-                outcomes[i] = Some(Outcome::unknown_item(&orders[i]));
-            }
-        }
-        Some(item) => {
-            let mut left = item.stock;
-            for &i in &fresh {
-                let order = &orders[i];
-                if order.quantity <= left {
-                    let order_id = Uuid::new_v4();
-                    sold.push(order, order_id, left);
-                    left -= order.quantity;
-                    outcomes[i] = Some(Outcome::confirmed(order, order_id));
-                } else {
-                    outcomes[i] = Some(Outcome::out_of_stock(order, left));
-                }
-            }
-            if !sold.is_empty() {
-                write_sales(&mut tx, org_id, item_id, item.price_cents, &sold, left).await?;
-            }
-        }
+    let fresh_orders: Vec<&BuyOrder> = fresh.iter().map(|&i| &orders[i]).collect();
+    let decided: Vec<Outcome> = match lane {
+        Lane::Item(item_id) => sell(&mut tx, org_id, item_id, &fresh_orders)
+            .await?
+            .into_iter()
+            .zip(&fresh_orders)
+            .map(|(decision, order)| decision.outcome(order))
+            .collect(),
+        Lane::Enqueue => queue::store(&mut tx, org_id, &fresh_orders).await?,
+    };
+    for (&i, outcome) in fresh.iter().zip(decided) {
+        outcomes[i] = Some(outcome);
     }
     let outcomes: Vec<Outcome> = outcomes
         .into_iter()
@@ -81,6 +70,67 @@ pub async fn apply_batch(
     record_keys(&mut tx, org_id, orders, &fresh, &outcomes).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// What became of one buy of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Confirmed { order_id: Uuid },
+    OutOfStock { available: i32 },
+    UnknownItem,
+}
+
+impl Decision {
+    pub fn outcome(self, order: &BuyOrder) -> Outcome {
+        match self {
+            Self::Confirmed { order_id } => Outcome::confirmed(order, order_id),
+            Self::OutOfStock { available } => Outcome::out_of_stock(order, available),
+            Self::UnknownItem => Outcome::unknown_item(order),
+        }
+    }
+}
+
+/// Sells `orders` of one item, first come first served, inside the caller's transaction (which
+/// must be scoped to `org_id`): one row lock, one stock update, set-based inserts.
+pub async fn sell(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    item_id: Uuid,
+    orders: &[&BuyOrder],
+) -> Result<Vec<Decision>, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let item = sqlx::query!(
+        "SELECT stock, price_cents FROM inventory
+         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        org_id,
+        item_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(item) = item else {
+        return Ok(vec![Decision::UnknownItem; orders.len()]);
+    };
+    let mut sold = Sold::default();
+    let mut left = item.stock;
+    let decisions = orders
+        .iter()
+        .map(|order| {
+            if order.quantity <= left {
+                let order_id = Uuid::new_v4();
+                sold.push(order, order_id, left);
+                left -= order.quantity;
+                Decision::Confirmed { order_id }
+            } else {
+                Decision::OutOfStock { available: left }
+            }
+        })
+        .collect();
+    if !sold.is_empty() {
+        write_sales(conn, org_id, item_id, item.price_cents, &sold, left).await?;
+    }
+    Ok(decisions)
 }
 
 /// The confirmed part of a batch, column by column for `unnest`.

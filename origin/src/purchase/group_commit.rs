@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    engine::apply_batch,
+    engine::{apply_batch, Lane},
     order::{BuyOrder, Outcome},
 };
 use crate::error::ApiError;
@@ -23,14 +23,14 @@ use crate::error::ApiError;
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 
 #[derive(Default)]
-struct Lane {
+struct Waiting {
     waiting: VecDeque<(BuyOrder, Reply)>,
 }
 
 struct Shared {
     db: PgPool,
     max_batch: usize,
-    lanes: Mutex<HashMap<(Uuid, Uuid), Lane>>,
+    lanes: Mutex<HashMap<(Uuid, Lane), Waiting>>,
 }
 
 /// Gathers buys into batches per (shop, item).
@@ -58,9 +58,9 @@ impl GroupCommitter {
         }
     }
 
-    /// Queues `order` and waits for the batch that carries it to commit.
-    pub async fn submit(&self, order: BuyOrder) -> Result<Outcome, ApiError> {
-        let lane_key = (order.org_id, order.item_id);
+    /// Queues `order` on `lane` and waits for the batch that carries it to commit.
+    pub async fn submit(&self, lane: Lane, order: BuyOrder) -> Result<Outcome, ApiError> {
+        let lane_key = (order.org_id, lane);
         let (reply, answer) = oneshot::channel();
         let start_driver = {
             let mut lanes = self.shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
@@ -84,7 +84,7 @@ impl GroupCommitter {
 }
 
 /// Commits batches for one lane until nobody is waiting, then retires the lane.
-async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Uuid)) {
+async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
     loop {
         let batch: Vec<(BuyOrder, Reply)> = {
             let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::order::BuyOrder;
+use super::{engine::Lane, order::BuyOrder};
 use crate::{
     auth::Caller,
     error::ApiError,
@@ -48,5 +48,20 @@ pub async fn buy(
             request_id,
         }),
     };
-    Ok(state.committer.submit(order).await?.into_response())
+    let lane = if prefers_async(&headers) {
+        Lane::Enqueue
+    } else {
+        Lane::Item(order.item_id)
+    };
+    Ok(state.committer.submit(lane, order).await?.into_response())
+}
+
+/// `Prefer: respond-async` (RFC 7240), possibly among other preferences.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }

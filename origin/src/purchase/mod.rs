@@ -10,8 +10,11 @@ mod engine;
 mod group_commit;
 mod handler;
 mod order;
+pub mod queue;
+mod status;
 
-pub use engine::apply_batch;
+pub use engine::{apply_batch, sell, Decision, Lane, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
 pub use handler::buy;
 pub use order::{BuyOrder, Outcome};
+pub use status::status;

@@ -11,7 +11,7 @@ use axum::{
 };
 
 use crate::{
-    admin_items, audit, edge_secret, error::ApiError, extract::MAX_BODY_BYTES, inventory,
+    admin_items, audit, edge_secret, error::ApiError, events, extract::MAX_BODY_BYTES, inventory,
     kill_switch, purchase, request_id, state::AppState,
 };
 
@@ -25,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/kill-switch", put(kill_switch::put))
         .route("/admin/audit", get(audit::list))
         .route("/sales", get(kill_switch::sales))
+        .route("/purchases/{purchase_id}", get(purchase::status))
+        .route("/events", get(events::stream_events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             edge_secret::require,

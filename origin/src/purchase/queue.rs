@@ -1,0 +1,219 @@
+//! The durable purchase queue (`Prefer: respond-async`).
+//!
+//! Enqueueing rides the group committer too (lane `Enqueue`): concurrent async buys of a shop
+//! are stored by one transaction, together with their idempotency records, and answered `202`.
+//! Workers then claim pending rows (`FOR UPDATE SKIP LOCKED`), sell them per item with the same
+//! `sell` as synchronous buys, and record each outcome in that same transaction: a worker that
+//! dies mid-batch rolls back, and another takes the rows. Nothing is applied twice.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{
+    engine::{sell, Decision},
+    order::{BuyOrder, Outcome},
+};
+use crate::{auth::Scope, idempotency::StoredResponse};
+
+/// Channel on which decided queued purchases are announced (see `events`).
+pub const PURCHASE_CHANNEL: &str = "furnitureops_purchase";
+
+/// `202` body of an accepted async buy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accepted {
+    pub purchase_id: Uuid,
+    pub status: String,
+}
+
+/// Stores fresh async buys (inside the batch transaction) and answers each with its `202`.
+pub(super) async fn store(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    orders: &[&BuyOrder],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = orders.iter().map(|_| Uuid::new_v4()).collect();
+    let subs: Vec<&str> = orders.iter().map(|o| o.customer_sub.as_str()).collect();
+    let items: Vec<Uuid> = orders.iter().map(|o| o.item_id).collect();
+    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
+    let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
+    sqlx::query!(
+        "INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity, request_id)
+         SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id
+         FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[])
+              WITH ORDINALITY AS q(id, sub, item, quantity, request_id, n)
+         ORDER BY q.n",
+        org_id,
+        &ids,
+        &subs as &[&str],
+        &items,
+        &quantities,
+        &request_ids as &[&str]
+    )
+    .execute(conn)
+    .await?;
+    Ok(ids
+        .into_iter()
+        .map(|purchase_id| {
+            let body = Accepted {
+                purchase_id,
+                status: "pending".into(),
+            };
+            Outcome::Final(StoredResponse {
+                status: 202,
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// One claimed queue row.
+struct Claimed {
+    id: Uuid,
+    order: BuyOrder,
+}
+
+/// Claims up to `batch_size` pending purchases and applies them in one transaction. Returns how
+/// many were decided.
+pub async fn drain_once(db: &PgPool, batch_size: i32) -> Result<usize, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query!(
+        r#"SELECT organization_id AS "organization_id!", id AS "id!", customer_sub AS "customer_sub!",
+                  item_id AS "item_id!", quantity AS "quantity!", request_id AS "request_id!"
+           FROM claim_purchases($1)"#,
+        batch_size
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let decided = rows.len();
+    // Per shop, per item, in queue order.
+    let mut by_shop: BTreeMap<Uuid, BTreeMap<Uuid, Vec<Claimed>>> = BTreeMap::new();
+    for row in rows {
+        by_shop
+            .entry(row.organization_id)
+            .or_default()
+            .entry(row.item_id)
+            .or_default()
+            .push(Claimed {
+                id: row.id,
+                order: BuyOrder {
+                    org_id: row.organization_id,
+                    customer_sub: row.customer_sub,
+                    item_id: row.item_id,
+                    quantity: row.quantity,
+                    request_id: row.request_id,
+                    key: None,
+                },
+            });
+    }
+    for (org_id, items) in by_shop {
+        let scope = Scope::service(org_id);
+        sqlx::query_scalar!(
+            "SELECT set_config('request.jwt.claims', $1, true)",
+            scope.claims_json
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut results = Results::default();
+        for (item_id, claimed) in items {
+            let orders: Vec<&BuyOrder> = claimed.iter().map(|c| &c.order).collect();
+            let decisions = sell(&mut tx, org_id, item_id, &orders).await?;
+            for (claimed, decision) in claimed.iter().zip(decisions) {
+                results.push(claimed, decision);
+            }
+        }
+        results.record(&mut tx, org_id).await?;
+    }
+    tx.commit().await?;
+    Ok(decided)
+}
+
+/// Outcomes of one shop's claimed purchases, column by column for `unnest`.
+#[derive(Default)]
+struct Results {
+    ids: Vec<Uuid>,
+    subs: Vec<String>,
+    statuses: Vec<&'static str>,
+    order_ids: Vec<Option<Uuid>>,
+    reasons: Vec<Option<String>>,
+}
+
+impl Results {
+    fn push(&mut self, claimed: &Claimed, decision: Decision) {
+        let (status, order_id, reason) = match decision {
+            Decision::Confirmed { order_id } => ("confirmed", Some(order_id), None),
+            Decision::OutOfStock { available } => (
+                "rejected",
+                None,
+                Some(format!("out of stock: only {available} left")),
+            ),
+            Decision::UnknownItem => ("rejected", None, Some("no such item".to_owned())),
+        };
+        self.ids.push(claimed.id);
+        self.subs.push(claimed.order.customer_sub.clone());
+        self.statuses.push(status);
+        self.order_ids.push(order_id);
+        self.reasons.push(reason);
+    }
+
+    async fn record(&self, conn: &mut PgConnection, org_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            "UPDATE purchase_queue q
+             SET status = r.status, order_id = r.order_id, reason = r.reason, decided_at = now()
+             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(id, status, order_id, reason)
+             WHERE q.organization_id = $1 AND q.id = r.id",
+            org_id,
+            &self.ids,
+            &self.statuses as &[&str],
+            &self.order_ids as &[Option<Uuid>],
+            &self.reasons as &[Option<String>]
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "SELECT pg_notify($1, json_build_object(
+                 'org_id', $2::uuid, 'sub', r.sub, 'purchase_id', r.id, 'status', r.status,
+                 'order_id', r.order_id, 'reason', r.reason)::text)
+             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[])
+                  AS r(id, sub, status, order_id, reason)",
+            PURCHASE_CHANNEL,
+            org_id,
+            &self.ids,
+            &self.subs,
+            &self.statuses as &[&str],
+            &self.order_ids as &[Option<Uuid>],
+            &self.reasons as &[Option<String>]
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// How long an idle worker waits before looking again.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+/// How long a worker backs off after a database error.
+const ERROR_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A queue worker: drains until the process ends. Runs inside `serve` and as `origin worker`.
+pub async fn run_worker(db: PgPool, batch_size: i32) {
+    loop {
+        match drain_once(&db, batch_size).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => tokio::time::sleep(IDLE_POLL).await,
+            Err(err) => {
+                tracing::warn!(error = %err, "purchase queue worker: batch failed, retrying");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+            }
+        }
+    }
+}

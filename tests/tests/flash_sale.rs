@@ -1,0 +1,453 @@
+//! The hardest case: many shoppers, one chair, one second. Group commit, the async queue, live
+//! events, and what happens when the database falls over mid-sale.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use api::{purchase::Order, token::Role};
+use e2e::{origin_server::app_pool, sse::SseReader, Edge, OriginServer, Shop, TestKeys};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const DOMAIN: &str = "flash.shop.test";
+
+struct Sale {
+    keys: TestKeys,
+    shop: Shop,
+    origin: OriginServer,
+    edge: Edge,
+}
+
+async fn sale(db: &PgPool, stock: i32) -> Sale {
+    let keys = TestKeys::new();
+    let shop = Shop::create(db, DOMAIN, &[("CHAIR", stock)]).await;
+    let origin = OriginServer::start(db, &keys).await;
+    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+    Sale {
+        keys,
+        shop,
+        origin,
+        edge,
+    }
+}
+
+impl Sale {
+    fn buy(&self, sub: &str, item_id: Uuid, quantity: i32) -> reqwest::RequestBuilder {
+        self.edge
+            .post(DOMAIN, "/api/buy")
+            .bearer_auth(self.keys.token(self.shop.org_id, Role::Shopper, sub))
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&json!({"item_id": item_id, "quantity": quantity}))
+    }
+}
+
+async fn committed_orders(db: &PgPool, org_id: Uuid) -> Vec<Uuid> {
+    sqlx::query_scalar!("SELECT id FROM orders WHERE organization_id = $1", org_id)
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn five_hundred_buyers_two_hundred_chairs(db: PgPool) {
+    let s = sale(&db, 200).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let answers = futures::future::join_all((0..500).map(|n| {
+        let request = s.buy(&format!("buyer-{n}"), chair.id, 1);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }
+    }))
+    .await;
+
+    let confirmed: Vec<Uuid> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .map(|(_, body)| {
+            serde_json::from_value::<Order>(body.clone())
+                .unwrap()
+                .order_id
+        })
+        .collect();
+    let sold_out = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!(
+        (confirmed.len(), sold_out),
+        (200, 300),
+        "nothing but 201 and 409"
+    );
+    let mut committed = committed_orders(&db, s.shop.org_id).await;
+    let mut promised = confirmed.clone();
+    committed.sort();
+    promised.sort();
+    assert_eq!(
+        committed, promised,
+        "every 201 has its order row, and nothing else was written"
+    );
+    assert_eq!(s.shop.item(&db, "CHAIR").await.stock, 0);
+    for (status, body) in &answers {
+        if *status == StatusCode::CONFLICT {
+            assert_eq!(
+                body["type"],
+                "https://furnitureops.dev/problems/out-of-stock"
+            );
+            assert!(body.get("order_id").is_none());
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn first_come_first_served_inside_a_batch(db: PgPool) {
+    let s = sale(&db, 3).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    // A 5-unit order cannot be filled from 3, but the 1-unit orders behind it still can.
+    let big = s.buy("big", chair.id, 5).send().await.unwrap();
+    assert_eq!(big.status(), StatusCode::CONFLICT);
+    let small =
+        futures::future::join_all((0..4).map(|n| s.buy(&format!("small-{n}"), chair.id, 1).send()))
+            .await;
+    let statuses: Vec<StatusCode> = small.into_iter().map(|r| r.unwrap().status()).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        3
+    );
+    assert_eq!(s.shop.order_totals(&db).await, (3, 3));
+}
+
+async fn poll_purchase(s: &Sale, token: &str, location: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: Value = s
+            .edge
+            .get(DOMAIN, location)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] != "pending" || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn async_buys_are_accepted_then_confirmed_or_rejected(db: PgPool) {
+    let s = sale(&db, 3).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let mut locations = Vec::new();
+    for n in 0..5 {
+        let token = s
+            .keys
+            .token(s.shop.org_id, Role::Shopper, &format!("async-{n}"));
+        let accepted = s
+            .edge
+            .post(DOMAIN, "/api/buy")
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("async-key-{n}"))
+            .header("prefer", "respond-async")
+            .json(&json!({"item_id": chair.id, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        let location = accepted.headers()["location"].to_str().unwrap().to_owned();
+        let body: Value = accepted.json().await.unwrap();
+        assert_eq!(body["status"], "pending");
+        assert_eq!(
+            location,
+            format!("/api/purchases/{}", body["purchase_id"].as_str().unwrap())
+        );
+        locations.push((token, location));
+    }
+    let mut outcomes = Vec::new();
+    for (token, location) in &locations {
+        outcomes.push(poll_purchase(&s, token, location).await);
+    }
+    let confirmed: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["status"] == "confirmed")
+        .collect();
+    let rejected = outcomes
+        .iter()
+        .filter(|o| o["status"] == "rejected")
+        .count();
+    assert_eq!((confirmed.len(), rejected), (3, 2), "{outcomes:?}");
+    let mut committed = committed_orders(&db, s.shop.org_id).await;
+    let mut promised: Vec<Uuid> = confirmed
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    committed.sort();
+    promised.sort();
+    assert_eq!(committed, promised);
+
+    // Somebody else's purchase is not yours to look at.
+    let stranger = s.keys.token(s.shop.org_id, Role::Shopper, "stranger");
+    let peek = s
+        .edge
+        .get(DOMAIN, &locations[0].1)
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(peek.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn live_events_reach_the_buyer_and_stay_in_their_shop(db: PgPool) {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 2)]).await;
+    let other = Shop::create(&db, "other.shop.test", &[("CHAIR", 9)]).await;
+    let origin = OriginServer::start(&db, &keys).await;
+    let edge = Edge::start(&origin.url, &[shop.clone(), other.clone()], &keys).await;
+    let s = Sale {
+        keys,
+        shop,
+        origin,
+        edge,
+    };
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.keys.token(s.shop.org_id, Role::Shopper, "watcher");
+    let watch =
+        |domain: &str, token: String| s.edge.get(domain, "/api/events").bearer_auth(token).send();
+    let mut mine = SseReader::new(watch(DOMAIN, token.clone()).await.unwrap());
+    assert!(mine
+        .wait_for("ready", Duration::from_secs(10))
+        .await
+        .is_some());
+    let other_token = s.keys.token(other.org_id, Role::Shopper, "neighbour");
+    let mut theirs = SseReader::new(watch("other.shop.test", other_token).await.unwrap());
+    assert!(theirs
+        .wait_for("ready", Duration::from_secs(10))
+        .await
+        .is_some());
+
+    assert_eq!(
+        s.buy("someone", chair.id, 1).send().await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let stock = mine
+        .wait_for("stock", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stock["item_id"].as_str().unwrap(),
+            stock["stock"].as_i64().unwrap()
+        ),
+        (chair.id.to_string().as_str(), 1)
+    );
+
+    let accepted = s
+        .edge
+        .post(DOMAIN, "/api/buy")
+        .bearer_auth(&token)
+        .header("idempotency-key", "watch-async")
+        .header("prefer", "respond-async")
+        .json(&json!({"item_id": chair.id, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    let purchase_id = accepted.json::<Value>().await.unwrap()["purchase_id"].clone();
+    let purchase = mine
+        .wait_for("purchase", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(purchase["purchase_id"], purchase_id);
+    assert_eq!(purchase["status"], "confirmed");
+
+    assert!(
+        theirs
+            .wait_for("stock", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "no events of another shop"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_database_outage_mid_sale_fails_fast_and_heals(db: PgPool) {
+    let s = sale(&db, 10_000).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let database: String = sqlx::query_scalar!(r#"SELECT current_database() AS "db!""#)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let load = futures::future::join_all((0..300).map(|n| {
+        let request = s
+            .buy(&format!("buyer-{n}"), chair.id, 1)
+            .timeout(Duration::from_secs(30));
+        async move {
+            let started = Instant::now();
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").is_some();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, retry_after, body, started.elapsed())
+        }
+    }));
+    let outage = async {
+        // Cut every connection to the test database, several times, while the sale runs.
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            sqlx::query!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid() AND usename = 'furnitureops_app'",
+                database
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        }
+    };
+    let (answers, ()) = tokio::join!(load, outage);
+    for (status, retry_after, body, took) in &answers {
+        assert!(
+            [StatusCode::CREATED, StatusCode::SERVICE_UNAVAILABLE].contains(status),
+            "only confirmations and fast refusals: {status} {body}"
+        );
+        if *status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(retry_after, "a 503 says when to retry");
+        }
+        assert!(
+            *took < Duration::from_secs(10),
+            "no request hangs: {took:?}"
+        );
+    }
+    let failed = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    eprintln!("outage: {failed} of {} buys answered 503", answers.len());
+
+    // It heals without a restart.
+    let after = s.buy("after-outage", chair.id, 1).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::CREATED);
+
+    // Nothing oversold, nothing lost: stock + sold units = initial, every 201 is committed.
+    let sold: i64 = sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(quantity), 0)::bigint AS "n!" FROM orders WHERE organization_id = $1"#,
+        s.shop.org_id
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        i64::from(s.shop.item(&db, "CHAIR").await.stock) + sold,
+        10_000
+    );
+    let committed = committed_orders(&db, s.shop.org_id).await;
+    for (status, _, body, _) in &answers {
+        if *status == StatusCode::CREATED {
+            let id: Uuid = body["order_id"].as_str().unwrap().parse().unwrap();
+            assert!(committed.contains(&id));
+        }
+    }
+    drop(s.origin);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_queue_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(db: PgPool) {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 30)]).await;
+    // No workers inside the server: this test runs them by hand.
+    let settings = origin::state::Settings {
+        queue_workers: 0,
+        ..Default::default()
+    };
+    let app = app_pool(&db).await;
+    let origin = OriginServer::start_with(origin::AppState::with_settings(
+        app.clone(),
+        keys.verifier(),
+        settings,
+    ))
+    .await;
+    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+    let chair = shop.item(&db, "CHAIR").await;
+    for n in 0..40 {
+        let accepted = edge
+            .post(DOMAIN, "/api/buy")
+            .bearer_auth(keys.token(shop.org_id, Role::Shopper, &format!("q-{n}")))
+            .header("idempotency-key", "q")
+            .header("prefer", "respond-async")
+            .json(&json!({"item_id": chair.id, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    }
+
+    // Hold the item row so the first worker stalls inside its batch, then kill it there.
+    let mut blocker = db.begin().await.unwrap();
+    sqlx::query!(
+        "SELECT stock FROM inventory WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        shop.org_id,
+        chair.id
+    )
+    .fetch_one(&mut *blocker)
+    .await
+    .unwrap();
+    let worker_pool = app.clone();
+    let doomed =
+        tokio::spawn(async move { origin::purchase::queue::drain_once(&worker_pool, 50).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let worker_pid = loop {
+        let waiting = sqlx::query_scalar!(
+            r#"SELECT pid AS "pid!" FROM pg_stat_activity
+               WHERE usename = 'furnitureops_app' AND wait_event_type = 'Lock' AND datname = current_database()"#
+        )
+        .fetch_optional(&db)
+        .await
+        .unwrap();
+        if let Some(pid) = waiting {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never reached the item lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    sqlx::query!("SELECT pg_terminate_backend($1)", worker_pid)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    doomed.abort();
+    blocker.rollback().await.unwrap();
+
+    // Another worker takes over and decides every purchase exactly once.
+    while origin::purchase::queue::drain_once(&app, 50).await.unwrap() > 0 {}
+    let decided = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE status = 'confirmed') AS "confirmed!",
+                  count(*) FILTER (WHERE status = 'rejected') AS "rejected!",
+                  count(*) FILTER (WHERE status = 'pending') AS "pending!",
+                  count(DISTINCT order_id) AS "distinct_orders!"
+           FROM purchase_queue WHERE organization_id = $1"#,
+        shop.org_id
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (decided.confirmed, decided.rejected, decided.pending),
+        (30, 10, 0)
+    );
+    assert_eq!(decided.distinct_orders, 30);
+    assert_eq!(shop.order_totals(&db).await, (30, 30));
+    assert_eq!(shop.item(&db, "CHAIR").await.stock, 0);
+}
