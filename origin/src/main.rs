@@ -89,6 +89,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// 500 buyers of one item: row-lock vs group-commit vs queue, in-process and over HTTP.
+    HotItem {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 20)]
+        pool_size: u32,
+        #[arg(long, default_value_t = 2)]
+        queue_workers: usize,
+        #[arg(long, default_value_t = 50)]
+        queue_batch: i32,
+        /// Most buys per group-commit transaction (serve's PURCHASE_BATCH_MAX).
+        #[arg(long, default_value_t = 64)]
+        max_batch: usize,
+    },
     /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
     Idempotency(IdempotencyBench),
     /// Row-level security overhead on the inventory listing, app role vs owner.
@@ -282,6 +302,30 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { command } => match command {
             BenchCommand::Tokens { seconds } => origin::bench::tokens::run(seconds),
+            BenchCommand::HotItem {
+                database,
+                app_user,
+                concurrency,
+                seconds,
+                pool_size,
+                queue_workers,
+                queue_batch,
+                max_batch,
+            } => {
+                let role = db::AppRole {
+                    user: app_user,
+                    password: None,
+                };
+                let opts = origin::bench::hot_item::Options {
+                    concurrency,
+                    seconds,
+                    pool_size,
+                    queue_workers,
+                    queue_batch,
+                    max_batch,
+                };
+                origin::bench::hot_item::run(database.url(), &role, opts).await
+            }
             BenchCommand::Idempotency(args) => {
                 let sizes = origin::bench::idempotency::Sizes {
                     small: args.small,

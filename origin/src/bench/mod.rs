@@ -1,6 +1,7 @@
 //! `origin bench ...`: benchmarks that print their figures, each against its baseline in the
 //! same run. They create what they need (keys, a scratch database) and clean up after.
 
+pub mod hot_item;
 pub mod idempotency;
 pub mod rls;
 mod scratch;

@@ -9,11 +9,12 @@
 mod engine;
 mod group_commit;
 mod handler;
+mod keys;
 mod order;
 pub mod queue;
 mod status;
 
-pub use engine::{apply_batch, sell, Decision, Lane, STOCK_CHANNEL};
+pub use engine::{apply_batch, reserve, Decision, Lane, Reserved, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
 pub use handler::buy;
 pub use order::{BuyOrder, Outcome};

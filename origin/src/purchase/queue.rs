@@ -13,7 +13,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    engine::{sell, Decision},
+    engine::{reserve, Decision},
+    keys::KeyRecords,
     order::{BuyOrder, Outcome},
 };
 use crate::{auth::Scope, idempotency::StoredResponse};
@@ -28,48 +29,61 @@ pub struct Accepted {
     pub status: String,
 }
 
-/// Stores fresh async buys (inside the batch transaction) and answers each with its `202`.
+/// The `202` answer of an accepted async buy.
+pub(super) fn accepted(purchase_id: Uuid) -> Outcome {
+    let body = Accepted {
+        purchase_id,
+        status: "pending".into(),
+    };
+    Outcome::Final(StoredResponse {
+        status: 202,
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    })
+}
+
+/// Stores fresh async buys under `purchase_ids`, with their idempotency records, in one
+/// statement inside the batch transaction.
 pub(super) async fn store(
     conn: &mut PgConnection,
     org_id: Uuid,
     orders: &[&BuyOrder],
-) -> Result<Vec<Outcome>, sqlx::Error> {
-    if orders.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = orders.iter().map(|_| Uuid::new_v4()).collect();
+    purchase_ids: &[Uuid],
+    keys: &KeyRecords,
+) -> Result<(), sqlx::Error> {
     let subs: Vec<&str> = orders.iter().map(|o| o.customer_sub.as_str()).collect();
     let items: Vec<Uuid> = orders.iter().map(|o| o.item_id).collect();
     let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
     let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
     sqlx::query!(
-        "INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity, request_id)
-         SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id
-         FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[])
-              WITH ORDINALITY AS q(id, sub, item, quantity, request_id, n)
-         ORDER BY q.n",
+        "WITH queued AS (
+             INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity, request_id)
+             SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id
+             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[])
+                  WITH ORDINALITY AS q(id, sub, item, quantity, request_id, n)
+             ORDER BY q.n
+         )
+         INSERT INTO idempotency_keys
+             (organization_id, customer_sub, idempotency_key, fingerprint,
+              response_status, response_body, request_id)
+         SELECT $1, k.sub, k.key, k.fingerprint, k.status, k.body, k.request_id
+         FROM unnest($7::text[], $8::text[], $9::bytea[], $10::smallint[], $11::bytea[], $12::text[])
+              AS k(sub, key, fingerprint, status, body, request_id)",
         org_id,
-        &ids,
+        purchase_ids,
         &subs as &[&str],
         &items,
         &quantities,
-        &request_ids as &[&str]
+        &request_ids as &[&str],
+        &keys.subs,
+        &keys.keys,
+        &keys.fingerprints,
+        &keys.statuses,
+        &keys.bodies,
+        &keys.request_ids
     )
     .execute(conn)
     .await?;
-    Ok(ids
-        .into_iter()
-        .map(|purchase_id| {
-            let body = Accepted {
-                purchase_id,
-                status: "pending".into(),
-            };
-            Outcome::Final(StoredResponse {
-                status: 202,
-                body: serde_json::to_vec(&body).unwrap_or_default(),
-            })
-        })
-        .collect())
+    Ok(())
 }
 
 /// One claimed queue row.
@@ -126,9 +140,12 @@ pub async fn drain_once(db: &PgPool, batch_size: i32) -> Result<usize, sqlx::Err
         let mut results = Results::default();
         for (item_id, claimed) in items {
             let orders: Vec<&BuyOrder> = claimed.iter().map(|c| &c.order).collect();
-            let decisions = sell(&mut tx, org_id, item_id, &orders).await?;
-            for (claimed, decision) in claimed.iter().zip(decisions) {
-                results.push(claimed, decision);
+            let reserved = reserve(&mut tx, org_id, item_id, &orders).await?;
+            reserved
+                .write(&mut tx, org_id, item_id, &KeyRecords::default())
+                .await?;
+            for (claimed, decision) in claimed.iter().zip(&reserved.decisions) {
+                results.push(claimed, *decision);
             }
         }
         results.record(&mut tx, org_id).await?;

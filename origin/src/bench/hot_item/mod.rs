@@ -1,0 +1,433 @@
+//! `origin bench hot-item`: 500 concurrent buyers of one item, three ways, side by side.
+//!
+//! `row-lock` (the seed's per-purchase transaction, the baseline), `group-commit` (this
+//! product's synchronous path) and `queue` (async enqueue, then the workers' drain), first with
+//! the purchase engine called in-process, then over HTTP against `serve`. Every mode does the
+//! full per-purchase work (stock, order, idempotency record, audit row) and is checked for
+//! oversell: initial stock = remaining stock + units in orders, and orders = confirmations.
+
+mod load;
+mod row_lock;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use api::token::{KeySet, Role, TokenVerifier};
+use axum::{middleware, routing::post, Router};
+use sqlx::{postgres::PgConnectOptions, PgPool};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use self::load::{Answer, LoadResult};
+use super::{
+    scratch::with_scratch_database,
+    stats::{summarize, Summary},
+};
+use crate::{
+    db::{self, AppRole, PoolLimits},
+    dev_tokens::{mint_token, TokenRequest},
+    idempotency::{fingerprint, IdempotencyKey, KeyUse},
+    purchase::{queue, BuyOrder, GroupCommitter, Lane, Outcome},
+    request_id,
+    state::{AppState, Settings},
+    tenants::{self, NewItem},
+};
+
+pub use row_lock::{buy_one, http_buy, RowLockOutcome};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub pool_size: u32,
+    pub queue_workers: usize,
+    pub queue_batch: i32,
+    pub max_batch: usize,
+}
+
+const INITIAL_STOCK: i32 = 50_000_000;
+const ISSUER: &str = "bench";
+
+/// One mode's figures.
+struct Row {
+    level: &'static str,
+    mode: &'static str,
+    result: LoadResult,
+    summary: Summary,
+    oversell: bool,
+    drain_per_second: Option<f64>,
+}
+
+impl Row {
+    fn per_second(&self) -> f64 {
+        (self.result.confirmed + self.result.accepted) as f64 / self.result.elapsed.as_secs_f64()
+    }
+}
+
+struct Bench {
+    org_id: Uuid,
+    owner: PgPool,
+    app: PgPool,
+    opts: Options,
+}
+
+pub async fn run(owner_url: &str, app_role: &AppRole, opts: Options) -> anyhow::Result<()> {
+    let role = app_role.clone();
+    with_scratch_database(owner_url, "hot_item", |options, owner| async move {
+        let bench = Bench::new(&options, owner, &role, opts).await?;
+        let mut rows = Vec::new();
+        rows.push(bench.in_process_row_lock().await?);
+        rows.push(bench.in_process_group_commit().await?);
+        rows.push(bench.in_process_queue().await?);
+        let http = bench.http_levels().await?;
+        rows.extend(http);
+        print_table(&rows, opts);
+        anyhow::ensure!(rows.iter().all(|r| !r.oversell), "oversell detected");
+        Ok(())
+    })
+    .await
+}
+
+impl Bench {
+    async fn new(
+        options: &PgConnectOptions,
+        owner: PgPool,
+        role: &AppRole,
+        opts: Options,
+    ) -> anyhow::Result<Self> {
+        let limits = PoolLimits {
+            max_connections: opts.pool_size,
+            acquire_timeout: Duration::from_secs(60),
+        };
+        let app = db::connect_with(role.connect_options(options), limits).await?;
+        let org_id = tenants::add(&owner, "Hot item bench", "bench.hot-item.test").await?;
+        Ok(Self {
+            org_id,
+            owner,
+            app,
+            opts,
+        })
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.opts.seconds)
+    }
+
+    async fn new_item(&self, sku: &str) -> anyhow::Result<Uuid> {
+        let item = NewItem {
+            sku,
+            name: sku,
+            price_cents: 49_900,
+            stock: INITIAL_STOCK,
+        };
+        tenants::stock_items(&self.owner, self.org_id, &[item]).await?;
+        let id: Uuid =
+            sqlx::query_scalar("SELECT id FROM inventory WHERE organization_id = $1 AND sku = $2")
+                .bind(self.org_id)
+                .bind(sku)
+                .fetch_one(&self.owner)
+                .await?;
+        Ok(id)
+    }
+
+    /// True when stock and orders of `item` do not add up to `confirmed` sales from the initial stock.
+    async fn oversold(&self, item: Uuid, confirmed: u64) -> anyhow::Result<bool> {
+        let (stock, units, orders): (i32, i64, i64) = sqlx::query_as(
+            "SELECT i.stock, coalesce(sum(o.quantity), 0)::bigint, count(o.id)
+             FROM inventory i LEFT JOIN orders o ON o.organization_id = i.organization_id AND o.item_id = i.id
+             WHERE i.organization_id = $1 AND i.id = $2 GROUP BY i.stock",
+        )
+        .bind(self.org_id)
+        .bind(item)
+        .fetch_one(&self.owner)
+        .await?;
+        Ok(i64::from(stock) + units != i64::from(INITIAL_STOCK)
+            || u64::try_from(orders).unwrap_or(0) != confirmed)
+    }
+
+    fn row(level: &'static str, mode: &'static str, mut result: LoadResult, oversell: bool) -> Row {
+        let summary = summarize(&mut result.latencies);
+        Row {
+            level,
+            mode,
+            result,
+            summary,
+            oversell,
+            drain_per_second: None,
+        }
+    }
+
+    async fn in_process_row_lock(&self) -> anyhow::Result<Row> {
+        let item = self.new_item("ROW-LOCK").await?;
+        let (app, org) = (self.app.clone(), self.org_id);
+        let result = load::run(self.opts.concurrency, self.duration(), move |task, n| {
+            let app = app.clone();
+            async move {
+                let sub = format!("buyer-{task}");
+                match buy_one(
+                    &app,
+                    org,
+                    &sub,
+                    item,
+                    1,
+                    &format!("{item}-{task}-{n}"),
+                    "bench",
+                )
+                .await
+                {
+                    Ok(RowLockOutcome::Confirmed(_)) => Answer::Confirmed,
+                    Ok(RowLockOutcome::OutOfStock) => Answer::Refused,
+                    Err(_) => Answer::ServerError,
+                }
+            }
+        })
+        .await;
+        let oversell = self.oversold(item, result.confirmed).await?;
+        Ok(Self::row("in-process", "row-lock", result, oversell))
+    }
+
+    fn order(&self, task: usize, n: u64, item_id: Uuid) -> BuyOrder {
+        let sub = format!("buyer-{task}");
+        // Keys are unique per mode: each mode buys its own item.
+        let key = format!("{item_id}-{task}-{n}");
+        BuyOrder {
+            org_id: self.org_id,
+            customer_sub: sub.clone(),
+            item_id,
+            quantity: 1,
+            request_id: key.clone(),
+            key: IdempotencyKey::parse(&key).map(|key| KeyUse {
+                org_id: self.org_id,
+                customer_sub: sub,
+                key,
+                fingerprint: fingerprint("POST", "buy", item_id.as_bytes()),
+                request_id: "bench".into(),
+            }),
+        }
+    }
+
+    async fn committed_load(&self, item: Uuid, lane: Lane) -> LoadResult {
+        let committer = GroupCommitter::new(self.app.clone(), self.opts.max_batch);
+        let template = Arc::new(Self {
+            org_id: self.org_id,
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            opts: self.opts,
+        });
+        load::run(self.opts.concurrency, self.duration(), move |task, n| {
+            let committer = committer.clone();
+            let order = template.order(task, n, item);
+            async move {
+                match committer.submit(lane, order).await {
+                    Ok(Outcome::Final(stored)) if stored.status == 201 => Answer::Confirmed,
+                    Ok(Outcome::Final(stored)) if stored.status == 202 => Answer::Accepted,
+                    Ok(_) => Answer::Refused,
+                    Err(_) => Answer::ServerError,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn in_process_group_commit(&self) -> anyhow::Result<Row> {
+        let item = self.new_item("GROUP-COMMIT").await?;
+        let result = self.committed_load(item, Lane::Item(item)).await;
+        let oversell = self.oversold(item, result.confirmed).await?;
+        Ok(Self::row("in-process", "group-commit", result, oversell))
+    }
+
+    async fn in_process_queue(&self) -> anyhow::Result<Row> {
+        let item = self.new_item("QUEUE").await?;
+        let result = self.committed_load(item, Lane::Enqueue).await;
+        let drained = self.drain(item).await?;
+        let oversell = self.oversold(item, drained.0).await?;
+        let mut row = Self::row("in-process", "queue", result, oversell);
+        row.drain_per_second = Some(drained.1);
+        Ok(row)
+    }
+
+    /// Runs the queue workers until nothing is pending; returns (confirmed, purchases/s).
+    async fn drain(&self, item: Uuid) -> anyhow::Result<(u64, f64)> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM purchase_queue WHERE status = 'pending'")
+                .fetch_one(&self.owner)
+                .await?;
+        let started = std::time::Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.opts.queue_workers.max(1) {
+            let app = self.app.clone();
+            let batch = self.opts.queue_batch;
+            workers.spawn(async move {
+                while queue::drain_once(&app, batch).await? > 0 {}
+                Ok::<_, sqlx::Error>(())
+            });
+        }
+        while let Some(done) = workers.join_next().await {
+            done.context("queue worker panicked")??;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM purchase_queue WHERE item_id = $1 AND status = 'confirmed'",
+        )
+        .bind(item)
+        .fetch_one(&self.owner)
+        .await?;
+        Ok((
+            u64::try_from(confirmed).unwrap_or(0),
+            pending as f64 / elapsed,
+        ))
+    }
+
+    async fn http_levels(&self) -> anyhow::Result<Vec<Row>> {
+        let (private, public) = crate::keys::generate(api::token::KeyAlgorithm::Hs256, "bench")?;
+        let signing =
+            KeySet::from_jwks_json(&serde_json::json!({ "keys": [private] }).to_string())?;
+        let verifier = || -> anyhow::Result<TokenVerifier> {
+            Ok(TokenVerifier::new(
+                KeySet::from_jwks_json(&public.to_string())?,
+                ISSUER,
+                ISSUER,
+            ))
+        };
+        let tokens: Arc<Vec<String>> = Arc::new(
+            (0..self.opts.concurrency)
+                .map(|task| {
+                    mint_token(
+                        &signing,
+                        &TokenRequest {
+                            org_id: self.org_id,
+                            role: Role::Shopper,
+                            sub: format!("http-buyer-{task}"),
+                            issuer: ISSUER.into(),
+                            audience: ISSUER.into(),
+                            ttl: chrono::Duration::hours(1),
+                            algorithm: api::token::KeyAlgorithm::Hs256,
+                        },
+                    )
+                })
+                .collect::<anyhow::Result<_>>()?,
+        );
+        let settings = Settings {
+            queue_workers: 0,
+            max_batch: self.opts.max_batch,
+            ..Settings::default()
+        };
+        let state = AppState::with_settings(self.app.clone(), verifier()?, settings);
+        let baseline = Router::new()
+            .route("/api/tenant/{org_id}/buy", post(http_buy))
+            .layer(middleware::from_fn(request_id::assign))
+            .with_state(state.clone());
+        let baseline_url = spawn_server(baseline).await?;
+        let product_url = spawn_server(crate::app(state)).await?;
+
+        let mut rows = Vec::new();
+        for (mode, url, prefer_async) in [
+            ("row-lock", &baseline_url, false),
+            ("group-commit", &product_url, false),
+            ("queue", &product_url, true),
+        ] {
+            let item = self.new_item(&format!("HTTP-{mode}")).await?;
+            let result = self
+                .http_load(url, item, tokens.clone(), prefer_async)
+                .await;
+            let (confirmed, drain) = if prefer_async {
+                let (confirmed, rate) = self.drain(item).await?;
+                (confirmed, Some(rate))
+            } else {
+                (result.confirmed, None)
+            };
+            let oversell = self.oversold(item, confirmed).await?;
+            let mut row = Self::row("http", mode, result, oversell);
+            row.drain_per_second = drain;
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    async fn http_load(
+        &self,
+        base: &str,
+        item: Uuid,
+        tokens: Arc<Vec<String>>,
+        prefer_async: bool,
+    ) -> LoadResult {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(self.opts.concurrency)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        let url = format!("{base}/api/tenant/{}/buy", self.org_id);
+        let body = serde_json::json!({"item_id": item, "quantity": 1}).to_string();
+        load::run(self.opts.concurrency, self.duration(), move |task, n| {
+            let mut request = client
+                .post(&url)
+                .bearer_auth(&tokens[task])
+                .header("content-type", "application/json")
+                .header("idempotency-key", format!("{item}-{task}-{n}"))
+                .body(body.clone());
+            if prefer_async {
+                request = request.header("prefer", "respond-async");
+            }
+            async move {
+                match request.send().await.map(|r| r.status().as_u16()) {
+                    Ok(201) => Answer::Confirmed,
+                    Ok(202) => Answer::Accepted,
+                    Ok(status) if status < 500 => Answer::Refused,
+                    _ => Answer::ServerError,
+                }
+            }
+        })
+        .await
+    }
+}
+
+async fn spawn_server(router: Router) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(url)
+}
+
+fn print_table(rows: &[Row], opts: Options) {
+    println!(
+        "hot item: {} concurrent buyers of one item, {} s per mode, pool of {} connections, group commit up to {} per batch, queue drained by {} workers x {} per claim",
+        opts.concurrency, opts.seconds, opts.pool_size, opts.max_batch, opts.queue_workers, opts.queue_batch
+    );
+    println!(
+        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12}",
+        "level",
+        "mode",
+        "purchases/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "5xx",
+        "oversell",
+        "vs row-lock",
+        "drain/s"
+    );
+    for row in rows {
+        let baseline = rows
+            .iter()
+            .find(|r| r.level == row.level && r.mode == "row-lock")
+            .map(Row::per_second)
+            .unwrap_or(f64::NAN);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10.1}x {:>12}",
+            row.level,
+            row.mode,
+            row.per_second(),
+            ms(row.summary.p50),
+            ms(row.summary.p99),
+            ms(row.summary.max),
+            row.result.server_errors,
+            if row.oversell { "VIOLATED" } else { "0" },
+            row.per_second() / baseline,
+            row.drain_per_second
+                .map(|d| format!("{d:.0}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
+}
