@@ -59,6 +59,11 @@ struct Row {
 }
 
 impl Row {
+    fn at(mut self, level: &'static str) -> Self {
+        self.level = level;
+        self
+    }
+
     fn per_second(&self) -> f64 {
         (self.result.confirmed + self.result.accepted) as f64 / self.result.elapsed.as_secs_f64()
     }
@@ -76,6 +81,9 @@ pub async fn run(owner_url: &str, app_role: &AppRole, opts: Options) -> anyhow::
     with_scratch_database(owner_url, "hot_item", |options, owner| async move {
         let bench = Bench::new(&options, owner, &role, opts).await?;
         let mut rows = Vec::new();
+        // A lone buyer first: group commit must not make a single purchase slower.
+        rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
+        rows.push(bench.lone().in_process_group_commit().await?.at("lone buyer"));
         rows.push(bench.in_process_row_lock().await?);
         rows.push(bench.in_process_group_commit().await?);
         rows.push(bench.in_process_queue().await?);
@@ -107,6 +115,20 @@ impl Bench {
             app,
             opts,
         })
+    }
+
+    /// The same bench with one buyer and a short run.
+    fn lone(&self) -> Self {
+        Self {
+            org_id: self.org_id,
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            opts: Options {
+                concurrency: 1,
+                seconds: self.opts.seconds.min(2.0),
+                ..self.opts
+            },
+        }
     }
 
     fn duration(&self) -> Duration {
@@ -158,7 +180,7 @@ impl Bench {
     }
 
     async fn in_process_row_lock(&self) -> anyhow::Result<Row> {
-        let item = self.new_item("ROW-LOCK").await?;
+        let item = self.new_item(&format!("ROW-LOCK-{}", self.opts.concurrency)).await?;
         let (app, org) = (self.app.clone(), self.org_id);
         let result = load::run(self.opts.concurrency, self.duration(), move |task, n| {
             let app = app.clone();
@@ -230,7 +252,7 @@ impl Bench {
     }
 
     async fn in_process_group_commit(&self) -> anyhow::Result<Row> {
-        let item = self.new_item("GROUP-COMMIT").await?;
+        let item = self.new_item(&format!("GROUP-COMMIT-{}", self.opts.concurrency)).await?;
         let result = self.committed_load(item, Lane::Item(item)).await;
         let oversell = self.oversold(item, result.confirmed).await?;
         Ok(Self::row("in-process", "group-commit", result, oversell))
