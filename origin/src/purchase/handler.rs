@@ -25,8 +25,24 @@ pub async fn buy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = IdempotencyKey::from_headers(&headers)?;
-    let request: BuyRequest = parse_json(&body)?;
+    let order = checked_order(&caller, &headers, &body)?;
+    let lane = if prefers_async(&headers) {
+        Lane::Enqueue
+    } else {
+        Lane::Item(order.item_id)
+    };
+    Ok(state.committer.submit(lane, order).await?.into_response())
+}
+
+/// A buy request checked and turned into an order: the key is present and valid, the body is
+/// the expected JSON, the quantity is in range. Nothing has touched the database yet.
+pub fn checked_order(
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<BuyOrder, ApiError> {
+    let key = IdempotencyKey::from_headers(headers)?;
+    let request: BuyRequest = parse_json(body)?;
     let quantity = request.checked_quantity().ok_or_else(|| {
         ApiError::InvalidQuantity(format!(
             "quantity must be between 1 and {MAX_QUANTITY}, got {}",
@@ -34,7 +50,7 @@ pub async fn buy(
         ))
     })?;
     let request_id = request_id::current().unwrap_or_default();
-    let order = BuyOrder {
+    Ok(BuyOrder {
         org_id: caller.org_id,
         customer_sub: caller.sub().to_owned(),
         item_id: request.item_id,
@@ -44,16 +60,10 @@ pub async fn buy(
             org_id: caller.org_id,
             customer_sub: caller.sub().to_owned(),
             key,
-            fingerprint: idempotency::fingerprint("POST", "buy", &body),
+            fingerprint: idempotency::fingerprint("POST", "buy", body),
             request_id,
         }),
-    };
-    let lane = if prefers_async(&headers) {
-        Lane::Enqueue
-    } else {
-        Lane::Item(order.item_id)
-    };
-    Ok(state.committer.submit(lane, order).await?.into_response())
+    })
 }
 
 /// `Prefer: respond-async` (RFC 7240), possibly among other preferences.

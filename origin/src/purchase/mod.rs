@@ -16,6 +16,6 @@ mod status;
 
 pub use engine::{apply_batch, reserve, Decision, Lane, Reserved, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
-pub use handler::buy;
+pub use handler::{buy, checked_order};
 pub use order::{BuyOrder, Outcome};
 pub use status::status;

@@ -83,7 +83,13 @@ pub async fn run(owner_url: &str, app_role: &AppRole, opts: Options) -> anyhow::
         let mut rows = Vec::new();
         // A lone buyer first: group commit must not make a single purchase slower.
         rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
-        rows.push(bench.lone().in_process_group_commit().await?.at("lone buyer"));
+        rows.push(
+            bench
+                .lone()
+                .in_process_group_commit()
+                .await?
+                .at("lone buyer"),
+        );
         rows.push(bench.in_process_row_lock().await?);
         rows.push(bench.in_process_group_commit().await?);
         rows.push(bench.in_process_queue().await?);
@@ -180,7 +186,9 @@ impl Bench {
     }
 
     async fn in_process_row_lock(&self) -> anyhow::Result<Row> {
-        let item = self.new_item(&format!("ROW-LOCK-{}", self.opts.concurrency)).await?;
+        let item = self
+            .new_item(&format!("ROW-LOCK-{}", self.opts.concurrency))
+            .await?;
         let (app, org) = (self.app.clone(), self.org_id);
         let result = load::run(self.opts.concurrency, self.duration(), move |task, n| {
             let app = app.clone();
@@ -252,7 +260,9 @@ impl Bench {
     }
 
     async fn in_process_group_commit(&self) -> anyhow::Result<Row> {
-        let item = self.new_item(&format!("GROUP-COMMIT-{}", self.opts.concurrency)).await?;
+        let item = self
+            .new_item(&format!("GROUP-COMMIT-{}", self.opts.concurrency))
+            .await?;
         let result = self.committed_load(item, Lane::Item(item)).await;
         let oversell = self.oversold(item, result.confirmed).await?;
         Ok(Self::row("in-process", "group-commit", result, oversell))

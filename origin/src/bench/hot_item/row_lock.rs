@@ -3,7 +3,6 @@
 //! and writes the order, idempotency record and audit row one statement at a time. Kept only
 //! for the benchmark.
 
-use api::purchase::BuyRequest;
 use axum::{
     body::Bytes,
     extract::State,
@@ -18,9 +17,7 @@ use crate::{
     auth::{Caller, Scope},
     db,
     error::ApiError,
-    extract::parse_json,
-    idempotency::IdempotencyKey,
-    request_id,
+    purchase::checked_order,
     state::AppState,
 };
 
@@ -108,20 +105,20 @@ pub async fn http_buy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = IdempotencyKey::from_headers(&headers)?;
-    let request: BuyRequest = parse_json(&body)?;
-    let quantity = request
-        .checked_quantity()
-        .ok_or_else(|| ApiError::InvalidQuantity("quantity out of range".into()))?;
-    let request_id = request_id::current().unwrap_or_default();
+    let order = checked_order(&caller, &headers, &body)?;
+    let key = order
+        .key
+        .as_ref()
+        .map(|k| k.key.as_str())
+        .unwrap_or_default();
     let outcome = buy_one(
         &state.db,
         caller.org_id,
         caller.sub(),
-        request.item_id,
-        quantity,
-        key.as_str(),
-        &request_id,
+        order.item_id,
+        order.quantity,
+        key,
+        &order.request_id,
     )
     .await?;
     Ok(match outcome {
