@@ -9,9 +9,11 @@ pub mod edge;
 pub mod origin_server;
 pub mod shop;
 pub mod sse;
+pub mod stage;
 pub mod tokens;
 
 pub use edge::Edge;
 pub use origin_server::OriginServer;
 pub use shop::Shop;
+pub use stage::Stage;
 pub use tokens::TestKeys;

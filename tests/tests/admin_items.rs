@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use api::{inventory::Item, token::Role, Problem, ProblemKind};
-use e2e::{Edge, OriginServer, Shop, TestKeys};
+use e2e::{Edge, OriginServer, Shop, Stage, TestKeys};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
@@ -11,11 +11,8 @@ use sqlx::PgPool;
 const DOMAIN: &str = "admin.shop.test";
 
 async fn setup(db: &PgPool) -> (TestKeys, Shop, OriginServer, Edge) {
-    let keys = TestKeys::new();
-    let shop = Shop::create(db, DOMAIN, &[("CHAIR", 5)]).await;
-    let origin = OriginServer::start(db, &keys).await;
-    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
-    (keys, shop, origin, edge)
+    let stage = Stage::open(db, DOMAIN, &[("CHAIR", 5)]).await;
+    (stage.keys, stage.shop, stage.origin, stage.edge)
 }
 
 #[sqlx::test(migrations = "../migrations")]

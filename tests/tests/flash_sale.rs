@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use api::{purchase::Order, token::Role};
-use e2e::{origin_server::app_pool, sse::SseReader, Edge, OriginServer, Shop, TestKeys};
+use e2e::{origin_server::app_pool, sse::SseReader, Edge, OriginServer, Shop, Stage, TestKeys};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -14,34 +14,8 @@ use uuid::Uuid;
 
 const DOMAIN: &str = "flash.shop.test";
 
-struct Sale {
-    keys: TestKeys,
-    shop: Shop,
-    origin: OriginServer,
-    edge: Edge,
-}
-
-async fn sale(db: &PgPool, stock: i32) -> Sale {
-    let keys = TestKeys::new();
-    let shop = Shop::create(db, DOMAIN, &[("CHAIR", stock)]).await;
-    let origin = OriginServer::start(db, &keys).await;
-    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
-    Sale {
-        keys,
-        shop,
-        origin,
-        edge,
-    }
-}
-
-impl Sale {
-    fn buy(&self, sub: &str, item_id: Uuid, quantity: i32) -> reqwest::RequestBuilder {
-        self.edge
-            .post(DOMAIN, "/api/buy")
-            .bearer_auth(self.keys.token(self.shop.org_id, Role::Shopper, sub))
-            .header("idempotency-key", Uuid::new_v4().to_string())
-            .json(&json!({"item_id": item_id, "quantity": quantity}))
-    }
+async fn sale(db: &PgPool, stock: i32) -> Stage {
+    Stage::open(db, DOMAIN, &[("CHAIR", stock)]).await
 }
 
 async fn committed_orders(db: &PgPool, org_id: Uuid) -> Vec<Uuid> {
@@ -125,7 +99,7 @@ async fn first_come_first_served_inside_a_batch(db: PgPool) {
     assert_eq!(s.shop.order_totals(&db).await, (3, 3));
 }
 
-async fn poll_purchase(s: &Sale, token: &str, location: &str) -> Value {
+async fn poll_purchase(s: &Stage, token: &str, location: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let status: Value = s
@@ -197,7 +171,7 @@ async fn async_buys_are_accepted_then_confirmed_or_rejected(db: PgPool) {
     assert_eq!(committed, promised);
 
     // Somebody else's purchase is not yours to look at.
-    let stranger = s.keys.token(s.shop.org_id, Role::Shopper, "stranger");
+    let stranger = s.token(Role::Shopper, "stranger");
     let peek = s
         .edge
         .get(DOMAIN, &locations[0].1)
@@ -215,14 +189,14 @@ async fn live_events_reach_the_buyer_and_stay_in_their_shop(db: PgPool) {
     let other = Shop::create(&db, "other.shop.test", &[("CHAIR", 9)]).await;
     let origin = OriginServer::start(&db, &keys).await;
     let edge = Edge::start(&origin.url, &[shop.clone(), other.clone()], &keys).await;
-    let s = Sale {
+    let s = Stage {
         keys,
         shop,
         origin,
         edge,
     };
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "watcher");
+    let token = s.token(Role::Shopper, "watcher");
     let watch =
         |domain: &str, token: String| s.edge.get(domain, "/api/events").bearer_auth(token).send();
     let mut mine = SseReader::new(watch(DOMAIN, token.clone()).await.unwrap());

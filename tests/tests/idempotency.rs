@@ -4,7 +4,7 @@
 
 use api::{purchase::Order, token::Role, Problem, ProblemKind};
 use chrono::{Duration, Utc};
-use e2e::{Edge, OriginServer, Shop, TestKeys};
+use e2e::Stage;
 use origin::{
     idempotency::{self, partitions, IdempotencyKey, KeyUse},
     purchase::{apply_batch, BuyOrder, Lane},
@@ -15,59 +15,42 @@ use sqlx::PgPool;
 
 const DOMAIN: &str = "retry.shop.test";
 
-struct Setup {
-    keys: TestKeys,
-    shop: Shop,
-    edge: Edge,
-    _origin: OriginServer,
+async fn setup(db: &PgPool, stock: i32) -> Stage {
+    Stage::open(db, DOMAIN, &[("CHAIR", stock)]).await
 }
 
-async fn setup(db: &PgPool, stock: i32) -> Setup {
-    let keys = TestKeys::new();
-    let shop = Shop::create(db, DOMAIN, &[("CHAIR", stock)]).await;
-    let origin = OriginServer::start(db, &keys).await;
-    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
-    Setup {
-        keys,
-        shop,
-        edge,
-        _origin: origin,
-    }
-}
-
-impl Setup {
-    async fn buy(
-        &self,
-        token: &str,
-        key: &str,
-        body: &serde_json::Value,
-    ) -> (StatusCode, Option<String>, Vec<u8>) {
-        let response = self
-            .edge
-            .post(DOMAIN, "/api/buy")
-            .bearer_auth(token)
-            .header("idempotency-key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let replayed = response
-            .headers()
-            .get("idempotent-replayed")
-            .map(|v| v.to_str().unwrap().to_owned());
-        (status, replayed, response.bytes().await.unwrap().to_vec())
-    }
+/// Buys with an explicit key; answers (status, Idempotent-Replayed, body bytes).
+async fn buy(
+    s: &Stage,
+    token: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, Option<String>, Vec<u8>) {
+    let response = s
+        .edge
+        .post(DOMAIN, "/api/buy")
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, replayed, response.bytes().await.unwrap().to_vec())
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn two_hundred_concurrent_retries_buy_once_and_all_get_the_same_answer(db: PgPool) {
     let s = setup(&db, 50).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "impatient");
+    let token = s.token(Role::Shopper, "impatient");
     let body = json!({"item_id": chair.id, "quantity": 2});
     let answers =
-        futures::future::join_all((0..200).map(|_| s.buy(&token, "checkout-7", &body))).await;
+        futures::future::join_all((0..200).map(|_| buy(&s, &token, "checkout-7", &body))).await;
 
     let (first_status, _, first_body) = &answers[0];
     assert_eq!(*first_status, StatusCode::CREATED);
@@ -88,24 +71,30 @@ async fn two_hundred_concurrent_retries_buy_once_and_all_get_the_same_answer(db:
 async fn a_key_reused_with_another_body_is_a_422_and_buys_nothing(db: PgPool) {
     let s = setup(&db, 5).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "alice");
-    let (first, _, _) = s
-        .buy(&token, "k1", &json!({"item_id": chair.id, "quantity": 1}))
-        .await;
+    let token = s.token(Role::Shopper, "alice");
+    let (first, _, _) = buy(
+        &s,
+        &token,
+        "k1",
+        &json!({"item_id": chair.id, "quantity": 1}),
+    )
+    .await;
     assert_eq!(first, StatusCode::CREATED);
-    let (second, _, bytes) = s
-        .buy(&token, "k1", &json!({"item_id": chair.id, "quantity": 2}))
-        .await;
+    let (second, _, bytes) = buy(
+        &s,
+        &token,
+        "k1",
+        &json!({"item_id": chair.id, "quantity": 2}),
+    )
+    .await;
     assert_eq!(second, StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Problem = serde_json::from_slice(&bytes).unwrap();
     assert!(problem.is(ProblemKind::KeyReused));
     assert_eq!(s.shop.order_totals(&db).await, (1, 1));
 
     // Keys are per user: another shopper may use the same key for their own purchase.
-    let bob = s.keys.token(s.shop.org_id, Role::Shopper, "bob");
-    let (bobs, _, _) = s
-        .buy(&bob, "k1", &json!({"item_id": chair.id, "quantity": 2}))
-        .await;
+    let bob = s.token(Role::Shopper, "bob");
+    let (bobs, _, _) = buy(&s, &bob, "k1", &json!({"item_id": chair.id, "quantity": 2})).await;
     assert_eq!(bobs, StatusCode::CREATED);
     assert_eq!(s.shop.order_totals(&db).await, (2, 3));
 }
@@ -114,7 +103,7 @@ async fn a_key_reused_with_another_body_is_a_422_and_buys_nothing(db: PgPool) {
 async fn missing_or_invalid_keys_are_a_400(db: PgPool) {
     let s = setup(&db, 5).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "alice");
+    let token = s.token(Role::Shopper, "alice");
     let body = json!({"item_id": chair.id, "quantity": 1});
     let missing = s
         .edge
@@ -125,7 +114,7 @@ async fn missing_or_invalid_keys_are_a_400(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
-    let (too_long, _, _) = s.buy(&token, &"k".repeat(256), &body).await;
+    let (too_long, _, _) = buy(&s, &token, &"k".repeat(256), &body).await;
     assert_eq!(too_long, StatusCode::BAD_REQUEST);
     assert_eq!(s.shop.order_totals(&db).await, (0, 0));
 }
@@ -134,7 +123,7 @@ async fn missing_or_invalid_keys_are_a_400(db: PgPool) {
 async fn an_answer_lost_after_commit_is_replayed_from_the_committed_order(db: PgPool) {
     let s = setup(&db, 5).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "alice");
+    let token = s.token(Role::Shopper, "alice");
     let body = json!({"item_id": chair.id, "quantity": 1});
     // The purchase commits, then the process "crashes" before answering: the outcome is dropped.
     let app = e2e::origin_server::app_pool(&db).await;
@@ -158,7 +147,7 @@ async fn an_answer_lost_after_commit_is_replayed_from_the_committed_order(db: Pg
             .unwrap(),
     );
 
-    let (status, replayed, bytes) = s.buy(&token, "lost-1", &body).await;
+    let (status, replayed, bytes) = buy(&s, &token, "lost-1", &body).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(replayed.as_deref(), Some("true"));
     let order: Order = serde_json::from_slice(&bytes).unwrap();
@@ -178,9 +167,9 @@ async fn an_answer_lost_after_commit_is_replayed_from_the_committed_order(db: Pg
 async fn a_key_first_used_before_midnight_is_found_after_it(db: PgPool) {
     let s = setup(&db, 5).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "night-owl");
+    let token = s.token(Role::Shopper, "night-owl");
     let body = json!({"item_id": chair.id, "quantity": 1});
-    let (status, _, first) = s.buy(&token, "midnight", &body).await;
+    let (status, _, first) = buy(&s, &token, "midnight", &body).await;
     assert_eq!(status, StatusCode::CREATED);
     // Move the stored key to 23:59:59 yesterday: into yesterday's partition.
     let yesterday_last_second =
@@ -204,7 +193,7 @@ async fn a_key_first_used_before_midnight_is_found_after_it(db: PgPool) {
         "{partition}"
     );
 
-    let (again, replayed, bytes) = s.buy(&token, "midnight", &body).await;
+    let (again, replayed, bytes) = buy(&s, &token, "midnight", &body).await;
     assert_eq!(
         (again, replayed.as_deref()),
         (StatusCode::CREATED, Some("true"))
@@ -256,10 +245,10 @@ async fn partitions_roll_over_and_old_days_are_dropped_whole(db: PgPool) {
 async fn lookups_after_a_drop_find_the_keys_that_remain(db: PgPool) {
     let s = setup(&db, 5).await;
     let chair = s.shop.item(&db, "CHAIR").await;
-    let token = s.keys.token(s.shop.org_id, Role::Shopper, "alice");
+    let token = s.token(Role::Shopper, "alice");
     let body = json!({"item_id": chair.id, "quantity": 1});
-    assert_eq!(s.buy(&token, "old", &body).await.0, StatusCode::CREATED);
-    assert_eq!(s.buy(&token, "fresh", &body).await.0, StatusCode::CREATED);
+    assert_eq!(buy(&s, &token, "old", &body).await.0, StatusCode::CREATED);
+    assert_eq!(buy(&s, &token, "fresh", &body).await.0, StatusCode::CREATED);
     // "old" was used three days ago (a partition made for it), then that day is dropped.
     let three_days_ago = Utc::now() - Duration::days(3);
     sqlx::query_scalar!(
@@ -281,7 +270,7 @@ async fn lookups_after_a_drop_find_the_keys_that_remain(db: PgPool) {
         .unwrap();
     assert_eq!(report.dropped.len(), 1, "{report:?}");
 
-    let (fresh, replayed, _) = s.buy(&token, "fresh", &body).await;
+    let (fresh, replayed, _) = buy(&s, &token, "fresh", &body).await;
     assert_eq!(
         (fresh, replayed.as_deref()),
         (StatusCode::CREATED, Some("true"))
