@@ -55,7 +55,7 @@ impl ApiError {
 }
 
 /// Errors that mean "try again shortly" rather than "this request is wrong".
-fn is_unavailable(err: &sqlx::Error) -> bool {
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {

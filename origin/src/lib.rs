@@ -16,8 +16,13 @@ pub mod error;
 pub mod extract;
 pub mod inventory;
 pub mod keys;
+pub mod observability;
+pub mod ops;
+pub mod pools;
 pub mod purchase;
+pub mod replica;
 pub mod request_id;
+pub mod request_timeout;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -42,7 +47,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let upkeep = tokio::spawn(observability::prometheus::run_upkeep());
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    upkeep.abort();
+    served
 }

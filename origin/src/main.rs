@@ -7,7 +7,7 @@ use origin::{
     config::{DatabaseArgs, ServeArgs, TokenArgs},
     db::{self, PoolLimits},
     dev_tokens::{self, TokenRequest},
-    telemetry, tenants, AppState,
+    pools, telemetry, tenants, AppState,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -194,17 +194,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
     owner.close().await;
-    let app_options = args
-        .app_role()
-        .connect_options(&args.database.url().parse()?);
-    let db = db::connect_with(app_options, args.pool_limits())
-        .await
-        .context("cannot connect as the application role (DATABASE_APP_USER)")?;
+    let pools = pools::open(&args).await?;
     let listener = TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
-    let state = AppState::new(db, verifier).with_edge_secret(args.edge_shared_secret.clone());
+    let state = AppState::new(pools.primary, verifier)
+        .with_edge_secret(args.edge_shared_secret.clone())
+        .with_replica(pools.replica)
+        .with_ops(args.operations.settings());
     origin::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -3,14 +3,37 @@
 //! `UPDATE ... WHERE stock >= $qty` takes the row lock and re-checks stock under it, so
 //! concurrent buyers can never oversell; `CHECK (stock >= 0)` backs it in the schema.
 
-use api::purchase::{BuyRequest, Order, OrderStatus};
+use api::{
+    purchase::{BuyRequest, Order, OrderStatus},
+    Problem,
+};
 use axum::{extract::State, http::StatusCode, Json};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::routes::openapi::{TenantPath, TokenRefusals, TooLarge, Unavailable};
 use crate::{auth::Caller, db, error::ApiError, extract::JsonBody, state::AppState};
 
 /// `POST /api/tenant/{org_id}/buy`
+#[utoipa::path(
+    post,
+    path = "/api/tenant/{org_id}/buy",
+    summary = "Buy an item",
+    tag = "shop",
+    params(TenantPath),
+    request_body = BuyRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The order", body = Order,
+         headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
+        (status = 400, description = "Malformed body or quantity outside 1..=100", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock (type .../out-of-stock)", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
 pub async fn buy(
     State(state): State<AppState>,
     caller: Caller,
