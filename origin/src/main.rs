@@ -65,6 +65,29 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3000)]
         iterations: usize,
     },
+    /// GET /api/inventory throughput with reads on the primary vs on a streaming replica
+    /// (throwaway clusters it makes and removes itself).
+    Replica {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 200)]
+        items: usize,
+        #[arg(long, default_value_t = 20)]
+        pool_size: u32,
+    },
+    /// Log lines written per 10k requests with sampling off and on.
+    LogSampling {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +188,32 @@ async fn main() -> anyhow::Result<()> {
                     password: None,
                 };
                 origin::bench::rls::run(database.url(), &role, iterations).await
+            }
+            BenchCommand::Replica {
+                seconds,
+                clients,
+                items,
+                pool_size,
+            } => {
+                origin::bench::replica::run(origin::bench::replica::ReplicaBench {
+                    seconds,
+                    clients,
+                    items,
+                    pool_size,
+                })
+                .await
+            }
+            BenchCommand::LogSampling {
+                database,
+                app_user,
+                requests,
+                clients,
+            } => {
+                let role = db::AppRole {
+                    user: app_user,
+                    password: None,
+                };
+                origin::bench::log_sampling::run(database.url(), &role, requests, clients).await
             }
         },
         Command::Keys {

@@ -4,37 +4,23 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use sqlx::{postgres::PgConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{postgres::PgConnectOptions, PgPool};
 use uuid::Uuid;
 
-use super::stats::{micros, summarize};
-use crate::{
-    db::{self, AppRole, PoolLimits, MIGRATOR},
-    tenants::{self, NewItem},
+use super::{
+    scratch::{in_scratch_database, stocked_shop},
+    stats::{micros, summarize},
 };
+use crate::db::{self, AppRole, PoolLimits, MIGRATOR};
 
 const TENANTS: usize = 50;
 const ITEMS_PER_TENANT: usize = 200;
 
 pub async fn run(owner_url: &str, app_role: &AppRole, iterations: usize) -> anyhow::Result<()> {
-    let owner_options: PgConnectOptions = owner_url.parse()?;
-    let scratch = format!("furnitureops_bench_rls_{}", std::process::id());
-    let mut admin = PgConnection::connect_with(&owner_options).await?;
-    sqlx::query(&format!("CREATE DATABASE {scratch}"))
-        .execute(&mut admin)
-        .await
-        .context("create the scratch database")?;
-    let outcome = measure(
-        &owner_options.clone().database(&scratch),
-        app_role,
-        iterations,
-    )
-    .await;
-    sqlx::query(&format!("DROP DATABASE {scratch} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    outcome
+    in_scratch_database(owner_url, "rls", |options| async move {
+        measure(&options, app_role, iterations).await
+    })
+    .await
 }
 
 async fn measure(
@@ -50,19 +36,7 @@ async fn measure(
     MIGRATOR.run(&owner).await?;
     let mut orgs = Vec::new();
     for t in 0..TENANTS {
-        let org = tenants::add(&owner, &format!("Bench {t}"), &format!("bench-{t}.test")).await?;
-        let skus: Vec<String> = (0..ITEMS_PER_TENANT).map(|i| format!("SKU-{i}")).collect();
-        let items: Vec<NewItem<'_>> = skus
-            .iter()
-            .map(|sku| NewItem {
-                sku,
-                name: sku,
-                price_cents: 100,
-                stock: 10,
-            })
-            .collect();
-        tenants::stock_items(&owner, org, &items).await?;
-        orgs.push(org);
+        orgs.push(stocked_shop(&owner, &format!("bench-{t}.test"), ITEMS_PER_TENANT).await?);
     }
     sqlx::query("ANALYZE").execute(&owner).await?;
     let app = db::connect_with(app_role.connect_options(options), limits).await?;

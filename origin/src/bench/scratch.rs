@@ -1,0 +1,52 @@
+//! What several benchmarks set up: a scratch database on the operator's server, dropped
+//! afterwards whatever happened, and shops stocked with numbered items.
+
+use std::future::Future;
+
+use anyhow::Context;
+use sqlx::{postgres::PgConnectOptions, Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::tenants::{self, NewItem};
+
+/// Runs `bench` against a fresh database `furnitureops_bench_<purpose>_<pid>` on the server of
+/// `owner_url`, then drops it.
+pub async fn in_scratch_database<T, F, Fut>(
+    owner_url: &str,
+    purpose: &str,
+    bench: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(PgConnectOptions) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let owner_options: PgConnectOptions = owner_url.parse()?;
+    let scratch = format!("furnitureops_bench_{purpose}_{}", std::process::id());
+    let mut admin = PgConnection::connect_with(&owner_options).await?;
+    sqlx::query(&format!("CREATE DATABASE {scratch}"))
+        .execute(&mut admin)
+        .await
+        .context("create the scratch database")?;
+    let outcome = bench(owner_options.clone().database(&scratch)).await;
+    sqlx::query(&format!("DROP DATABASE {scratch} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    outcome
+}
+
+/// A shop on `domain` holding `items` items `SKU-0`, `SKU-1`, ... (10 in stock, 1.00 each).
+pub async fn stocked_shop(owner: &PgPool, domain: &str, items: usize) -> anyhow::Result<Uuid> {
+    let org = tenants::add(owner, &format!("Bench {domain}"), domain).await?;
+    let skus: Vec<String> = (0..items).map(|i| format!("SKU-{i}")).collect();
+    let items: Vec<NewItem<'_>> = skus
+        .iter()
+        .map(|sku| NewItem {
+            sku,
+            name: sku,
+            price_cents: 100,
+            stock: 10,
+        })
+        .collect();
+    tenants::stock_items(owner, org, &items).await?;
+    Ok(org)
+}
