@@ -3,16 +3,12 @@
 //! deleted on drop. `origin bench replica` and the replica tests use them; the machine's own
 //! Postgres is never touched.
 //!
-//! The binaries come from `PG_BIN_DIR`, else `pg_config --bindir`. Postgres refuses to run as
-//! root, so when this process is root every command runs as the `postgres` user (`runuser`).
+//! The binaries come from `PG_BIN_DIR`, else `pg_config --bindir`, else the newest
+//! `/usr/lib/postgresql/<major>/bin`. Postgres refuses to run as root, so when this process is
+//! root every command runs as the `postgres` user (`runuser`).
 
 use std::{
-    fs::OpenOptions,
-    io::Write,
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
+    fs::OpenOptions, io::Write, net::TcpListener, path::PathBuf, process::Command, time::Duration,
 };
 
 use anyhow::{bail, Context};
@@ -208,29 +204,6 @@ impl Drop for ThrowawayCluster {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("find a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-fn bin_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    let output = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .context("find the Postgres binaries: set PG_BIN_DIR or install pg_config")?;
-    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if !Path::new(&dir).join("initdb").exists() {
-        bail!(
-            "no initdb in {} (set PG_BIN_DIR to the Postgres server's bin directory)",
-            dir.display()
-        );
-    }
-    Ok(dir)
-}
-
 /// Waits until `replica` has replayed `lsn`, polling, for at most `deadline`.
 pub async fn wait_for_replay(replica: &PgPool, lsn: Lsn, deadline: Duration) -> anyhow::Result<()> {
     let give_up = tokio::time::Instant::now() + deadline;
@@ -253,4 +226,36 @@ pub async fn wait_until_caught_up(
     deadline: Duration,
 ) -> anyhow::Result<()> {
     wait_for_replay(replica, committed_position(primary).await?, deadline).await
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    // Debian and Ubuntu install each server version under /usr/lib/postgresql/<major>/bin.
+    let newest_debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .max()
+        .map(|(_, dir)| dir);
+    from_pg_config
+        .into_iter()
+        .chain(newest_debian)
+        .find(|dir| dir.join("initdb").exists())
+        .context("no Postgres server binaries found: set PG_BIN_DIR to the directory with initdb")
 }
