@@ -20,6 +20,7 @@ use crate::{
 use crate::{observability, replica, request_timeout};
 
 pub fn router(state: AppState) -> Router {
+    // Installs the process-wide metrics recorder (once) before any request is counted.
     observability::prometheus::handle();
     let tenant = Router::new()
         .route("/inventory", get(inventory::list))
