@@ -8,16 +8,22 @@ pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_STOCK: i64 = 1_000_000;
 
 /// `POST /api/admin/items`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateItem {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub sku: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub price_cents: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000))]
     pub stock: i64,
 }
 
 /// `PATCH /api/admin/items/{id}`: every field optional; `stock` sets, `stock_delta` adds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemPatch {

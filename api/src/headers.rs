@@ -9,6 +9,13 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Says whether an edge response came from its cache (`hit`) or the origin (`miss`).
 pub const EDGE_CACHE: &str = "x-edge-cache";
 
+/// The commit position (Postgres LSN, e.g. `0/16B3748`) of the caller's last write. Writes answer
+/// with it; a read that sends it back is served only by a database that has replayed that write,
+/// so a client always sees its own writes even when reads go to a replica.
+pub const WRITE_LSN: &str = "x-write-lsn";
+/// The same position as a cookie, so browsers get read-your-writes without any code.
+pub const WRITE_LSN_COOKIE: &str = "furnitureops_write_lsn";
+
 /// The longest request id accepted from a caller.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 

@@ -8,10 +8,12 @@ pub const MAX_QUANTITY: i64 = 100;
 
 /// `POST /api/buy`. `quantity` is read as a wide integer so that huge or negative values are
 /// refused with a clear message instead of a JSON type error.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuyRequest {
     pub item_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub quantity: i64,
 }
 
@@ -26,6 +28,7 @@ impl BuyRequest {
 }
 
 /// Where an order stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
@@ -33,6 +36,7 @@ pub enum OrderStatus {
 }
 
 /// `201` answer to a purchase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: Uuid,

@@ -17,13 +17,16 @@ pub struct Target<'a> {
     pub request_id: &'a str,
 }
 
-/// Request headers passed through to the origin.
-const FORWARDED: [&str; 5] = [
+/// Request headers passed through to the origin. `x-write-lsn` and `cookie` carry the caller's
+/// read-your-writes position (the origin reads only its own cookie).
+const FORWARDED: [&str; 7] = [
     "authorization",
     "content-type",
     "idempotency-key",
     "prefer",
     "accept",
+    headers::WRITE_LSN,
+    "cookie",
 ];
 
 pub async fn to_origin(

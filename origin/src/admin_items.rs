@@ -5,6 +5,7 @@
 use api::{
     admin::{CreateItem, ItemPatch},
     inventory::Item,
+    Problem,
 };
 use axum::{
     body::Bytes,
@@ -15,6 +16,7 @@ use axum::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::routes::openapi::{TenantPath, TokenRefusals, TooLarge, Unavailable};
 use crate::{
     admin_write::{Admin, AdminWrite},
     audit::AuditEntry,
@@ -24,6 +26,24 @@ use crate::{
 };
 
 /// `POST /api/tenant/{org_id}/admin/items`
+#[utoipa::path(
+    post,
+    path = "/api/tenant/{org_id}/admin/items",
+    summary = "Add an item",
+    tag = "admin",
+    params(TenantPath),
+    request_body = CreateItem,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new item", body = Item,
+         headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
+        (status = 400, description = "Malformed body or a field out of its limits", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 409, description = "An item with this sku exists", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -67,6 +87,25 @@ pub async fn create(
 }
 
 /// `PATCH /api/tenant/{org_id}/admin/items/{item_id}`
+#[utoipa::path(
+    patch,
+    path = "/api/tenant/{org_id}/admin/items/{item_id}",
+    summary = "Change an item: name, price, stock (absolute or delta)",
+    tag = "admin",
+    params(TenantPath, ("item_id" = Uuid, Path, description = "The item")),
+    request_body = ItemPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item after the change", body = Item,
+         headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
+        (status = 400, description = "Malformed body, an empty patch, or both stock and stock_delta", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock would go below zero", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Admin(caller): Admin,

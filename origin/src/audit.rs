@@ -12,6 +12,9 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use api::Problem;
+
+use crate::routes::openapi::{TenantPath, TokenRefusals, Unavailable};
 use crate::{admin_write::Admin, db, error::ApiError, state::AppState};
 
 /// One change to record.
@@ -43,14 +46,15 @@ pub async fn record(conn: &mut PgConnection, entry: AuditEntry<'_>) -> Result<()
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The cursor of the last entry already seen.
     pub after: Option<i64>,
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub id: i64,
     pub actor: String,
@@ -62,7 +66,7 @@ pub struct Entry {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub entries: Vec<Entry>,
     /// Pass as `after` for the next page (entries written later will follow it).
@@ -73,6 +77,20 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 
 /// `GET /api/tenant/{org_id}/admin/audit?after=&limit=`: oldest first, newest last.
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/admin/audit",
+    summary = "Page through the audit log, oldest first",
+    tag = "admin",
+    params(TenantPath, PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries and the cursor for the next", body = Page),
+        (status = 400, description = "limit outside 1..=500", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        Unavailable,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,

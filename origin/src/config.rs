@@ -10,11 +10,14 @@ use api::token::{KeySet, TokenVerifier};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::db::{AppRole, PoolLimits};
+use crate::{
+    db::{AppRole, PoolLimits},
+    ops::OperationsArgs,
+};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/furnitureops";
 
-fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+pub(crate) fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
@@ -97,6 +100,8 @@ pub struct ServeArgs {
     /// How long a request waits for a pooled connection before answering 503.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 500)]
     pub acquire_timeout_ms: u64,
+    #[command(flatten)]
+    pub operations: OperationsArgs,
 }
 
 impl ServeArgs {

@@ -73,3 +73,13 @@ pub async fn begin_scoped(
     .await?;
     Ok(tx)
 }
+
+/// A small pool on the same database and role as `pool`, for background work (the event
+/// listener, queue workers) that must not compete with requests for connections. It connects
+/// lazily.
+pub fn side_pool(pool: &PgPool, connections: usize) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(u32::try_from(connections.max(1)).unwrap_or(u32::MAX))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with((*pool.connect_options()).clone())
+}

@@ -100,7 +100,7 @@ impl ApiError {
 }
 
 /// Errors that mean "try again shortly" rather than "this request is wrong".
-fn is_unavailable(err: &sqlx::Error) -> bool {
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
@@ -129,9 +129,17 @@ pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(headers::PROBLEM_JSON),
     );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 says when to come back; callers with a better figure overwrite it.
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
+        );
+    }
     response
 }

@@ -19,6 +19,8 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use uuid::Uuid;
 
+use crate::routes::openapi::{TenantPath, TokenRefusals};
+
 use crate::{
     auth::Caller,
     purchase::{queue::PURCHASE_CHANNEL, STOCK_CHANNEL},
@@ -131,6 +133,18 @@ fn visible_to(caller: &Caller, event: ShopEvent) -> Option<Event> {
 }
 
 /// `GET /api/tenant/{org_id}/events`
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/events",
+    summary = "Live events (Server-Sent Events): stock levels of the shop, the caller's queued purchases",
+    tag = "shop",
+    params(TenantPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "text/event-stream: `ready`, then `stock` {item_id, stock} and `purchase` {purchase_id, status, order_id, reason} events", content_type = "text/event-stream"),
+        TokenRefusals,
+    )
+)]
 pub async fn stream_events(
     State(state): State<AppState>,
     caller: Caller,

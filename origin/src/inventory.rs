@@ -1,26 +1,44 @@
-//! Listing a shop's inventory (public; cached at the edge for a second).
+//! Listing a shop's inventory (public; cached at the edge for a second). Reads go to the replica
+//! when there is one (see `replica`).
 
-use api::inventory::{InventoryList, Item};
+use api::{
+    inventory::{InventoryList, Item},
+    Problem,
+};
 use axum::{
     extract::{Path, State},
     Json,
 };
 use uuid::Uuid;
 
+use crate::routes::openapi::{ReadAfterHeader, TenantPath, Unavailable};
 use crate::{
     auth::{Scope, Tenant},
-    db,
     error::ApiError,
+    replica::{self, ReadAfter},
     state::AppState,
 };
 
 /// `GET /api/tenant/{org_id}/inventory`
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/inventory",
+    summary = "List the shop's items",
+    tag = "shop",
+    params(TenantPath, ReadAfterHeader),
+    responses(
+        (status = 200, description = "The shop's items", body = InventoryList),
+        (status = 404, description = "The shop id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
+    read_after: ReadAfter,
 ) -> Result<Json<InventoryList>, ApiError> {
     let scope = Scope::anonymous(tenant);
-    let mut tx = db::begin_scoped(&state.db, &scope).await?;
+    let mut tx = replica::begin_read(&state, &scope, read_after).await?;
     let items = sqlx::query_as!(
         Item,
         "SELECT id, sku, name, price_cents, stock FROM inventory
@@ -34,15 +52,29 @@ pub async fn list(
 }
 
 /// `GET /api/tenant/{org_id}/inventory/{item_id}`
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/inventory/{item_id}",
+    summary = "One item",
+    tag = "shop",
+    params(TenantPath, ("item_id" = Uuid, Path, description = "The item"), ReadAfterHeader),
+    responses(
+        (status = 200, description = "The item", body = Item),
+        (status = 400, description = "The item id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     tenant: Tenant,
     Path((_, item_id)): Path<(String, String)>,
+    read_after: ReadAfter,
 ) -> Result<Json<Item>, ApiError> {
     let item_id = Uuid::parse_str(&item_id)
         .map_err(|_| ApiError::Malformed("the item id is not a UUID".into()))?;
     let scope = Scope::anonymous(tenant);
-    let mut tx = db::begin_scoped(&state.db, &scope).await?;
+    let mut tx = replica::begin_read(&state, &scope, read_after).await?;
     let item = sqlx::query_as!(
         Item,
         "SELECT id, sku, name, price_cents, stock FROM inventory

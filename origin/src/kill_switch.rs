@@ -17,6 +17,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use api::Problem;
+
+use crate::routes::openapi::{TenantPath, TokenRefusals, TooLarge, Unavailable};
 use crate::{
     admin_write::{Admin, AdminWrite},
     audit::AuditEntry,
@@ -66,7 +69,7 @@ pub async fn paused(
 }
 
 /// `PUT /api/admin/kill-switch` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlipRequest {
     pub engaged: bool,
@@ -78,7 +81,7 @@ pub struct FlipRequest {
 }
 
 /// The switch as admins see it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SwitchState {
     pub engaged: bool,
     pub reason: Option<String>,
@@ -154,6 +157,24 @@ pub async fn flip(conn: &mut PgConnection, order: &FlipOrder<'_>) -> Result<Flip
 }
 
 /// `PUT /api/tenant/{org_id}/admin/kill-switch`
+#[utoipa::path(
+    put,
+    path = "/api/tenant/{org_id}/admin/kill-switch",
+    summary = "Engage or release the shop's kill switch",
+    tag = "admin",
+    params(TenantPath, ("idempotency-key" = String, Header, description = "1-255 printable ASCII; retries with the same key and body get the first answer")),
+    request_body = FlipRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The switch now", body = SwitchState),
+        (status = 400, description = "Malformed body or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 409, description = "In its cooldown (force overrides), or the key is in flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used with a different request", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -211,13 +232,24 @@ pub async fn put(
 }
 
 /// `GET /api/tenant/{org_id}/sales`: public, cheap; the edge polls it to stop buys early.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SalesStatus {
     pub paused: bool,
     pub reason: Option<String>,
     pub retry_after_seconds: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/sales",
+    summary = "Whether the shop may sell right now (the edge polls this)",
+    tag = "shop",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "Paused or not, and for how long to wait", body = SalesStatus),
+        Unavailable,
+    )
+)]
 pub async fn sales(
     State(state): State<AppState>,
     tenant: Tenant,

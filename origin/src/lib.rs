@@ -22,9 +22,14 @@ pub mod inventory;
 pub mod keys;
 pub mod kill_switch;
 pub mod maintenance;
+pub mod observability;
+pub mod ops;
+pub mod pools;
 pub mod purchase;
 pub mod replay;
+pub mod replica;
 pub mod request_id;
+pub mod request_timeout;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -52,17 +57,23 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let upkeep = tokio::spawn(observability::prometheus::run_upkeep());
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(state.events.clone().listen(state.db.clone()));
-    for _ in 0..state.settings.queue_workers {
-        background.spawn(purchase::queue::run_worker(
-            state.db.clone(),
-            state.settings.queue_batch,
-        ));
+    // Background work has connections of its own, so it never takes one a request is waiting for.
+    background.spawn(state.events.clone().listen(db::side_pool(&state.db, 1)));
+    if state.settings.queue_workers > 0 {
+        let workers = db::side_pool(&state.db, state.settings.queue_workers);
+        for _ in 0..state.settings.queue_workers {
+            background.spawn(purchase::queue::run_worker(
+                workers.clone(),
+                state.settings.queue_batch,
+            ));
+        }
     }
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     background.shutdown().await;
+    upkeep.abort();
     served
 }

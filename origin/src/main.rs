@@ -7,7 +7,7 @@ use origin::{
     config::{DatabaseArgs, ServeArgs, TokenArgs},
     db::{self, PoolLimits},
     dev_tokens::{self, TokenRequest},
-    kill_switch, maintenance, telemetry, tenants, AppState,
+    kill_switch, maintenance, pools, telemetry, tenants, AppState,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -119,6 +119,29 @@ enum BenchCommand {
         app_user: String,
         #[arg(long, default_value_t = 3000)]
         iterations: usize,
+    },
+    /// GET /api/inventory throughput with reads on the primary vs on a streaming replica
+    /// (throwaway clusters it makes and removes itself).
+    Replica {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 200)]
+        items: usize,
+        #[arg(long, default_value_t = 20)]
+        pool_size: u32,
+    },
+    /// Log lines written per 10k requests with sampling off and on.
+    LogSampling {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
     },
 }
 
@@ -346,6 +369,32 @@ async fn main() -> anyhow::Result<()> {
                 };
                 origin::bench::rls::run(database.url(), &role, iterations).await
             }
+            BenchCommand::Replica {
+                seconds,
+                clients,
+                items,
+                pool_size,
+            } => {
+                origin::bench::replica::run(origin::bench::replica::ReplicaBench {
+                    seconds,
+                    clients,
+                    items,
+                    pool_size,
+                })
+                .await
+            }
+            BenchCommand::LogSampling {
+                database,
+                app_user,
+                requests,
+                clients,
+            } => {
+                let role = db::AppRole {
+                    user: app_user,
+                    password: None,
+                };
+                origin::bench::log_sampling::run(database.url(), &role, requests, clients).await
+            }
         },
         Command::Keys {
             command: KeysCommand::Generate { alg, kid },
@@ -379,12 +428,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     owner.close().await;
-    let app_options = args
-        .app_role()
-        .connect_options(&args.database.url().parse()?);
-    let db = db::connect_with(app_options, args.pool_limits())
-        .await
-        .context("cannot connect as the application role (DATABASE_APP_USER)")?;
+    let pools = pools::open(&args).await?;
     let listener = TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
@@ -394,8 +438,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         owner_for_maintenance,
         chrono::Duration::hours(args.idempotency_retention_hours),
     ));
-    let state = AppState::with_settings(db, verifier, args.settings())
-        .with_edge_secret(args.edge_shared_secret.clone());
+    let state = AppState::with_settings(pools.primary, verifier, args.settings())
+        .with_edge_secret(args.edge_shared_secret.clone())
+        .with_replica(pools.replica)
+        .with_ops(args.operations.settings());
     origin::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! What every handler can reach: the pool and the token verifier.
+//! What every handler can reach: the pools and the token verifier.
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use api::token::TokenVerifier;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::{events::EventHub, purchase::GroupCommitter};
+use crate::{events::EventHub, ops::OpsSettings, purchase::GroupCommitter};
 
 /// Tunables of the purchase path.
 #[derive(Debug, Clone)]
@@ -41,6 +41,9 @@ pub struct AppState {
     pub settings: Settings,
     pub committer: GroupCommitter,
     pub events: EventHub,
+    /// A streaming replica for reads (see `replica`), as the application role.
+    pub replica: Option<PgPool>,
+    pub ops: OpsSettings,
 }
 
 impl AppState {
@@ -56,12 +59,26 @@ impl AppState {
             edge_secret: None,
             settings,
             events: EventHub::default(),
+            replica: None,
+            ops: OpsSettings::default(),
         }
     }
 
     /// Requires `secret` on tenant routes (see `edge_secret`).
     pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
         self.edge_secret = secret.map(Arc::new);
+        self
+    }
+
+    /// Sends reads to `replica` (see `replica::begin_read`).
+    pub fn with_replica(mut self, replica: Option<PgPool>) -> Self {
+        self.replica = replica;
+        self
+    }
+
+    /// Request deadline and log sampling.
+    pub fn with_ops(mut self, ops: OpsSettings) -> Self {
+        self.ops = ops;
         self
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod edge;
 pub mod origin_server;
+pub mod replication;
 pub mod shop;
 pub mod sse;
 pub mod stage;

@@ -7,14 +7,15 @@ use origin::{
     AppState,
 };
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::tokens::TestKeys;
 
 #[derive(Debug)]
 pub struct OriginServer {
     pub url: String,
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<std::io::Result<()>>,
 }
 
 impl OriginServer {
@@ -30,10 +31,19 @@ impl OriginServer {
             .expect("bind a free port");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(origin::serve(listener, state, async {
+        let served = tokio::spawn(origin::serve(listener, state, async {
             let _ = stopped.await;
         }));
-        Self { url, _stop: stop }
+        Self { url, stop, served }
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM does) and returns once in-flight requests drained.
+    pub async fn shutdown(self) {
+        drop(self.stop);
+        self.served
+            .await
+            .expect("the server task ran")
+            .expect("the server stopped cleanly");
     }
 }
 

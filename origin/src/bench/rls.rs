@@ -8,27 +8,23 @@ use sqlx::{postgres::PgConnectOptions, PgPool};
 use uuid::Uuid;
 
 use super::{
-    scratch::with_scratch_database,
+    scratch::{in_scratch_database, stocked_shop},
     stats::{micros, summarize},
 };
-use crate::{
-    db::{self, AppRole, PoolLimits},
-    tenants::{self, NewItem},
-};
+use crate::db::{self, AppRole, PoolLimits, MIGRATOR};
 
 const TENANTS: usize = 50;
 const ITEMS_PER_TENANT: usize = 200;
 
 pub async fn run(owner_url: &str, app_role: &AppRole, iterations: usize) -> anyhow::Result<()> {
-    with_scratch_database(owner_url, "rls", |options, owner| async move {
-        measure(&options, &owner, app_role, iterations).await
+    in_scratch_database(owner_url, "rls", |options| async move {
+        measure(&options, app_role, iterations).await
     })
     .await
 }
 
 async fn measure(
     options: &PgConnectOptions,
-    owner: &PgPool,
     app_role: &AppRole,
     iterations: usize,
 ) -> anyhow::Result<()> {
@@ -36,30 +32,20 @@ async fn measure(
         max_connections: 1,
         acquire_timeout: Duration::from_secs(10),
     };
+    let owner = db::connect_with(options.clone(), limits).await?;
+    MIGRATOR.run(&owner).await?;
     let mut orgs = Vec::new();
     for t in 0..TENANTS {
-        let org = tenants::add(owner, &format!("Bench {t}"), &format!("bench-{t}.test")).await?;
-        let skus: Vec<String> = (0..ITEMS_PER_TENANT).map(|i| format!("SKU-{i}")).collect();
-        let items: Vec<NewItem<'_>> = skus
-            .iter()
-            .map(|sku| NewItem {
-                sku,
-                name: sku,
-                price_cents: 100,
-                stock: 10,
-            })
-            .collect();
-        tenants::stock_items(owner, org, &items).await?;
-        orgs.push(org);
+        orgs.push(stocked_shop(&owner, &format!("bench-{t}.test"), ITEMS_PER_TENANT).await?);
     }
-    sqlx::query("ANALYZE").execute(owner).await?;
+    sqlx::query("ANALYZE").execute(&owner).await?;
     let app = db::connect_with(app_role.connect_options(options), limits).await?;
 
     let mut as_app = Vec::with_capacity(iterations);
     let mut as_owner = Vec::with_capacity(iterations);
     for round in 0..iterations {
         let org = orgs[round % orgs.len()];
-        as_owner.push(list_once(owner, org).await?);
+        as_owner.push(list_once(&owner, org).await?);
         as_app.push(list_once(&app, org).await?);
     }
     let app = summarize(&mut as_app);

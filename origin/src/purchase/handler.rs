@@ -2,6 +2,7 @@
 //! `Prefer: respond-async`, to the durable queue).
 
 use api::purchase::{BuyRequest, MAX_QUANTITY};
+use api::{purchase::Order, Problem};
 use axum::{
     body::Bytes,
     extract::State,
@@ -9,7 +10,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::queue::Accepted;
 use super::{engine::Lane, order::BuyOrder};
+use crate::routes::openapi::{TenantPath, TokenRefusals, TooLarge};
 use crate::{
     auth::Caller,
     error::ApiError,
@@ -19,6 +22,32 @@ use crate::{
     state::AppState,
 };
 
+#[utoipa::path(
+    post,
+    path = "/api/tenant/{org_id}/buy",
+    summary = "Buy an item (group commit), or queue the buy with Prefer: respond-async",
+    tag = "shop",
+    params(
+        TenantPath,
+        ("idempotency-key" = String, Header, description = "1-255 printable ASCII; retries with the same key and body get the first answer"),
+        ("prefer" = Option<String>, Header, description = "respond-async: store the buy and answer 202"),
+    ),
+    request_body = BuyRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The order (Idempotent-Replayed: true on replays)", body = Order),
+        (status = 202, description = "Queued; poll Location", body = Accepted,
+         headers(("location" = String, description = "/api/purchases/{purchase_id}"))),
+        (status = 400, description = "Malformed body, quantity outside 1..=100, missing or bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not enough stock (type .../out-of-stock), or the key is still in flight (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used with a different request", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        (status = 503, description = "Sales paused by the kill switch, or the database is overloaded or down", body = Problem, content_type = "application/problem+json",
+         headers(("retry-after" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
 pub async fn buy(
     State(state): State<AppState>,
     caller: Caller,

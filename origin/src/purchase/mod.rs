@@ -16,6 +16,6 @@ mod status;
 
 pub use engine::{apply_batch, reserve, Decision, Lane, Reserved, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
-pub use handler::{buy, checked_order};
+pub use handler::{__path_buy, buy, checked_order};
 pub use order::{BuyOrder, Outcome};
-pub use status::status;
+pub use status::{__path_status, status};

@@ -23,7 +23,7 @@ use crate::{auth::Scope, idempotency::StoredResponse};
 pub const PURCHASE_CHANNEL: &str = "furnitureops_purchase";
 
 /// `202` body of an accepted async buy.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Accepted {
     pub purchase_id: Uuid,
     pub status: String,

@@ -9,9 +9,12 @@ use axum::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use api::Problem;
+
+use crate::routes::openapi::{TenantPath, TokenRefusals, Unavailable};
 use crate::{auth::Caller, db, error::ApiError, state::AppState};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PurchaseStatus {
     pub purchase_id: Uuid,
     pub status: String,
@@ -21,6 +24,21 @@ pub struct PurchaseStatus {
     pub reason: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/purchases/{purchase_id}",
+    summary = "Where a queued purchase stands",
+    tag = "shop",
+    params(TenantPath, ("purchase_id" = Uuid, Path, description = "From the 202's Location")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "pending, confirmed (with order_id) or rejected (with reason)", body = PurchaseStatus),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "No such purchase of this caller", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,

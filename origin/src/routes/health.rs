@@ -6,10 +6,27 @@ use sqlx::migrate::Migrate;
 
 use crate::{db::MIGRATOR, error::ApiError, state::AppState};
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Liveness: the process answers",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Object))
+)]
 pub async fn live() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Readiness: the database answers and is migrated",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and every migration is applied", body = Object),
+        (status = 503, description = "Migrations are missing, or the database is down", body = Object),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut conn = state.db.acquire().await?;
     let applied = conn

@@ -2,20 +2,26 @@
 //! shop-domain paths to; probes live at the root.
 
 mod health;
+pub mod openapi;
 
 use axum::{
+    error_handling::HandleErrorLayer,
     extract::DefaultBodyLimit,
     middleware,
     routing::{get, patch, post, put},
     Router,
 };
+use tower::ServiceBuilder;
 
 use crate::{
     admin_items, audit, edge_secret, error::ApiError, events, extract::MAX_BODY_BYTES, inventory,
     kill_switch, purchase, request_id, state::AppState,
 };
+use crate::{observability, replica, request_timeout};
 
 pub fn router(state: AppState) -> Router {
+    // Installs the process-wide metrics recorder (once) before any request is counted.
+    observability::prometheus::handle();
     let tenant = Router::new()
         .route("/inventory", get(inventory::list))
         .route("/inventory/{item_id}", get(inventory::get))
@@ -35,8 +41,23 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/tenant/{org_id}", tenant)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(observability::prometheus::render))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            replica::write_position::stamp,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(request_timeout::refuse))
+                .timeout(state.ops.request_timeout),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.ops.log_sampling,
+            observability::access_log::observe,
+        ))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }

@@ -1,0 +1,14 @@
+//! What the origin tells its operators: one JSON line per request (sampled, never with secrets),
+//! Prometheus metrics on `GET /metrics`, and the plumbing that keeps a request's lines together.
+//!
+//! - `access_log`: the middleware around every request: a span carrying the request id, tenant and
+//!   matched route, the request line at the end, and the request metrics.
+//! - `sampling`: which request lines are written (deterministic on the request id).
+//! - `request_log`: holds a request's lines until the sampling decision, then writes or drops them
+//!   all together.
+//! - `prometheus`: the recorder, every metric's name and description, and `GET /metrics`.
+
+pub mod access_log;
+pub mod prometheus;
+pub mod request_log;
+pub mod sampling;

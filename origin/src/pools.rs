@@ -1,0 +1,94 @@
+//! The pools `serve` opens: the primary, and the replica when one is configured.
+//!
+//! Both are bounded and quick to say "busy" (see `PoolLimits`), and every connection carries a
+//! `statement_timeout`, so a stuck query frees its connection instead of starving the pool.
+//! The replica pool connects lazily: the origin starts, and serves reads from the primary,
+//! while the replica is down.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+
+use crate::{
+    config::ServeArgs,
+    db::{self, PoolLimits},
+};
+
+#[derive(Debug, Clone)]
+pub struct Pools {
+    pub primary: PgPool,
+    pub replica: Option<PgPool>,
+}
+
+/// Connects to the primary as the application role, and prepares the replica pool.
+pub async fn open(args: &ServeArgs) -> anyhow::Result<Pools> {
+    let role = args.app_role();
+    let statement_timeout = args.operations.statement_timeout();
+    let primary = with_statement_timeout(
+        role.connect_options(&args.database.url().parse()?),
+        statement_timeout,
+    );
+    let primary = db::connect_with(primary, args.pool_limits())
+        .await
+        .context("cannot connect as the application role (DATABASE_APP_USER)")?;
+    let replica = match &args.operations.database_replica_url {
+        None => None,
+        Some(url) => {
+            let options = url
+                .expose_secret()
+                .parse()
+                .context("DATABASE_REPLICA_URL is not a Postgres URL")?;
+            let limits = PoolLimits {
+                max_connections: args.operations.replica_max_connections,
+                ..args.pool_limits()
+            };
+            let replica = connect_lazily(
+                with_statement_timeout(role.connect_options(&options), statement_timeout),
+                limits,
+            );
+            warn_unless_replica(&replica).await;
+            Some(replica)
+        }
+    };
+    Ok(Pools { primary, replica })
+}
+
+/// `options` with a server-side `statement_timeout` (none when `timeout` is `None`).
+pub fn with_statement_timeout(
+    options: PgConnectOptions,
+    timeout: Option<Duration>,
+) -> PgConnectOptions {
+    match timeout {
+        Some(timeout) => {
+            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        }
+        None => options,
+    }
+}
+
+/// A pool that opens its first connection when a request needs one.
+pub fn connect_lazily(options: PgConnectOptions, limits: PoolLimits) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(limits.max_connections)
+        .acquire_timeout(limits.acquire_timeout)
+        .connect_lazy_with(options)
+}
+
+/// Start-up check: a replica URL that points at a primary, or at nothing, is worth a warning.
+async fn warn_unless_replica(replica: &PgPool) {
+    match sqlx::query_scalar!(r#"SELECT pg_is_in_recovery() AS "in_recovery!""#)
+        .fetch_one(replica)
+        .await
+    {
+        Ok(true) => tracing::info!("reads go to the replica"),
+        Ok(false) => tracing::warn!("DATABASE_REPLICA_URL points at a primary, not a replica"),
+        Err(err) => {
+            tracing::warn!(error = %err, "replica unreachable: reads use the primary until it answers");
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Request log lines: one per request with id, tenant, route, status and latency; sampled by
+//! request id; errors and slow requests always kept; a request's lines kept or dropped together;
+//! no token or secret ever written.
+//!
+//! The whole binary logs into one in-memory sink (the subscriber is process-wide); each test
+//! picks out its own lines by the request ids it sent.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use api::token::Role;
+use e2e::{
+    origin_server::app_pool, replication::unreachable_replica, OriginServer, Shop, TestKeys,
+};
+use origin::{
+    observability::{request_log::LogSink, sampling::LogSampling},
+    ops::OpsSettings,
+    telemetry, AppState,
+};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const DOMAIN: &str = "logs.shop.test";
+
+fn sink() -> &'static LogSink {
+    static SINK: OnceLock<LogSink> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = LogSink::memory();
+        telemetry::init_with(sink.clone());
+        sink
+    })
+}
+
+/// Every line logged for `request_id`, as JSON.
+fn lines_of(request_id: &str) -> Vec<Value> {
+    sink()
+        .contents()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("every line is JSON"))
+        .filter(|line| {
+            line["fields"]["request_id"] == request_id || line["span"]["request_id"] == request_id
+        })
+        .collect()
+}
+
+fn request_line(request_id: &str) -> Option<Value> {
+    lines_of(request_id)
+        .into_iter()
+        .find(|line| line["fields"]["message"] == "request")
+}
+
+fn fresh_id(label: &str) -> String {
+    format!("{label}-{}", Uuid::new_v4())
+}
+
+/// A request id whose sampling decision under `sampling` is `sampled`.
+fn id_sampled_as(sampling: &LogSampling, sampled: bool) -> String {
+    std::iter::repeat_with(|| fresh_id("pick"))
+        .find(|id| sampling.samples_request_id(id) == sampled)
+        .unwrap()
+}
+
+struct World {
+    keys: TestKeys,
+    shop: Shop,
+    origin: OriginServer,
+    http: reqwest::Client,
+}
+
+async fn world(db: &PgPool, state: impl FnOnce(AppState) -> AppState) -> World {
+    sink();
+    let keys = TestKeys::new();
+    let shop = Shop::create(db, DOMAIN, &[("CHAIR", 5)]).await;
+    let origin =
+        OriginServer::start_with(state(AppState::new(app_pool(db).await, keys.verifier()))).await;
+    World {
+        keys,
+        shop,
+        origin,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn sampling(success_rate: f64, slow_request: Duration) -> OpsSettings {
+    OpsSettings {
+        log_sampling: LogSampling {
+            success_rate,
+            slow_request,
+        },
+        ..OpsSettings::default()
+    }
+}
+
+impl World {
+    async fn get(&self, path: &str, request_id: &str) -> StatusCode {
+        self.http
+            .get(format!(
+                "{}/api/tenant/{}{path}",
+                self.origin.url, self.shop.org_id
+            ))
+            .header("x-request-id", request_id)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_4xx_line_is_always_kept_and_unsampled_successes_write_nothing(db: PgPool) {
+    let w = world(&db, |s| s.with_ops(sampling(0.0, Duration::from_secs(60)))).await;
+    let missing = fresh_id("missing");
+    let item_path = format!("/inventory/{}", Uuid::new_v4());
+    assert_eq!(w.get(&item_path, &missing).await, StatusCode::NOT_FOUND);
+    let listed = fresh_id("listed");
+    assert_eq!(w.get("/inventory", &listed).await, StatusCode::OK);
+
+    let line = request_line(&missing).expect("the 404 is logged");
+    let fields = &line["fields"];
+    assert_eq!(fields["status"], 404);
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["route"], "/api/tenant/{org_id}/inventory/{item_id}");
+    assert_eq!(fields["tenant"], w.shop.org_id.to_string());
+    assert!(fields["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(line["level"], "INFO");
+    assert!(lines_of(&listed).is_empty(), "{:?}", lines_of(&listed));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn one_requests_lines_are_all_kept_or_all_dropped(db: PgPool) {
+    let rate = LogSampling {
+        success_rate: 0.5,
+        slow_request: Duration::from_secs(60),
+    };
+    // Every read logs a warning inside the request: the replica it tries is down.
+    let replica = unreachable_replica(&db);
+    let w = world(&db, |s| {
+        s.with_replica(Some(replica)).with_ops(OpsSettings {
+            log_sampling: rate,
+            ..OpsSettings::default()
+        })
+    })
+    .await;
+
+    let kept = id_sampled_as(&rate, true);
+    assert_eq!(w.get("/inventory", &kept).await, StatusCode::OK);
+    let kept_lines = lines_of(&kept);
+    assert_eq!(kept_lines.len(), 2, "{kept_lines:?}");
+    assert_eq!(kept_lines[0]["level"], "WARN");
+    assert_eq!(
+        kept_lines[0]["span"]["route"],
+        "/api/tenant/{org_id}/inventory"
+    );
+    assert_eq!(kept_lines[1]["fields"]["message"], "request");
+
+    let dropped = id_sampled_as(&rate, false);
+    assert_eq!(w.get("/inventory", &dropped).await, StatusCode::OK);
+    assert!(lines_of(&dropped).is_empty());
+
+    // An unsampled id whose request fails: the warning held during the request is written
+    // after all, before the request line.
+    let failed = id_sampled_as(&rate, false);
+    let item_path = format!("/inventory/{}", Uuid::new_v4());
+    assert_eq!(w.get(&item_path, &failed).await, StatusCode::NOT_FOUND);
+    let failed_lines = lines_of(&failed);
+    assert_eq!(failed_lines.len(), 2, "{failed_lines:?}");
+    assert_eq!(failed_lines[0]["level"], "WARN");
+    assert_eq!(failed_lines[1]["fields"]["status"], 404);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn slow_requests_are_always_kept(db: PgPool) {
+    let w = world(&db, |s| {
+        s.with_ops(sampling(0.0, Duration::from_millis(150)))
+    })
+    .await;
+    let mut lock = db.begin().await.unwrap();
+    sqlx::query!("LOCK TABLE inventory IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let slow = fresh_id("slow");
+    let request = w.get("/inventory", &slow);
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lock.commit().await.unwrap();
+    };
+    let started = Instant::now();
+    let (status, ()) = tokio::join!(request, release);
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let line = request_line(&slow).expect("the slow request is logged");
+    assert!(line["fields"]["latency_ms"].as_f64().unwrap() >= 150.0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn tokens_and_secrets_never_reach_the_log(db: PgPool) {
+    let edge_secret = "edge-secret-that-must-not-leak";
+    let w = world(&db, |s| {
+        s.with_ops(OpsSettings {
+            log_sampling: LogSampling::KEEP_ALL,
+            ..OpsSettings::default()
+        })
+        .with_edge_secret(Some(SecretString::from(edge_secret)))
+    })
+    .await;
+    let chair = w.shop.item(&db, "CHAIR").await;
+    let token = w.keys.token(w.shop.org_id, Role::Shopper, "secret-shopper");
+    let bad_token = format!("{token}tampered");
+    let mut ids = Vec::new();
+    for (bearer, quantity, expected) in [
+        (&token, 1, StatusCode::CREATED),
+        (&token, 0, StatusCode::BAD_REQUEST),
+        (&token, 99, StatusCode::CONFLICT),
+        (&bad_token, 1, StatusCode::UNAUTHORIZED),
+    ] {
+        let id = fresh_id("buy");
+        let response = w
+            .http
+            .post(format!("{}/api/tenant/{}/buy", w.origin.url, w.shop.org_id))
+            .header("x-request-id", &id)
+            .header("x-edge-secret", edge_secret)
+            .bearer_auth(bearer)
+            .json(&json!({"item_id": chair.id, "quantity": quantity}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+        ids.push(id);
+    }
+    for id in &ids {
+        assert!(request_line(id).is_some(), "{id} is logged");
+    }
+    let everything = sink().contents();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!everything.contains(signature), "a token reached the log");
+    assert!(
+        !everything.contains(edge_secret),
+        "the edge secret reached the log"
+    );
+    assert!(!everything.to_ascii_lowercase().contains("bearer"));
+    assert!(!everything.to_ascii_lowercase().contains("authorization"));
+}
