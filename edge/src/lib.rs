@@ -7,7 +7,9 @@
 
 mod auth;
 mod body;
+mod clock;
 mod forward;
+mod isolate_memo;
 mod problem;
 mod request_id;
 mod tenant;
