@@ -1,0 +1,60 @@
+//! The request path through the edge, in the order refusals are cheapest:
+//!
+//! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
+//! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
+//! 3. the caller's token, when the route needs one (401/403);
+//! 4. forwarded to the origin with the request id and trace context.
+//!
+//! Refused requests never reach the origin, so nothing is written for them.
+
+use api::ProblemKind;
+use worker::{Env, Request, Result};
+
+use crate::{
+    auth, body, forward, problem::problem_response, respond::Answer, tenant,
+    trace_context::TraceContext,
+};
+
+/// Who is asking for what, settled before the request is looked at.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub request_id: &'a str,
+    pub trace: &'a TraceContext,
+}
+
+pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Answer> {
+    let request_id = id.request_id;
+    let Some(body) = body::read_capped(&mut req).await? else {
+        let detail = format!(
+            "the request body is larger than {} bytes",
+            body::MAX_BODY_BYTES
+        );
+        return refuse(ProblemKind::PayloadTooLarge, &detail, request_id);
+    };
+    let path = req.path();
+    let Some(api_path) = path.strip_prefix("/api/") else {
+        return refuse(ProblemKind::NotFound, "no such route", request_id);
+    };
+    let host = tenant::request_host(&req);
+    let Some(org_id) = tenant::org_for_host(env, &host).await? else {
+        let detail = format!("no shop is served on {host}");
+        return refuse(ProblemKind::UnknownShop, &detail, request_id);
+    };
+    let method = req.method();
+    if let Err(refusal) = auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
+        return refuse(refusal.kind, &refusal.detail, request_id);
+    }
+
+    let target = forward::Target {
+        org_id,
+        api_path,
+        request_id,
+        trace: id.trace,
+    };
+    let origin_request = forward::origin_request(&req, &body, env, target)?;
+    Ok(forward::send(origin_request, request_id).await?.into())
+}
+
+fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {
+    Ok(problem_response(kind, detail, request_id)?.into())
+}
