@@ -3,16 +3,18 @@
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
 //! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
 //! 3. the caller's token, when the route needs one (401/403);
-//! 4. forwarded to the origin with the request id and trace context.
+//! 4. inventory reads from the cache, everything else forwarded to the origin (with the
+//!    request id and trace context);
+//! 5. after a successful purchase, the shop's cached inventory is dropped.
 //!
 //! Refused requests never reach the origin, so nothing is written for them.
 
-use api::ProblemKind;
+use api::{purchase::BuyRequest, ProblemKind};
 use worker::{Env, Request, Result};
 
 use crate::{
-    auth, body, forward, problem::problem_response, respond::Answer, tenant,
-    trace_context::TraceContext,
+    auth, body, forward, inventory_cache, problem::problem_response, respond::Answer, route::Route,
+    tenant, trace_context::TraceContext,
 };
 
 /// Who is asking for what, settled before the request is looked at.
@@ -41,6 +43,10 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         return refuse(ProblemKind::UnknownShop, &detail, request_id);
     };
     let method = req.method();
+    let route = Route {
+        method: &method,
+        api_path,
+    };
     if let Err(refusal) = auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
         return refuse(refusal.kind, &refusal.detail, request_id);
     }
@@ -52,7 +58,26 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         trace: id.trace,
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
-    Ok(forward::send(origin_request, request_id).await?.into())
+    let answer = if route.is_cacheable() {
+        let query = req.url()?.query().map(str::to_owned);
+        let lookup = inventory_cache::Lookup {
+            host: &host,
+            org_id,
+            api_path,
+            query: query.as_deref(),
+            request_id,
+        };
+        inventory_cache::serve(env, lookup, origin_request).await?
+    } else {
+        Answer::from(forward::send(origin_request, request_id).await?)
+    };
+    if route.is_purchase() && (200..300).contains(&answer.status()) {
+        let item_id = serde_json::from_slice::<BuyRequest>(&body)
+            .ok()
+            .map(|buy| buy.item_id);
+        inventory_cache::invalidate(&host, org_id, item_id).await;
+    }
+    Ok(answer)
 }
 
 fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {

@@ -1,8 +1,9 @@
 //! The FurnitureOps edge Worker.
 //!
 //! Every shop domain points here. The Worker maps the request's host to its shop, refuses what
-//! it can refuse cheaply (unknown shops, oversized bodies, bad tokens) and forwards the rest to
-//! the origin as `/api/tenant/{org_id}/...`. This file only wires the modules together:
+//! it can refuse cheaply (unknown shops, oversized bodies, bad tokens), answers inventory reads
+//! from a one-second cache, and forwards the rest to the origin as `/api/tenant/{org_id}/...`.
+//! This file only wires the modules together:
 //! `gateway` holds the request path and each concern lives in its own module.
 
 mod auth;
@@ -10,10 +11,14 @@ mod body;
 mod clock;
 mod forward;
 mod gateway;
+mod inventory_cache;
 mod isolate_memo;
 mod problem;
 mod request_id;
 mod respond;
+mod route;
+mod settings;
+mod single_flight;
 mod tenant;
 mod trace_context;
 

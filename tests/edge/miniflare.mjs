@@ -2,8 +2,9 @@
 //
 // Configuration comes from the environment so each test can point its own Worker at its own
 // origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE,
-// EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). Prints `ready <url>` once the
-// domain map is seeded; the harness waits for that line, not for a first HTTP answer.
+// EDGE_SHARED_SECRET and INVENTORY_CACHE_TTL_SECONDS (optional), MF_PORT (0 = any free port).
+// Prints `ready <url>` once the domain map is seeded; the harness waits for that line, not for a
+// first HTTP answer.
 import { Miniflare } from "miniflare";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +19,9 @@ const bindings = {
   JWT_JWKS: env.JWT_JWKS ?? '{"keys":[]}',
 };
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
+if (env.INVENTORY_CACHE_TTL_SECONDS) {
+  bindings.INVENTORY_CACHE_TTL_SECONDS = env.INVENTORY_CACHE_TTL_SECONDS;
+}
 
 const mf = new Miniflare({
   host: "127.0.0.1",
