@@ -3,18 +3,24 @@
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
 //! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
 //! 3. the caller's token, when the route needs one (401/403);
-//! 4. inventory reads from the cache, everything else forwarded to the origin (with the
-//!    request id and trace context);
-//! 5. after a successful purchase, the shop's cached inventory is dropped.
+//! 4. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
+//!    asked and the class fails closed);
+//! 5. inventory reads from the cache, everything else forwarded to the origin;
+//! 6. after a successful purchase, the shop's cached inventory is dropped.
 //!
 //! Refused requests never reach the origin, so nothing is written for them.
 
-use api::{purchase::BuyRequest, ProblemKind};
+use api::{headers, purchase::BuyRequest, ProblemKind};
 use worker::{Env, Request, Result};
 
 use crate::{
-    auth, body, forward, inventory_cache, problem::problem_response, respond::Answer, route::Route,
-    tenant, trace_context::TraceContext,
+    auth, body, forward, inventory_cache,
+    problem::{problem_response, problem_retry_after},
+    rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
+    respond::Answer,
+    route::Route,
+    tenant,
+    trace_context::TraceContext,
 };
 
 /// Who is asking for what, settled before the request is looked at.
@@ -47,9 +53,24 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         method: &method,
         api_path,
     };
-    if let Err(refusal) = auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
-        return refuse(refusal.kind, &refusal.detail, request_id);
-    }
+    let claims = match auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
+        Ok(claims) => claims,
+        Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
+    };
+
+    let client = Client::of(claims.as_ref(), &req);
+    let standing = match rate_limit::check(env, org_id, client, route.class()).await {
+        Outcome::Admitted(standing) => Some(standing),
+        Outcome::Unlimited | Outcome::Unreachable(WhenUnreachable::Open) => None,
+        Outcome::Refused(standing) => return too_many_requests(standing, request_id),
+        Outcome::Unreachable(WhenUnreachable::Closed) => {
+            return refuse(
+                ProblemKind::Unavailable,
+                "the shop is busy; please try again shortly",
+                request_id,
+            )
+        }
+    };
 
     let target = forward::Target {
         org_id,
@@ -77,9 +98,33 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
             .map(|buy| buy.item_id);
         inventory_cache::invalidate(&host, org_id, item_id).await;
     }
-    Ok(answer)
+    Ok(with_standing(answer, standing))
 }
 
 fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {
     Ok(problem_response(kind, detail, request_id)?.into())
+}
+
+fn too_many_requests(standing: Standing, request_id: &str) -> Result<Answer> {
+    let detail = format!(
+        "too many {} requests; try again in {} s",
+        standing.class.name(),
+        standing.reset_seconds.max(1)
+    );
+    let response = problem_retry_after(
+        ProblemKind::RateLimited,
+        &detail,
+        request_id,
+        standing.reset_seconds,
+    )?;
+    Ok(with_standing(response.into(), Some(standing)))
+}
+
+fn with_standing(answer: Answer, standing: Option<Standing>) -> Answer {
+    match standing {
+        Some(standing) => answer
+            .with(headers::RATELIMIT_POLICY, standing.policy_field())
+            .with(headers::RATELIMIT, standing.ratelimit_field()),
+        None => answer,
+    }
 }

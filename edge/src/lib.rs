@@ -1,10 +1,11 @@
 //! The FurnitureOps edge Worker.
 //!
 //! Every shop domain points here. The Worker maps the request's host to its shop, refuses what
-//! it can refuse cheaply (unknown shops, oversized bodies, bad tokens), answers inventory reads
-//! from a one-second cache, and forwards the rest to the origin as `/api/tenant/{org_id}/...`.
-//! This file only wires the modules together:
-//! `gateway` holds the request path and each concern lives in its own module.
+//! it can refuse cheaply (unknown shops, oversized bodies, bad tokens, clients over their rate
+//! limit), answers inventory reads from a one-second cache, and forwards the rest to the origin
+//! as `/api/tenant/{org_id}/...`. This file only wires the modules together: `gateway` holds
+//! the request path, each concern lives in its own module, and the rate limiter's Durable
+//! Object class is exported from `rate_limit`.
 
 mod auth;
 mod body;
@@ -14,6 +15,7 @@ mod gateway;
 mod inventory_cache;
 mod isolate_memo;
 mod problem;
+mod rate_limit;
 mod request_id;
 mod respond;
 mod route;
@@ -24,6 +26,8 @@ mod trace_context;
 
 use api::{headers, ProblemKind};
 use worker::{event, Context, Env, Request, Response, Result};
+
+pub use rate_limit::RateLimiter;
 
 use crate::{problem::problem_response, respond::Answer, trace_context::TraceContext};
 
