@@ -134,10 +134,9 @@ pub async fn serve(env: &Env, lookup: Lookup<'_>, origin_request: Request) -> Re
     origin_request.headers().delete("authorization")?;
     let started_under = generation(lookup.org_id);
     let flight_key = key.clone();
-    let answer = single_flight::share(&FLIGHTS, flight_key, move || {
-        fetch_and_store(key, origin_request, started_under, ttl_seconds)
-    })
-    .await;
+    let fetch = move || fetch_and_store(key, origin_request, started_under, ttl_seconds);
+    let answer =
+        single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_tick).await;
     Ok(match answer {
         Some(answer) => {
             Answer::from(answer.response(ttl_seconds)?).with(headers::EDGE_CACHE, "miss")
