@@ -1,4 +1,8 @@
 //! The origin, served in-process on a free port for the duration of a test.
+//!
+//! `origin::serve` runs the origin's background work (event listener, queue workers) next to its
+//! HTTP server. The harness runs it as is on a private port, and serves the same application
+//! state on the public port behind an `OriginLog`, so tests see every request that reached it.
 
 use std::time::Duration;
 
@@ -9,11 +13,13 @@ use origin::{
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::oneshot};
 
-use crate::tokens::TestKeys;
+use crate::{origin_log::OriginLog, tokens::TestKeys};
 
 #[derive(Debug)]
 pub struct OriginServer {
     pub url: String,
+    /// Every request that reached `url`.
+    pub log: OriginLog,
     _stop: oneshot::Sender<()>,
 }
 
@@ -25,15 +31,33 @@ impl OriginServer {
     }
 
     pub async fn start_with(state: AppState) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let bind = || async {
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind a free port")
+        };
+        let (private, public) = (bind().await, bind().await);
+        let url = format!("http://{}", public.local_addr().expect("local addr"));
+        let log = OriginLog::default();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(origin::serve(listener, state, async {
+        let stopped = futures::FutureExt::shared(stopped);
+        let observed = log.around(origin::app(state.clone()));
+        let public_stopped = stopped.clone();
+        tokio::spawn(async move {
+            axum::serve(public, observed)
+                .with_graceful_shutdown(async move {
+                    let _ = public_stopped.await;
+                })
+                .await
+        });
+        tokio::spawn(origin::serve(private, state, async move {
             let _ = stopped.await;
         }));
-        Self { url, _stop: stop }
+        Self {
+            url,
+            log,
+            _stop: stop,
+        }
     }
 }
 
