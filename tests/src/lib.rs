@@ -8,6 +8,7 @@
 pub mod edge;
 pub mod origin_log;
 pub mod origin_server;
+pub mod rate_limit_fields;
 pub mod shop;
 pub mod sse;
 pub mod stage;
