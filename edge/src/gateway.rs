@@ -19,7 +19,7 @@ use crate::{
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
     respond::Answer,
     route::Route,
-    tenant,
+    sales_pause, tenant,
     trace_context::TraceContext,
 };
 
@@ -57,6 +57,18 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         Ok(claims) => claims,
         Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
     };
+
+    if route.is_purchase() {
+        if let Some(paused) = sales_pause::paused(env, org_id, request_id, id.trace).await {
+            let response = problem_retry_after(
+                ProblemKind::SalesPaused,
+                &paused.detail(),
+                request_id,
+                paused.retry_after_seconds,
+            )?;
+            return Ok(response.into());
+        }
+    }
 
     let client = Client::of(claims.as_ref(), &req);
     let standing = match rate_limit::check(env, org_id, client, route.class()).await {
@@ -97,6 +109,9 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
             .ok()
             .map(|buy| buy.item_id);
         inventory_cache::invalidate(&host, org_id, item_id).await;
+    }
+    if route.is_kill_switch_flip() && (200..300).contains(&answer.status()) {
+        sales_pause::forget(org_id);
     }
     Ok(with_standing(answer, standing))
 }

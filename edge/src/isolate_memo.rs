@@ -41,6 +41,10 @@ impl<K: Eq + Hash, V: Clone> IsolateMemo<K, V> {
         }
         entries.insert(key, (value, until_ms));
     }
+
+    pub fn forget(&self, key: &K) {
+        self.entries.borrow_mut().remove(key);
+    }
 }
 
 #[cfg(test)]
@@ -53,6 +57,9 @@ mod tests {
         memo.remember("host", 7, 1_000, 0);
         assert_eq!(memo.get(&"host", 999), Some(7));
         assert_eq!(memo.get(&"host", 1_000), None);
+        memo.remember("host", 8, 1_000, 0);
+        memo.forget(&"host");
+        assert_eq!(memo.get(&"host", 0), None);
     }
 
     #[test]

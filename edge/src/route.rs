@@ -52,6 +52,11 @@ impl Route<'_> {
     pub fn is_purchase(&self) -> bool {
         *self.method == Method::Post && self.api_path == "buy"
     }
+
+    /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
+    pub fn is_kill_switch_flip(&self) -> bool {
+        *self.method == Method::Put && self.api_path == "admin/kill-switch"
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use api::sales::SalesStatus;
+
 use crate::{
     admin_write::{Admin, AdminWrite},
     audit::AuditEntry,
@@ -211,13 +213,6 @@ pub async fn put(
 }
 
 /// `GET /api/tenant/{org_id}/sales`: public, cheap; the edge polls it to stop buys early.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SalesStatus {
-    pub paused: bool,
-    pub reason: Option<String>,
-    pub retry_after_seconds: Option<i64>,
-}
-
 pub async fn sales(
     State(state): State<AppState>,
     tenant: Tenant,
