@@ -16,7 +16,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use worker::Env;
 
-use crate::{clock::now_ms, isolate_memo::IsolateMemo, route::RouteClass, settings};
+use crate::{
+    clock::now_ms,
+    isolate_memo::IsolateMemo,
+    route::RouteClass,
+    settings::{self, SettingError},
+};
 
 const DEFAULTS_VAR: &str = "RATE_LIMIT_DEFAULTS";
 const UNREACHABLE_VAR: &str = "RATE_LIMIT_WHEN_UNREACHABLE";
@@ -78,7 +83,7 @@ pub struct ShopLimits {
 }
 
 impl ShopLimits {
-    /// Used when `RATE_LIMIT_DEFAULTS` is missing or unreadable.
+    /// Used when `RATE_LIMIT_DEFAULTS` is missing or unreadable; the same as `wrangler.toml`.
     const BUILT_IN: Self = Self {
         read: Some(Quota {
             limit: 300,
@@ -154,6 +159,7 @@ pub async fn shop_limits(env: &Env, org_id: Uuid) -> ShopLimits {
     }
     let defaults = match settings::json_var::<LimitSettings>(env, DEFAULTS_VAR) {
         Ok(settings) => ShopLimits::BUILT_IN.overridden_by(settings),
+        Err(SettingError::Missing) => ShopLimits::BUILT_IN,
         Err(err) => {
             worker::console_error!("{DEFAULTS_VAR} {err}; using the built-in limits");
             ShopLimits::BUILT_IN
