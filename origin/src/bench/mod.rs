@@ -4,6 +4,6 @@
 pub mod hot_item;
 pub mod idempotency;
 pub mod rls;
-mod scratch;
+pub mod scratch;
 pub mod stats;
 pub mod tokens;
