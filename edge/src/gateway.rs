@@ -11,7 +11,10 @@
 //! Refused requests never reach the origin, so nothing is written for them.
 
 use api::{headers, purchase::BuyRequest, ProblemKind};
+use futures::future::join;
 use worker::{Env, Request, Result};
+
+type Admission = std::result::Result<Option<Standing>, Answer>;
 
 use crate::{
     auth, body, forward, inventory_cache,
@@ -70,19 +73,30 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         }
     }
 
-    let client = Client::of(claims.as_ref(), &req);
-    let standing = match rate_limit::check(env, org_id, client, route.class()).await {
-        Outcome::Admitted(standing) => Some(standing),
-        Outcome::Unlimited | Outcome::Unreachable(WhenUnreachable::Open) => None,
-        Outcome::Refused(standing) => return too_many_requests(standing, request_id),
-        Outcome::Unreachable(WhenUnreachable::Closed) => {
-            return refuse(
-                ProblemKind::Unavailable,
-                "the shop is busy; please try again shortly",
-                request_id,
-            )
+    // Looking in the cache has no effect, so it overlaps the limiter's round trip.
+    let query = req.url()?.query().map(str::to_owned);
+    let entry = route
+        .is_cacheable()
+        .then(|| inventory_cache::Entry::new(&host, org_id, api_path, query.as_deref()));
+    let lookup = async {
+        match &entry {
+            Some(entry) => entry.cached().await,
+            None => None,
         }
     };
+    let client = Client::of(claims.as_ref(), &req);
+    let (outcome, cached) = join(
+        rate_limit::check(env, org_id, client, route.class()),
+        lookup,
+    )
+    .await;
+    let standing = match admission(outcome, request_id)? {
+        Ok(standing) => standing,
+        Err(refusal) => return Ok(refusal),
+    };
+    if let Some(hit) = cached {
+        return Ok(with_standing(hit, standing));
+    }
 
     let target = forward::Target {
         org_id,
@@ -91,18 +105,9 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         trace: id.trace,
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
-    let answer = if route.is_cacheable() {
-        let query = req.url()?.query().map(str::to_owned);
-        let lookup = inventory_cache::Lookup {
-            host: &host,
-            org_id,
-            api_path,
-            query: query.as_deref(),
-            request_id,
-        };
-        inventory_cache::serve(env, lookup, origin_request).await?
-    } else {
-        Answer::from(forward::send(origin_request, request_id).await?)
+    let answer = match entry {
+        Some(entry) => entry.fetch(env, origin_request, request_id).await?,
+        None => Answer::from(forward::send(origin_request, request_id).await?),
     };
     if route.is_purchase() && (200..300).contains(&answer.status()) {
         let item_id = serde_json::from_slice::<BuyRequest>(&body)
@@ -114,6 +119,21 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         sales_pause::forget(org_id);
     }
     Ok(with_standing(answer, standing))
+}
+
+/// What the limiter's outcome means: go on (reporting the client's standing, if limited), or
+/// the refusal to answer with.
+fn admission(outcome: Outcome, request_id: &str) -> Result<Admission> {
+    Ok(match outcome {
+        Outcome::Admitted(standing) => Ok(Some(standing)),
+        Outcome::Unlimited | Outcome::Unreachable(WhenUnreachable::Open) => Ok(None),
+        Outcome::Refused(standing) => Err(too_many_requests(standing, request_id)?),
+        Outcome::Unreachable(WhenUnreachable::Closed) => Err(refuse(
+            ProblemKind::Unavailable,
+            "the shop is busy; please try again shortly",
+            request_id,
+        )?),
+    })
 }
 
 fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {

@@ -109,40 +109,55 @@ fn generation(org_id: Uuid) -> u64 {
     SHOPS.with(|shops| shops.borrow().get(&org_id).map_or(0, |s| s.generation))
 }
 
-/// Which inventory answer a request wants.
-#[derive(Debug, Clone, Copy)]
-pub struct Lookup<'a> {
-    pub host: &'a str,
-    pub org_id: Uuid,
-    pub api_path: &'a str,
-    pub query: Option<&'a str>,
-    pub request_id: &'a str,
+/// One inventory answer: where it is cached and how to fetch it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    key: EntryKey,
 }
 
-/// The answer to an inventory read: from the cache, from a fetch under way, or from a new
-/// fetch of `origin_request` (which is then stored).
-pub async fn serve(env: &Env, lookup: Lookup<'_>, origin_request: Request) -> Result<Answer> {
-    let key = EntryKey::new(lookup.host, lookup.org_id, lookup.api_path, lookup.query);
-    let cache = Cache::default();
-    match cache.get(key.url.as_str(), false).await {
-        Ok(Some(hit)) => return Ok(Answer::from(hit).with(headers::EDGE_CACHE, "hit")),
-        Ok(None) => {}
-        Err(err) => worker::console_error!("cache read failed for {}: {err}", key.url),
-    }
-    let ttl_seconds = settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS);
-    // The answer is shared with other shoppers: it must not depend on this caller's token.
-    origin_request.headers().delete("authorization")?;
-    let started_under = generation(lookup.org_id);
-    let flight_key = key.clone();
-    let fetch = move || fetch_and_store(key, origin_request, started_under, ttl_seconds);
-    let answer =
-        single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_tick).await;
-    Ok(match answer {
-        Some(answer) => {
-            Answer::from(answer.response(ttl_seconds)?).with(headers::EDGE_CACHE, "miss")
+impl Entry {
+    pub fn new(host: &str, org_id: Uuid, api_path: &str, query: Option<&str>) -> Self {
+        Self {
+            key: EntryKey::new(host, org_id, api_path, query),
         }
-        None => forward::origin_unreachable(lookup.request_id)?.into(),
-    })
+    }
+
+    /// The cached answer, if there is one. Looking has no effect, so the gateway does it while
+    /// the rate limiter decides; a cache that cannot be read is a miss.
+    pub async fn cached(&self) -> Option<Answer> {
+        match Cache::default().get(self.key.url.as_str(), false).await {
+            Ok(hit) => hit.map(|hit| Answer::from(hit).with(headers::EDGE_CACHE, "hit")),
+            Err(err) => {
+                worker::console_error!("cache read failed for {}: {err}", self.key.url);
+                None
+            }
+        }
+    }
+
+    /// The answer after a miss: from a fetch under way, or from a new fetch of `origin_request`
+    /// (which is then stored).
+    pub async fn fetch(
+        self,
+        env: &Env,
+        origin_request: Request,
+        request_id: &str,
+    ) -> Result<Answer> {
+        let ttl_seconds = settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS);
+        // The answer is shared with other shoppers: it must not depend on this caller's token.
+        origin_request.headers().delete("authorization")?;
+        let key = self.key;
+        let started_under = generation(key.org_id);
+        let flight_key = key.clone();
+        let fetch = move || fetch_and_store(key, origin_request, started_under, ttl_seconds);
+        let answer =
+            single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_tick).await;
+        Ok(match answer {
+            Some(answer) => {
+                Answer::from(answer.response(ttl_seconds)?).with(headers::EDGE_CACHE, "miss")
+            }
+            None => forward::origin_unreachable(request_id)?.into(),
+        })
+    }
 }
 
 async fn fetch_and_store(
