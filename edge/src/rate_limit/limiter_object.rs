@@ -28,11 +28,16 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS quiet (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
 ";
 
+/// Granularity of the stored quiet time.
+const QUIET_STEP_MS: u64 = 5_000;
+
 #[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
     schema_ready: Cell<bool>,
     alarm_set: Cell<bool>,
+    /// The quiet time last written to storage by this instance.
+    quiet_written: Cell<u64>,
 }
 
 impl DurableObject for RateLimiter {
@@ -41,6 +46,7 @@ impl DurableObject for RateLimiter {
             state,
             schema_ready: Cell::new(false),
             alarm_set: Cell::new(false),
+            quiet_written: Cell::new(0),
         }
     }
 
@@ -70,6 +76,7 @@ impl DurableObject for RateLimiter {
                 self.state.storage().delete_all().await?;
                 self.schema_ready.set(false);
                 self.alarm_set.set(false);
+                self.quiet_written.set(0);
             }
         }
         Response::empty()
@@ -136,28 +143,35 @@ impl RateLimiter {
 
         let window = window_ms(check);
         let horizon = integer(now.saturating_sub(window));
-        for table in ["admitted", "refused"] {
-            sql.exec(
-                &format!("DELETE FROM {table} WHERE class = ? AND at_ms <= ?"),
-                vec![class.clone(), horizon.clone()],
-            )?;
-        }
+        sql.exec(
+            "DELETE FROM admitted WHERE class = ? AND at_ms <= ?",
+            vec![class.clone(), horizon.clone()],
+        )?;
         let admitted: Admitted = sql
             .exec(
                 "SELECT count(*) AS count, min(at_ms) AS oldest FROM admitted WHERE class = ?",
                 vec![class.clone()],
             )?
             .one()?;
-        let refusals: Count = sql
-            .exec(
+        // Refusals only matter once the quota is used up.
+        let refusals = if admitted.count >= check.quota.limit {
+            sql.exec(
+                "DELETE FROM refused WHERE class = ? AND at_ms <= ?",
+                vec![class.clone(), horizon],
+            )?;
+            sql.exec(
                 "SELECT count(*) AS count FROM refused WHERE class = ?",
                 vec![class.clone()],
             )?
-            .one()?;
+            .one::<Count>()?
+            .count
+        } else {
+            0
+        };
         let log = LogState {
             admitted: admitted.count,
             oldest_admitted_ms: admitted.oldest,
-            refusals: refusals.count,
+            refusals,
             cooldown_until_ms,
         };
 
@@ -187,11 +201,17 @@ impl RateLimiter {
             }
             Decision::CoolingDown { .. } => {}
         }
-        sql.exec(
-            "INSERT INTO quiet (id, at_ms) VALUES (1, ?)
-             ON CONFLICT (id) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
-            vec![integer(quiet_at)],
-        )?;
+        // Rounded up so that the stored time is never early and is rewritten only every few
+        // seconds, not on every request.
+        let quiet_at = quiet_at.div_ceil(QUIET_STEP_MS) * QUIET_STEP_MS;
+        if quiet_at > self.quiet_written.get() {
+            sql.exec(
+                "INSERT INTO quiet (id, at_ms) VALUES (1, ?)
+                 ON CONFLICT (id) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
+                vec![integer(quiet_at)],
+            )?;
+            self.quiet_written.set(quiet_at);
+        }
         Ok(decision.verdict(now))
     }
 
