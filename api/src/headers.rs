@@ -8,6 +8,18 @@ pub const EDGE_SECRET: &str = "x-edge-secret";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Says whether an edge response came from its cache (`hit`) or the origin (`miss`).
 pub const EDGE_CACHE: &str = "x-edge-cache";
+/// W3C Trace Context: the trace a request belongs to and the span that sent it.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C Trace Context: vendor data that travels with `traceparent`.
+pub const TRACESTATE: &str = "tracestate";
+/// The quota policies that apply to a response (IETF draft httpapi-ratelimit-headers).
+pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+/// What is left of a quota and when it frees up (IETF draft httpapi-ratelimit-headers).
+pub const RATELIMIT: &str = "ratelimit";
+/// Seconds a refused client should wait before trying again (RFC 9110).
+pub const RETRY_AFTER: &str = "retry-after";
+/// The client address Cloudflare puts on every request it hands a Worker.
+pub const CF_CONNECTING_IP: &str = "cf-connecting-ip";
 
 /// The commit position (Postgres LSN, e.g. `0/16B3748`) of the caller's last write. Writes answer
 /// with it; a read that sends it back is served only by a database that has replayed that write,

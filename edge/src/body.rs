@@ -16,7 +16,8 @@ const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// The body, or `None` when it is larger than `MAX_BODY_BYTES`.
 pub async fn read_capped(req: &mut Request) -> Result<Option<Vec<u8>>> {
-    if matches!(req.method(), Method::Get | Method::Head) {
+    // A request without a body (a bodiless POST too) has no stream to read.
+    if matches!(req.method(), Method::Get | Method::Head) || req.inner().body().is_none() {
         return Ok(Some(Vec::new()));
     }
     let mut body = Vec::new();

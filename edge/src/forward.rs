@@ -1,5 +1,6 @@
 //! Forwarding to the origin: `/api/<rest>` on a shop domain becomes
-//! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs.
+//! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs, plus the
+//! request id, the trace context and the edge secret.
 
 use api::{headers, ProblemKind};
 use uuid::Uuid;
@@ -7,14 +8,15 @@ use worker::{
     js_sys::Uint8Array, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
 };
 
-use crate::problem::problem_response;
+use crate::{problem::problem_response, trace_context::TraceContext};
 
-/// Where a request goes: which shop, which API path, under which request id.
+/// Where a request goes: which shop, which API path, under which request id and trace.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub org_id: Uuid,
     pub api_path: &'a str,
     pub request_id: &'a str,
+    pub trace: &'a TraceContext,
 }
 
 /// Request headers passed through to the origin. `x-write-lsn` and `cookie` carry the caller's
@@ -29,61 +31,78 @@ const FORWARDED: [&str; 7] = [
     "cookie",
 ];
 
-pub async fn to_origin(
+/// `{ORIGIN_URL}/api/tenant/{org_id}/{rest}`.
+pub fn tenant_url(env: &Env, org_id: Uuid, rest: &str) -> Result<String> {
+    let origin = env.var("ORIGIN_URL")?.to_string();
+    Ok(format!(
+        "{}/api/tenant/{org_id}/{rest}",
+        origin.trim_end_matches('/')
+    ))
+}
+
+/// The headers every edge call to the origin carries.
+pub fn edge_headers(env: &Env, request_id: &str, trace: &TraceContext) -> Result<Headers> {
+    let outbound = Headers::new();
+    outbound.set(headers::REQUEST_ID, request_id)?;
+    outbound.set(headers::TRACEPARENT, &trace.traceparent())?;
+    if let Some(state) = trace.tracestate() {
+        outbound.set(headers::TRACESTATE, state)?;
+    }
+    if let Ok(secret) = env.secret("EDGE_SHARED_SECRET") {
+        outbound.set(headers::EDGE_SECRET, &secret.to_string())?;
+    }
+    Ok(outbound)
+}
+
+/// The origin's version of `req`.
+pub fn origin_request(
     req: &Request,
-    body: Vec<u8>,
+    body: &[u8],
     env: &Env,
     target: Target<'_>,
-) -> Result<Response> {
-    let Target {
-        org_id,
-        api_path,
-        request_id,
-    } = target;
-    let origin = env.var("ORIGIN_URL")?.to_string();
+) -> Result<Request> {
     let query = req
         .url()?
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let url = format!(
-        "{}/api/tenant/{org_id}/{api_path}{query}",
-        origin.trim_end_matches('/')
+        "{}{query}",
+        tenant_url(env, target.org_id, target.api_path)?
     );
-
-    let outbound = Headers::new();
+    let outbound = edge_headers(env, target.request_id, target.trace)?;
     for name in FORWARDED {
         if let Some(value) = req.headers().get(name)? {
             outbound.set(name, &value)?;
         }
     }
-    outbound.set(headers::REQUEST_ID, request_id)?;
-    if let Some(ip) = req.headers().get("cf-connecting-ip")? {
+    if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;
     }
-    if let Ok(secret) = env.secret("EDGE_SHARED_SECRET") {
-        outbound.set(headers::EDGE_SECRET, &secret.to_string())?;
-    }
-
     let method = req.method();
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(outbound);
     if !matches!(method, Method::Get | Method::Head) {
-        init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
+        init.with_body(Some(Uint8Array::from(body).into()));
     }
+    Request::new_with_init(&url, &init)
+}
 
-    match Fetch::Request(Request::new_with_init(&url, &init)?)
-        .send()
-        .await
-    {
+/// Sends `request` to the origin; an origin that cannot be reached is a 503 problem.
+pub async fn send(request: Request, request_id: &str) -> Result<Response> {
+    match Fetch::Request(request).send().await {
         Ok(response) => Ok(response),
         Err(err) => {
             worker::console_error!("origin unreachable for request {request_id}: {err}");
-            problem_response(
-                ProblemKind::Unavailable,
-                "the shop is temporarily unavailable",
-                request_id,
-            )
+            origin_unreachable(request_id)
         }
     }
+}
+
+pub fn origin_unreachable(request_id: &str) -> Result<Response> {
+    problem_response(
+        ProblemKind::Unavailable,
+        "the shop is temporarily unavailable",
+        request_id,
+    )
 }

@@ -1,21 +1,37 @@
 //! The FurnitureOps edge Worker.
 //!
 //! Every shop domain points here. The Worker maps the request's host to its shop, refuses what
-//! it can refuse cheaply (unknown shops, oversized bodies), and forwards API calls to the origin
-//! as `/api/tenant/{org_id}/...`, streaming the answer back. This file only wires the modules
-//! together; each concern lives in its own module.
+//! it can refuse cheaply (unknown shops, oversized bodies, bad tokens, purchases while sales are
+//! paused, clients over their rate limit), answers inventory reads from a one-second cache, and
+//! forwards the rest to the origin
+//! as `/api/tenant/{org_id}/...`. This file only wires the modules together: `gateway` holds
+//! the request path, each concern lives in its own module, and the rate limiter's Durable
+//! Object class is exported from `rate_limit`.
 
 mod auth;
 mod body;
+mod clock;
 mod forward;
+mod gateway;
+mod inventory_cache;
+mod isolate_memo;
 mod problem;
+mod rate_limit;
 mod request_id;
+mod respond;
+mod route;
+mod sales_pause;
+mod settings;
+mod single_flight;
 mod tenant;
+mod trace_context;
 
-use api::ProblemKind;
+use api::{headers, ProblemKind};
 use worker::{event, Context, Env, Request, Response, Result};
 
-use crate::problem::problem_response;
+pub use rate_limit::RateLimiter;
+
+use crate::{problem::problem_response, respond::Answer, trace_context::TraceContext};
 
 #[event(start)]
 fn start() {
@@ -23,39 +39,24 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let request_id = request_id::settle(&req);
-    // Read (capped) before any decision, so every answer leaves the connection reusable.
-    let Some(body) = body::read_capped(&mut req).await? else {
-        return problem_response(
-            ProblemKind::PayloadTooLarge,
-            &format!(
-                "the request body is larger than {} bytes",
-                body::MAX_BODY_BYTES
-            ),
-            &request_id,
-        );
-    };
-    let path = req.path();
-    let Some(api_path) = path.strip_prefix("/api/") else {
-        return problem_response(ProblemKind::NotFound, "no such route", &request_id);
-    };
-    let host = tenant::request_host(&req);
-    let Some(org_id) = tenant::org_for_host(&env, &host).await? else {
-        return problem_response(
-            ProblemKind::UnknownShop,
-            &format!("no shop is served on {host}"),
-            &request_id,
-        );
-    };
-    let access = auth::Access::of(&req.method(), api_path);
-    if let Err(refusal) = auth::authorize(&req, &env, org_id, access) {
-        return problem_response(refusal.kind, &refusal.detail, &request_id);
-    }
-    let target = forward::Target {
-        org_id,
-        api_path,
+    let trace = TraceContext::continue_or_start(&req);
+    let identity = gateway::Identity {
         request_id: &request_id,
+        trace: &trace,
     };
-    forward::to_origin(&req, body, &env, target).await
+    let answer = match gateway::handle(req, &env, identity).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            worker::console_error!("request {request_id} failed at the edge: {err}");
+            let detail = "the edge could not handle this request";
+            Answer::from(problem_response(
+                ProblemKind::Internal,
+                detail,
+                &request_id,
+            )?)
+        }
+    };
+    answer.with(headers::REQUEST_ID, request_id).finish()
 }

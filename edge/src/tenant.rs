@@ -2,16 +2,16 @@
 //! (host -> org id). Answers, misses included, are remembered in the isolate for a few seconds
 //! so a flood of requests costs one KV read per host, not one per request.
 
-use std::{cell::RefCell, collections::HashMap};
-
 use uuid::Uuid;
-use worker::{Date, Env, Request, Result};
+use worker::{Env, Request, Result};
+
+use crate::{clock::now_ms, isolate_memo::IsolateMemo};
 
 const KV_BINDING: &str = "TENANT_DOMAINS";
 const REMEMBER_MS: u64 = 5_000;
 
 thread_local! {
-    static KNOWN: RefCell<HashMap<String, (Option<Uuid>, u64)>> = RefCell::new(HashMap::new());
+    static KNOWN: IsolateMemo<String, Option<Uuid>> = IsolateMemo::default();
 }
 
 /// The shop's host as the shopper typed it: the `Host` header (lowercase, without port).
@@ -34,27 +34,17 @@ pub fn request_host(req: &Request) -> String {
 }
 
 pub async fn org_for_host(env: &Env, host: &str) -> Result<Option<Uuid>> {
-    let now = Date::now().as_millis();
-    let remembered = KNOWN.with(|known| {
-        known
-            .borrow()
-            .get(host)
-            .filter(|(_, until)| *until > now)
-            .map(|(org, _)| *org)
-    });
-    if let Some(org) = remembered {
+    let now = now_ms();
+    let host = host.to_owned();
+    if let Some(org) = KNOWN.with(|known| known.get(&host, now)) {
         return Ok(org);
     }
     let org = env
         .kv(KV_BINDING)?
-        .get(host)
+        .get(&host)
         .text()
         .await?
         .and_then(|raw| Uuid::parse_str(raw.trim()).ok());
-    KNOWN.with(|known| {
-        known
-            .borrow_mut()
-            .insert(host.to_owned(), (org, now + REMEMBER_MS))
-    });
+    KNOWN.with(|known| known.remember(host, org, now + REMEMBER_MS, now));
     Ok(org)
 }

@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use uuid::Uuid;
 
-use crate::routes::openapi::{TenantPath, TokenRefusals};
+use crate::routes::openapi::{TenantPath, TokenRefusals, Unavailable};
 
 use crate::{
     auth::Caller,
@@ -143,6 +143,7 @@ fn visible_to(caller: &Caller, event: ShopEvent) -> Option<Event> {
     responses(
         (status = 200, description = "text/event-stream: `ready`, then `stock` {item_id, stock} and `purchase` {purchase_id, status, order_id, reason} events", content_type = "text/event-stream"),
         TokenRefusals,
+        Unavailable,
     )
 )]
 pub async fn stream_events(

@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use api::sales::SalesStatus;
 use api::Problem;
 
 use crate::routes::openapi::{TenantPath, TokenRefusals, TooLarge, Unavailable};
@@ -232,13 +233,6 @@ pub async fn put(
 }
 
 /// `GET /api/tenant/{org_id}/sales`: public, cheap; the edge polls it to stop buys early.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SalesStatus {
-    pub paused: bool,
-    pub reason: Option<String>,
-    pub retry_after_seconds: Option<i64>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/tenant/{org_id}/sales",

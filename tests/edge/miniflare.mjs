@@ -2,8 +2,12 @@
 //
 // Configuration comes from the environment so each test can point its own Worker at its own
 // origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE,
-// EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). Prints `ready <url>` once the
-// domain map is seeded; the harness waits for that line, not for a first HTTP answer.
+// EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). The bindings mirror wrangler.toml:
+// INVENTORY_CACHE_TTL_SECONDS, RATE_LIMIT_DEFAULTS and RATE_LIMIT_WHEN_UNREACHABLE (JSON) are
+// passed on when set, RATE_LIMITS (JSON object org id -> limits) seeds that KV namespace, and
+// the RATE_LIMITER Durable Object is bound unless WITHOUT_RATE_LIMITER=1 (to test what the
+// Worker does when the limiter cannot be reached). Prints `ready <url>` once the KV namespaces
+// are seeded; the harness waits for that line, not for a first HTTP answer.
 import { Miniflare } from "miniflare";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +22,17 @@ const bindings = {
   JWT_JWKS: env.JWT_JWKS ?? '{"keys":[]}',
 };
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
+if (env.INVENTORY_CACHE_TTL_SECONDS) {
+  bindings.INVENTORY_CACHE_TTL_SECONDS = env.INVENTORY_CACHE_TTL_SECONDS;
+}
+for (const name of ["RATE_LIMIT_DEFAULTS", "RATE_LIMIT_WHEN_UNREACHABLE"]) {
+  if (env[name]) bindings[name] = JSON.parse(env[name]);
+}
+
+const durableObjects =
+  env.WITHOUT_RATE_LIMITER === "1"
+    ? {}
+    : { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } };
 
 const mf = new Miniflare({
   host: "127.0.0.1",
@@ -32,14 +47,19 @@ const mf = new Miniflare({
     { type: "CompiledWasm", include: ["**/*.wasm"] },
   ],
   bindings,
-  kvNamespaces: { TENANT_DOMAINS: "tenant-domains" },
+  kvNamespaces: { TENANT_DOMAINS: "tenant-domains", RATE_LIMITS: "rate-limits" },
+  durableObjects,
 });
 
 const url = await mf.ready;
-const domains = await mf.getKVNamespace("TENANT_DOMAINS");
-for (const [host, org] of Object.entries(JSON.parse(env.DOMAINS ?? "{}"))) {
-  await domains.put(host, org);
-}
+const seed = async (binding, json) => {
+  const namespace = await mf.getKVNamespace(binding);
+  for (const [key, value] of Object.entries(JSON.parse(json ?? "{}"))) {
+    await namespace.put(key, typeof value === "string" ? value : JSON.stringify(value));
+  }
+};
+await seed("TENANT_DOMAINS", env.DOMAINS);
+await seed("RATE_LIMITS", env.RATE_LIMITS);
 console.log(`ready ${url.origin}`);
 
 const stop = async () => {

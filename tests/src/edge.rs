@@ -4,10 +4,13 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use nix::{sys::signal, unistd::Pid};
 use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
+
+use uuid::Uuid;
 
 use crate::{shop::Shop, tokens::TestKeys};
 
@@ -25,7 +28,36 @@ pub struct EdgeConfig {
     pub origin_url: String,
     pub shops: Vec<Shop>,
     pub jwks: String,
+    /// More Worker vars, e.g. `INVENTORY_CACHE_TTL_SECONDS` or `RATE_LIMIT_WHEN_UNREACHABLE`.
     pub extra_env: Vec<(String, String)>,
+    /// `RATE_LIMIT_DEFAULTS`; the Worker's built-in defaults when `None`.
+    pub rate_limit_defaults: Option<Value>,
+    /// Entries of the `RATE_LIMITS` KV namespace: a shop's org id -> its overrides.
+    pub shop_rate_limits: Vec<(Uuid, Value)>,
+    /// Leaves out the limiter's Durable Object binding, as if it could not be reached.
+    pub without_rate_limiter: bool,
+}
+
+impl EdgeConfig {
+    /// A Worker in front of `origin_url` serving `shops`, trusting `keys`.
+    pub fn new(origin_url: &str, shops: &[Shop], keys: &TestKeys) -> Self {
+        Self {
+            origin_url: origin_url.to_owned(),
+            shops: shops.to_vec(),
+            jwks: keys.public_jwks(),
+            ..Self::default()
+        }
+    }
+
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.extra_env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn shop_rate_limits(mut self, org_id: Uuid, limits: Value) -> Self {
+        self.shop_rate_limits.push((org_id, limits));
+        self
+    }
 }
 
 fn workspace_root() -> PathBuf {
@@ -38,13 +70,7 @@ fn workspace_root() -> PathBuf {
 impl Edge {
     /// Starts a Worker in front of `origin_url` serving `shops`.
     pub async fn start(origin_url: &str, shops: &[Shop], keys: &TestKeys) -> Self {
-        Self::start_with(EdgeConfig {
-            origin_url: origin_url.to_owned(),
-            shops: shops.to_vec(),
-            jwks: keys.public_jwks(),
-            extra_env: Vec::new(),
-        })
-        .await
+        Self::start_with(EdgeConfig::new(origin_url, shops, keys)).await
     }
 
     pub async fn start_with(config: EdgeConfig) -> Self {
@@ -55,22 +81,34 @@ impl Edge {
             "{} is missing: build the Worker first with scripts/build-edge",
             shim.display()
         );
-        let domains: serde_json::Map<String, serde_json::Value> = config
+        let domains: serde_json::Map<String, Value> = config
             .shops
             .iter()
             .map(|shop| (shop.domain.clone(), shop.org_id.to_string().into()))
+            .collect();
+        let rate_limits: serde_json::Map<String, Value> = config
+            .shop_rate_limits
+            .iter()
+            .map(|(org_id, limits)| (org_id.to_string(), limits.clone()))
             .collect();
         let mut command = Command::new("node");
         command
             .arg(root.join("tests/edge/miniflare.mjs"))
             .env("ORIGIN_URL", &config.origin_url)
-            .env("DOMAINS", serde_json::Value::Object(domains).to_string())
+            .env("DOMAINS", Value::Object(domains).to_string())
+            .env("RATE_LIMITS", Value::Object(rate_limits).to_string())
             .env("JWT_JWKS", &config.jwks)
             .envs(config.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0)
             .kill_on_drop(true);
+        if let Some(defaults) = &config.rate_limit_defaults {
+            command.env("RATE_LIMIT_DEFAULTS", defaults.to_string());
+        }
+        if config.without_rate_limiter {
+            command.env("WITHOUT_RATE_LIMITER", "1");
+        }
         let mut child = command.spawn().expect("start node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -106,6 +144,21 @@ impl Edge {
 
     pub fn post(&self, shop_domain: &str, path: &str) -> RequestBuilder {
         self.request(Method::POST, shop_domain, path)
+    }
+
+    /// `POST /api/buy` of `quantity` of `item_id` as the bearer of `token`, under a fresh
+    /// `Idempotency-Key`.
+    pub fn buy(
+        &self,
+        shop_domain: &str,
+        token: &str,
+        item_id: Uuid,
+        quantity: i64,
+    ) -> RequestBuilder {
+        self.post(shop_domain, "/api/buy")
+            .bearer_auth(token)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&serde_json::json!({"item_id": item_id, "quantity": quantity}))
     }
 }
 

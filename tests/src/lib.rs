@@ -6,14 +6,17 @@
 //! Worker is used only after its launcher prints `ready`.
 
 pub mod edge;
+pub mod origin_log;
 pub mod origin_server;
+pub mod rate_limit_fields;
 pub mod replication;
 pub mod shop;
 pub mod sse;
 pub mod stage;
 pub mod tokens;
+pub mod wait;
 
-pub use edge::Edge;
+pub use edge::{Edge, EdgeConfig};
 pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;

@@ -1,4 +1,8 @@
 //! The origin, served in-process on a free port for the duration of a test.
+//!
+//! `origin::serve` runs the origin's background work (event listener, queue workers) next to its
+//! HTTP server. The harness runs it as is on a private port, and serves the same application
+//! state on the public port behind an `OriginLog`, so tests see every request that reached it.
 
 use std::time::Duration;
 
@@ -9,13 +13,16 @@ use origin::{
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::tokens::TestKeys;
+use crate::{origin_log::OriginLog, tokens::TestKeys};
 
 #[derive(Debug)]
 pub struct OriginServer {
     pub url: String,
+    /// Every request that reached `url`.
+    pub log: OriginLog,
     stop: oneshot::Sender<()>,
     served: JoinHandle<std::io::Result<()>>,
+    background: JoinHandle<std::io::Result<()>>,
 }
 
 impl OriginServer {
@@ -26,24 +33,45 @@ impl OriginServer {
     }
 
     pub async fn start_with(state: AppState) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let bind = || async {
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind a free port")
+        };
+        let (private, public) = (bind().await, bind().await);
+        let url = format!("http://{}", public.local_addr().expect("local addr"));
+        let log = OriginLog::default();
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(origin::serve(listener, state, async {
+        let stopped = futures::FutureExt::shared(stopped);
+        let observed = log.around(origin::app(state.clone()));
+        let public_stopped = stopped.clone();
+        let served = tokio::spawn(async move {
+            axum::serve(public, observed)
+                .with_graceful_shutdown(async move {
+                    let _ = public_stopped.await;
+                })
+                .await
+        });
+        let background = tokio::spawn(origin::serve(private, state, async move {
             let _ = stopped.await;
         }));
-        Self { url, stop, served }
+        Self {
+            url,
+            log,
+            stop,
+            served,
+            background,
+        }
     }
 
     /// Starts a graceful shutdown (as SIGTERM does) and returns once in-flight requests drained.
     pub async fn shutdown(self) {
         drop(self.stop);
-        self.served
-            .await
-            .expect("the server task ran")
-            .expect("the server stopped cleanly");
+        for task in [self.served, self.background] {
+            task.await
+                .expect("the server task ran")
+                .expect("the server stopped cleanly");
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{origin_server::app_pool, Edge, OriginServer, Shop, TestKeys};
+use crate::{origin_server::app_pool, Edge, EdgeConfig, OriginServer, Shop, TestKeys};
 
 #[derive(Debug)]
 pub struct Stage {
@@ -29,11 +29,27 @@ impl Stage {
         items: &[(&str, i32)],
         settings: Settings,
     ) -> Self {
+        Self::open_with_edge(db, domain, items, settings, |config, _| config).await
+    }
+
+    /// Like `open_with`, with the Worker's configuration (quotas, vars) adjusted by `edge`,
+    /// which is given the new shop.
+    pub async fn open_with_edge(
+        db: &PgPool,
+        domain: &str,
+        items: &[(&str, i32)],
+        settings: Settings,
+        edge: impl FnOnce(EdgeConfig, &Shop) -> EdgeConfig,
+    ) -> Self {
         let keys = TestKeys::new();
         let shop = Shop::create(db, domain, items).await;
         let state = AppState::with_settings(app_pool(db).await, keys.verifier(), settings);
         let origin = OriginServer::start_with(state).await;
-        let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+        let config = edge(
+            EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys),
+            &shop,
+        );
+        let edge = Edge::start_with(config).await;
         Self {
             keys,
             shop,

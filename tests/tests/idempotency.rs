@@ -4,10 +4,11 @@
 
 use api::{purchase::Order, token::Role, Problem, ProblemKind};
 use chrono::{Duration, Utc};
-use e2e::Stage;
+use e2e::{EdgeConfig, Shop, Stage};
 use origin::{
     idempotency::{self, partitions, IdempotencyKey, KeyUse},
     purchase::{apply_batch, BuyOrder, Lane},
+    state::Settings,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -15,8 +16,20 @@ use sqlx::PgPool;
 
 const DOMAIN: &str = "retry.shop.test";
 
+/// One impatient shopper retrying 200 times at once is over any sane write quota; these tests
+/// are about what the origin does with the retries, so the shop's writes are unlimited.
 async fn setup(db: &PgPool, stock: i32) -> Stage {
-    Stage::open(db, DOMAIN, &[("CHAIR", stock)]).await
+    let unlimited_writes = |config: EdgeConfig, shop: &Shop| {
+        config.shop_rate_limits(shop.org_id, json!({"write": "unlimited"}))
+    };
+    Stage::open_with_edge(
+        db,
+        DOMAIN,
+        &[("CHAIR", stock)],
+        Settings::default(),
+        unlimited_writes,
+    )
+    .await
 }
 
 /// Buys with an explicit key; answers (status, Idempotent-Replayed, body bytes).

@@ -66,6 +66,7 @@ impl World {
             .http
             .patch(self.url(&format!("/admin/items/{}", item.id)))
             .bearer_auth(admin)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({ "stock": stock }))
             .send()
             .await
@@ -197,6 +198,7 @@ async fn through_the_edge_a_writer_sees_its_own_write() {
             &format!("/api/admin/items/{}", chair.id),
         )
         .bearer_auth(admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({ "stock": 11 }))
         .send()
         .await
@@ -267,6 +269,7 @@ async fn without_a_replica_writes_hand_out_no_position(db: PgPool) {
             origin.url, shop.org_id, chair.id
         ))
         .bearer_auth(keys.token(shop.org_id, Role::Admin, "boss"))
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&json!({ "stock": 9 }))
         .send()
         .await

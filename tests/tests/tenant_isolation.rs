@@ -238,12 +238,10 @@ async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: Pg
     let state = origin::AppState::new(app_pool(&db).await, keys.verifier())
         .with_edge_secret(Some(secret.to_owned().into()));
     let origin = OriginServer::start_with(state).await;
-    let edge = Edge::start_with(e2e::edge::EdgeConfig {
-        origin_url: origin.url.clone(),
-        shops: vec![shop.clone()],
-        jwks: keys.public_jwks(),
-        extra_env: vec![("EDGE_SHARED_SECRET".into(), secret.into())],
-    })
+    let edge = Edge::start_with(
+        e2e::EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
+            .var("EDGE_SHARED_SECRET", secret),
+    )
     .await;
     let chair = shop.item(&db, "CHAIR").await;
     let token = keys.token(shop.org_id, Role::Shopper, "alice");

@@ -1,0 +1,180 @@
+//! The request path through the edge, in the order refusals are cheapest:
+//!
+//! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
+//! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
+//! 3. the caller's token, when the route needs one (401/403);
+//! 4. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
+//!    asked and the class fails closed);
+//! 5. inventory reads from the cache, everything else forwarded to the origin;
+//! 6. after a successful purchase, the shop's cached inventory is dropped.
+//!
+//! Refused requests never reach the origin, so nothing is written for them.
+
+use api::{headers, purchase::BuyRequest, ProblemKind};
+use futures::future::join;
+use worker::{Env, Request, Result};
+
+type Admission = std::result::Result<Option<Standing>, Answer>;
+
+use crate::{
+    auth, body, forward, inventory_cache,
+    problem::{problem_response, problem_retry_after},
+    rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
+    respond::Answer,
+    route::Route,
+    sales_pause, tenant,
+    trace_context::TraceContext,
+};
+
+/// Who is asking for what, settled before the request is looked at.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub request_id: &'a str,
+    pub trace: &'a TraceContext,
+}
+
+pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Answer> {
+    let request_id = id.request_id;
+    let Some(body) = body::read_capped(&mut req).await? else {
+        let detail = format!(
+            "the request body is larger than {} bytes",
+            body::MAX_BODY_BYTES
+        );
+        return refuse(ProblemKind::PayloadTooLarge, &detail, request_id);
+    };
+    let path = req.path();
+    let Some(api_path) = path.strip_prefix("/api/") else {
+        return refuse(ProblemKind::NotFound, "no such route", request_id);
+    };
+    let host = tenant::request_host(&req);
+    let Some(org_id) = tenant::org_for_host(env, &host).await? else {
+        let detail = format!("no shop is served on {host}");
+        return refuse(ProblemKind::UnknownShop, &detail, request_id);
+    };
+    let method = req.method();
+    let route = Route {
+        method: &method,
+        api_path,
+    };
+    let claims = match auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
+        Ok(claims) => claims,
+        Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
+    };
+
+    if route.is_purchase() {
+        if let Some(paused) = sales_pause::paused(env, org_id, request_id, id.trace).await {
+            let response = problem_retry_after(
+                ProblemKind::SalesPaused,
+                &paused.detail(),
+                request_id,
+                paused.retry_after_seconds,
+            )?;
+            return Ok(response.into());
+        }
+    }
+
+    // Looking in the cache has no effect, so it overlaps the limiter's round trip.
+    let query = req.url()?.query().map(str::to_owned);
+    // A reader who just wrote (it carries its write's position) must see that write: the shared
+    // cache may be older, so it goes to the origin, which picks a pool that has the write.
+    let entry = (route.is_cacheable() && !carries_write_position(&req))
+        .then(|| inventory_cache::Entry::new(&host, org_id, api_path, query.as_deref()));
+    let lookup = async {
+        match &entry {
+            Some(entry) => entry.cached().await,
+            None => None,
+        }
+    };
+    let client = Client::of(claims.as_ref(), &req);
+    let (outcome, cached) = join(
+        rate_limit::check(env, org_id, client, route.class()),
+        lookup,
+    )
+    .await;
+    let standing = match admission(outcome, request_id)? {
+        Ok(standing) => standing,
+        Err(refusal) => return Ok(refusal),
+    };
+    if let Some(hit) = cached {
+        return Ok(with_standing(hit, standing));
+    }
+
+    let target = forward::Target {
+        org_id,
+        api_path,
+        request_id,
+        trace: id.trace,
+    };
+    let origin_request = forward::origin_request(&req, &body, env, target)?;
+    let answer = match entry {
+        Some(entry) => entry.fetch(env, origin_request, request_id).await?,
+        None => Answer::from(forward::send(origin_request, request_id).await?),
+    };
+    if route.is_purchase() && (200..300).contains(&answer.status()) {
+        let item_id = serde_json::from_slice::<BuyRequest>(&body)
+            .ok()
+            .map(|buy| buy.item_id);
+        inventory_cache::invalidate(&host, org_id, item_id).await;
+    }
+    if route.is_kill_switch_flip() && (200..300).contains(&answer.status()) {
+        sales_pause::forget(org_id);
+    }
+    Ok(with_standing(answer, standing))
+}
+
+/// What the limiter's outcome means: go on (reporting the client's standing, if limited), or
+/// the refusal to answer with.
+fn admission(outcome: Outcome, request_id: &str) -> Result<Admission> {
+    Ok(match outcome {
+        Outcome::Admitted(standing) => Ok(Some(standing)),
+        Outcome::Unlimited | Outcome::Unreachable(WhenUnreachable::Open) => Ok(None),
+        Outcome::Refused(standing) => Err(too_many_requests(standing, request_id)?),
+        Outcome::Unreachable(WhenUnreachable::Closed) => Err(refuse(
+            ProblemKind::Unavailable,
+            "the shop is busy; please try again shortly",
+            request_id,
+        )?),
+    })
+}
+
+fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {
+    Ok(problem_response(kind, detail, request_id)?.into())
+}
+
+fn too_many_requests(standing: Standing, request_id: &str) -> Result<Answer> {
+    let detail = format!(
+        "too many {} requests; try again in {} s",
+        standing.class.name(),
+        standing.reset_seconds.max(1)
+    );
+    let response = problem_retry_after(
+        ProblemKind::RateLimited,
+        &detail,
+        request_id,
+        standing.reset_seconds,
+    )?;
+    Ok(with_standing(response.into(), Some(standing)))
+}
+
+fn with_standing(answer: Answer, standing: Option<Standing>) -> Answer {
+    match standing {
+        Some(standing) => answer
+            .with(headers::RATELIMIT_POLICY, standing.policy_field())
+            .with(headers::RATELIMIT, standing.ratelimit_field()),
+        None => answer,
+    }
+}
+
+/// True when the request names the position of the caller's own last write (`X-Write-LSN` or
+/// its cookie), which asks for read-your-writes.
+fn carries_write_position(req: &Request) -> bool {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    header(headers::WRITE_LSN).is_some()
+        || header("cookie").is_some_and(|cookie| {
+            cookie.split(';').any(|pair| {
+                pair.trim_start()
+                    .strip_prefix(headers::WRITE_LSN_COOKIE)
+                    .is_some_and(|rest| rest.starts_with('='))
+            })
+        })
+}

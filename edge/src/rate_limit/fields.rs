@@ -1,0 +1,66 @@
+//! The `RateLimit-Policy` and `RateLimit` fields of the IETF draft httpapi-ratelimit-headers,
+//! for example `RateLimit-Policy: "write";q=30;w=60` and `RateLimit: "write";r=29;t=60`.
+//! Both are HTTP structured fields (RFC 9651), written with `sfv`.
+
+use sfv::{key_ref, string_ref, Integer, ItemSerializer};
+
+use super::policy::Quota;
+use crate::route::RouteClass;
+
+/// Where a client stands against one quota after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub class: RouteClass,
+    pub quota: Quota,
+    pub remaining: u32,
+    /// Whole seconds until a slot frees up (or the cooldown ends), at least 1 when refused.
+    pub reset_seconds: u64,
+}
+
+impl Standing {
+    pub fn policy_field(&self) -> String {
+        ItemSerializer::new()
+            .bare_item(string_ref(self.class.name()))
+            .parameter(key_ref("q"), Integer::from(self.quota.limit))
+            .parameter(key_ref("w"), Integer::from(self.quota.window_seconds))
+            .finish()
+    }
+
+    pub fn ratelimit_field(&self) -> String {
+        let reset = Integer::try_from(self.reset_seconds).unwrap_or(Integer::MAX);
+        ItemSerializer::new()
+            .bare_item(string_ref(self.class.name()))
+            .parameter(key_ref("r"), Integer::from(self.remaining))
+            .parameter(key_ref("t"), reset)
+            .finish()
+    }
+}
+
+/// Milliseconds to the whole seconds a client should wait: rounded up, so a client that waits
+/// as told is never early.
+pub fn whole_seconds(ms: u64) -> u64 {
+    ms.div_ceil(1_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_follow_the_draft() {
+        let standing = Standing {
+            class: RouteClass::Write,
+            quota: Quota {
+                limit: 30,
+                window_seconds: 60,
+            },
+            remaining: 29,
+            reset_seconds: 60,
+        };
+        assert_eq!(standing.policy_field(), r#""write";q=30;w=60"#);
+        assert_eq!(standing.ratelimit_field(), r#""write";r=29;t=60"#);
+        assert_eq!(whole_seconds(1), 1);
+        assert_eq!(whole_seconds(1_000), 1);
+        assert_eq!(whole_seconds(1_001), 2);
+    }
+}

@@ -1,0 +1,228 @@
+//! Which quota applies to a request: per route class (reads, writes), with platform defaults
+//! from the `RATE_LIMIT_DEFAULTS` var and per-shop overrides in the `RATE_LIMITS` KV namespace
+//! (key: organization id). Both use the same JSON shape, and a shop's entry only needs the
+//! parts it changes:
+//!
+//! ```json
+//! {"read": {"limit": 300, "window_seconds": 60},
+//!  "write": {"limit": 30, "window_seconds": 60},
+//!  "cooldown": {"after_refusals": 20, "seconds": 60}}
+//! ```
+//!
+//! A class may be `"unlimited"` (for example a shop's own monitoring domain). Shop entries are
+//! remembered in the isolate for a few seconds: KV itself takes longer than that to spread.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use worker::Env;
+
+use crate::{
+    clock::now_ms,
+    isolate_memo::IsolateMemo,
+    route::RouteClass,
+    settings::{self, SettingError},
+};
+
+const DEFAULTS_VAR: &str = "RATE_LIMIT_DEFAULTS";
+const UNREACHABLE_VAR: &str = "RATE_LIMIT_WHEN_UNREACHABLE";
+const KV_BINDING: &str = "RATE_LIMITS";
+const REMEMBER_MS: u64 = 5_000;
+
+/// At most `limit` admitted requests in any `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub limit: u32,
+    pub window_seconds: u32,
+}
+
+/// A client refused `after_refusals` times within one window is refused outright for
+/// `seconds`, without its requests being looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cooldown {
+    pub after_refusals: u32,
+    pub seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Unlimited {
+    Unlimited,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum ClassSetting {
+    Unlimited(Unlimited),
+    Limited(Quota),
+}
+
+impl ClassSetting {
+    fn quota(self) -> Option<Quota> {
+        match self {
+            Self::Unlimited(_) => None,
+            Self::Limited(quota) => Some(quota),
+        }
+    }
+}
+
+/// A settings document: the defaults (all parts required) or a shop's overrides (any part).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitSettings {
+    read: Option<ClassSetting>,
+    write: Option<ClassSetting>,
+    cooldown: Option<Cooldown>,
+}
+
+/// The limits in force for one shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShopLimits {
+    read: Option<Quota>,
+    write: Option<Quota>,
+    pub cooldown: Cooldown,
+}
+
+impl ShopLimits {
+    /// Used when `RATE_LIMIT_DEFAULTS` is missing or unreadable; the same as `wrangler.toml`.
+    const BUILT_IN: Self = Self {
+        read: Some(Quota {
+            limit: 300,
+            window_seconds: 60,
+        }),
+        write: Some(Quota {
+            limit: 30,
+            window_seconds: 60,
+        }),
+        cooldown: Cooldown {
+            after_refusals: 20,
+            seconds: 60,
+        },
+    };
+
+    /// The quota of `class`, or `None` when the class is unlimited for this shop.
+    pub fn quota(&self, class: RouteClass) -> Option<Quota> {
+        match class {
+            RouteClass::Read => self.read,
+            RouteClass::Write => self.write,
+        }
+    }
+
+    fn overridden_by(self, settings: LimitSettings) -> Self {
+        Self {
+            read: settings.read.map_or(self.read, ClassSetting::quota),
+            write: settings.write.map_or(self.write, ClassSetting::quota),
+            cooldown: settings.cooldown.unwrap_or(self.cooldown),
+        }
+    }
+}
+
+/// What to do when the limiter cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenUnreachable {
+    /// Serve the request unlimited (and log it).
+    Open,
+    /// Refuse it with 503 (and log it).
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct UnreachableSettings {
+    read: WhenUnreachable,
+    write: WhenUnreachable,
+}
+
+/// `RATE_LIMIT_WHEN_UNREACHABLE`, by default open for reads and closed for writes: a browsing
+/// shopper should not notice a limiter outage, but a flash sale must not run unprotected.
+pub fn when_unreachable(env: &Env, class: RouteClass) -> WhenUnreachable {
+    let settings = settings::json_var::<UnreachableSettings>(env, UNREACHABLE_VAR).unwrap_or(
+        UnreachableSettings {
+            read: WhenUnreachable::Open,
+            write: WhenUnreachable::Closed,
+        },
+    );
+    match class {
+        RouteClass::Read => settings.read,
+        RouteClass::Write => settings.write,
+    }
+}
+
+thread_local! {
+    static SHOPS: IsolateMemo<Uuid, ShopLimits> = IsolateMemo::default();
+}
+
+/// The limits of `org_id`: its `RATE_LIMITS` entry over the defaults.
+pub async fn shop_limits(env: &Env, org_id: Uuid) -> ShopLimits {
+    let now = now_ms();
+    if let Some(limits) = SHOPS.with(|shops| shops.get(&org_id, now)) {
+        return limits;
+    }
+    let defaults = match settings::json_var::<LimitSettings>(env, DEFAULTS_VAR) {
+        Ok(settings) => ShopLimits::BUILT_IN.overridden_by(settings),
+        Err(SettingError::Missing) => ShopLimits::BUILT_IN,
+        Err(err) => {
+            worker::console_error!("{DEFAULTS_VAR} {err}; using the built-in limits");
+            ShopLimits::BUILT_IN
+        }
+    };
+    let limits = match shop_overrides(env, org_id).await {
+        Ok(Some(overrides)) => defaults.overridden_by(overrides),
+        Ok(None) => defaults,
+        Err(err) => {
+            worker::console_error!("rate limits of {org_id}: {err}; using the defaults");
+            defaults
+        }
+    };
+    SHOPS.with(|shops| shops.remember(org_id, limits, now + REMEMBER_MS, now));
+    limits
+}
+
+async fn shop_overrides(env: &Env, org_id: Uuid) -> Result<Option<LimitSettings>, String> {
+    let Ok(kv) = env.kv(KV_BINDING) else {
+        return Ok(None);
+    };
+    let raw = kv
+        .get(&org_id.to_string())
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    raw.map(|raw| serde_json::from_str(&raw).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> LimitSettings {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_shop_entry_overrides_only_what_it_names() {
+        let limits = ShopLimits::BUILT_IN
+            .overridden_by(parse(r#"{"write": {"limit": 5, "window_seconds": 10}}"#));
+        assert_eq!(
+            limits.quota(RouteClass::Write),
+            Some(Quota {
+                limit: 5,
+                window_seconds: 10
+            })
+        );
+        assert_eq!(limits.quota(RouteClass::Read), ShopLimits::BUILT_IN.read);
+        assert_eq!(limits.cooldown, ShopLimits::BUILT_IN.cooldown);
+    }
+
+    #[test]
+    fn a_class_can_be_unlimited() {
+        let limits = ShopLimits::BUILT_IN.overridden_by(parse(r#"{"read": "unlimited"}"#));
+        assert_eq!(limits.quota(RouteClass::Read), None);
+        assert!(limits.quota(RouteClass::Write).is_some());
+    }
+
+    #[test]
+    fn unknown_or_misspelt_settings_are_refused() {
+        assert!(serde_json::from_str::<LimitSettings>(r#"{"reads": "unlimited"}"#).is_err());
+        assert!(serde_json::from_str::<LimitSettings>(r#"{"read": "none"}"#).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! What the edge needs to know about a shop route before it forwards it: which rate-limit
+//! class it counts against, whether its answer may be cached, and whether it is a purchase.
+
+use serde::{Deserialize, Serialize};
+use worker::Method;
+
+/// Rate-limit classes: reads are cheap and frequent, writes (purchases, admin changes) are
+/// what a flash sale is made of and get their own, tighter quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteClass {
+    Read,
+    Write,
+}
+
+impl RouteClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// A request to `/api/{api_path}` on a shop domain.
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub method: &'a Method,
+    pub api_path: &'a str,
+}
+
+impl Route<'_> {
+    pub fn class(&self) -> RouteClass {
+        if matches!(self.method, Method::Get | Method::Head) {
+            RouteClass::Read
+        } else {
+            RouteClass::Write
+        }
+    }
+
+    /// `GET /api/inventory` and `GET /api/inventory/{id}`: public, identical for every caller
+    /// of a shop, so the edge may answer them from its cache.
+    pub fn is_cacheable(&self) -> bool {
+        *self.method == Method::Get
+            && (self.api_path == "inventory"
+                || self
+                    .api_path
+                    .strip_prefix("inventory/")
+                    .is_some_and(|id| !id.is_empty() && !id.contains('/')))
+    }
+
+    pub fn is_purchase(&self) -> bool {
+        *self.method == Method::Post && self.api_path == "buy"
+    }
+
+    /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
+    pub fn is_kill_switch_flip(&self) -> bool {
+        *self.method == Method::Put && self.api_path == "admin/kill-switch"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route<'a>(method: &'a Method, api_path: &'a str) -> Route<'a> {
+        Route { method, api_path }
+    }
+
+    #[test]
+    fn only_inventory_reads_are_cacheable() {
+        assert!(route(&Method::Get, "inventory").is_cacheable());
+        assert!(route(&Method::Get, "inventory/5f0c").is_cacheable());
+        assert!(!route(&Method::Get, "inventory/").is_cacheable());
+        assert!(!route(&Method::Get, "inventory/a/b").is_cacheable());
+        assert!(!route(&Method::Head, "inventory").is_cacheable());
+        assert!(!route(&Method::Get, "purchases/1").is_cacheable());
+        assert!(!route(&Method::Post, "inventory").is_cacheable());
+    }
+
+    #[test]
+    fn classes_follow_the_method() {
+        assert_eq!(route(&Method::Get, "inventory").class(), RouteClass::Read);
+        assert_eq!(route(&Method::Post, "buy").class(), RouteClass::Write);
+        assert_eq!(
+            route(&Method::Patch, "admin/items/1").class(),
+            RouteClass::Write
+        );
+        assert!(route(&Method::Post, "buy").is_purchase());
+        assert!(!route(&Method::Get, "buy").is_purchase());
+    }
+}

@@ -1,0 +1,158 @@
+//! The kill switch at the edge: once a shop's sales are paused (here flipped at the origin, as
+//! another data centre or the operators' CLI would), the Worker refuses its purchases itself
+//! within two seconds, without sending them to the origin, and lets them through again within
+//! two seconds of the release. Status reads are shared and remembered, so a crowd of buyers
+//! costs the origin about one status request per second.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use api::{token::Role, Problem, ProblemKind};
+use e2e::{origin_server::app_pool, rate_limit_fields, wait, Edge, OriginServer, Shop, TestKeys};
+use origin::{state::Settings, AppState};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const DOMAIN: &str = "switch.shop.test";
+/// How soon the edge must obey a flip it did not see.
+const LEARNS_WITHIN: Duration = Duration::from_secs(2);
+
+struct World {
+    db: PgPool,
+    keys: TestKeys,
+    shop: Shop,
+    origin: OriginServer,
+    edge: Edge,
+}
+
+async fn world(db: PgPool) -> World {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 1_000)]).await;
+    let settings = Settings {
+        kill_switch_cooldown: chrono::Duration::zero(),
+        ..Settings::default()
+    };
+    let state = AppState::with_settings(app_pool(&db).await, keys.verifier(), settings);
+    let origin = OriginServer::start_with(state).await;
+    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+    World {
+        db,
+        keys,
+        shop,
+        origin,
+        edge,
+    }
+}
+
+impl World {
+    /// Flips the switch at the origin, behind the edge's back.
+    async fn flip_at_origin(&self, body: Value) {
+        let admin = self.keys.token(self.shop.org_id, Role::Admin, "boss");
+        let url = format!(
+            "{}/api/tenant/{}/admin/kill-switch",
+            self.origin.url, self.shop.org_id
+        );
+        let flipped = self
+            .edge
+            .http
+            .put(url)
+            .bearer_auth(admin)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(flipped.status(), StatusCode::OK);
+    }
+
+    async fn buy(&self, sub: &str) -> Response {
+        let token = self.keys.token(self.shop.org_id, Role::Shopper, sub);
+        let chair = self.shop.item(&self.db, "CHAIR").await;
+        self.edge
+            .buy(DOMAIN, &token, chair.id, 1)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn buys_at_origin(&self) -> usize {
+        self.origin.log.count_ending_with("/buy")
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_edge_obeys_a_flip_within_two_seconds_and_stops_sending_buys(db: PgPool) {
+    let w = world(db).await;
+    assert_eq!(w.buy("alice").await.status(), StatusCode::CREATED);
+
+    w.flip_at_origin(json!({"engaged": true, "reason": "payment glitch"}))
+        .await;
+    let flipped = Instant::now();
+    let refusal = wait::until(LEARNS_WITHIN * 2, "the edge refusing buys", || async {
+        let before = w.buys_at_origin();
+        let response = w.buy("alice").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        (w.buys_at_origin() == before).then_some(response)
+    })
+    .await;
+    let learned = flipped.elapsed();
+    assert!(learned <= LEARNS_WITHIN, "learned after {learned:?}");
+    assert!(rate_limit_fields::retry_after(refusal.headers()).unwrap() >= 1);
+    assert!(
+        rate_limit_fields::ratelimit(refusal.headers()).is_none(),
+        "a paused sale uses no quota"
+    );
+    let problem: Problem = refusal.json().await.unwrap();
+    assert!(problem.is(ProblemKind::SalesPaused), "{problem:?}");
+    assert!(problem.detail.contains("payment glitch"));
+
+    let buys_before = w.buys_at_origin();
+    let statuses_before = w.origin.log.count_ending_with("/sales");
+    let w = &w;
+    let crowd = (0..20).map(|n| async move { w.buy(&format!("buyer-{n}")).await.status() });
+    let statuses = futures::future::join_all(crowd).await;
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(
+        w.buys_at_origin(),
+        buys_before,
+        "no paused buy reached the origin"
+    );
+    assert!(w.origin.log.count_ending_with("/sales") - statuses_before <= 2);
+    assert_eq!(w.shop.order_totals(&w.db).await, (1, 1));
+
+    w.flip_at_origin(json!({"engaged": false})).await;
+    let released = Instant::now();
+    wait::until(LEARNS_WITHIN * 2, "the edge selling again", || async {
+        (w.buy("alice").await.status() == StatusCode::CREATED).then_some(())
+    })
+    .await;
+    let resumed = released.elapsed();
+    assert!(resumed <= LEARNS_WITHIN, "resumed after {resumed:?}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_flip_through_the_edge_is_obeyed_at_once(db: PgPool) {
+    let w = world(db).await;
+    assert_eq!(w.buy("alice").await.status(), StatusCode::CREATED);
+    let admin = w.keys.token(w.shop.org_id, Role::Admin, "boss");
+    let flip = |engaged: bool| {
+        w.edge
+            .request(reqwest::Method::PUT, DOMAIN, "/api/admin/kill-switch")
+            .bearer_auth(&admin)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&json!({"engaged": engaged}))
+            .send()
+    };
+    assert_eq!(flip(true).await.unwrap().status(), StatusCode::OK);
+    let buys_before = w.buys_at_origin();
+    let refused = w.buy("alice").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(w.buys_at_origin(), buys_before, "refused at the edge");
+    assert_eq!(flip(false).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(w.buy("alice").await.status(), StatusCode::CREATED);
+}
