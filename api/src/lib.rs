@@ -9,6 +9,7 @@ pub mod headers;
 pub mod inventory;
 pub mod problem;
 pub mod purchase;
+pub mod shop;
 pub mod token;
 
 pub use problem::{Problem, ProblemKind};

@@ -26,6 +26,7 @@ pub mod purchase;
 pub mod replay;
 pub mod request_id;
 pub mod routes;
+pub mod shop;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
