@@ -10,6 +10,7 @@ mod body;
 mod forward;
 mod problem;
 mod request_id;
+mod storefront;
 mod tenant;
 
 use api::ProblemKind;
@@ -38,7 +39,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     let path = req.path();
     let Some(api_path) = path.strip_prefix("/api/") else {
-        return problem_response(ProblemKind::NotFound, "no such route", &request_id);
+        return storefront::serve(&req, &env, &request_id).await;
     };
     let host = tenant::request_host(&req);
     let Some(org_id) = tenant::org_for_host(&env, &host).await? else {
