@@ -225,7 +225,8 @@ function newIdempotencyKey() {
 }
 
 function retryAfterSeconds(response, fallback) {
-  const seconds = Number(response.headers.get("retry-after"));
+  const header = response.headers.get("retry-after");
+  const seconds = header === null ? NaN : Number(header);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback;
 }
 
@@ -276,7 +277,7 @@ async function buy(row, quantity) {
       return outcome(response, answer, row, quantity);
     }
     if (attempt === BUY_ATTEMPTS) {
-      return "The shop did not answer. Press Buy again: you will not be charged twice.";
+      return "The shop did not answer. Press Buy again: the same order will not be placed twice.";
     }
     await sleep(response ? retryAfterSeconds(response, 1) * 1000 : 250 * 2 ** attempt);
   }
