@@ -88,7 +88,10 @@ const steps = [
       await buy(pages.bob, "SOFA", 1);
       await waitForText(resultOf(pages.bob, "SOFA"), ORDER(1, "Item SOFA"));
       // Signed in: pushed by the event stream, within a second of the purchase.
+      const confirmedAt = performance.now();
       await waitForText(stockOf(pages.alice, "SOFA"), "Sold out", 1000);
+      const latency = Math.round(performance.now() - confirmedAt);
+      console.log(`# Alice's tab showed Sold out ${latency} ms after Bob's order was shown`);
       await waitForText(stockOf(pages.bob, "SOFA"), "Sold out", 1000);
       // A guest polls every second (and the edge may cache reads for one).
       await waitForText(stockOf(pages.guest, "SOFA"), "Sold out", 3000);

@@ -1,10 +1,15 @@
 //! The storefront's files and the shop API it reads, over HTTP through the Worker: served on
-//! every shop domain (and no other), small, cacheable, and each shop named as itself.
+//! every shop domain (and no other), small, cacheable, and each shop named as itself (with
+//! Postgres showing the application role no other shop's name).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use api::{shop::ShopProfile, Problem, ProblemKind};
-use e2e::{Edge, OriginServer, Shop, TestKeys};
+use e2e::{origin_server::app_pool, Edge, OriginServer, Shop, TestKeys};
+use origin::{
+    auth::{Scope, Tenant},
+    db::begin_scoped,
+};
 use reqwest::{header, StatusCode};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -97,6 +102,30 @@ async fn each_shop_is_named_as_itself(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_application_role_reads_only_its_own_shops_name(db: PgPool) {
+    let demo = Shop::create(&db, DEMO, &[]).await;
+    Shop::create(&db, OTHER, &[]).await;
+    let app = app_pool(&db).await;
+
+    let mut tx = begin_scoped(&app, &Scope::anonymous(Tenant(demo.org_id)))
+        .await
+        .unwrap();
+    // No WHERE clause: whatever comes back is what row-level security lets through.
+    let names = sqlx::query_scalar!("SELECT name FROM organizations")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(names, vec![format!("Shop {DEMO}")]);
+    tx.rollback().await.unwrap();
+
+    let without_claims = sqlx::query_scalar!("SELECT name FROM organizations")
+        .fetch_all(&app)
+        .await
+        .unwrap();
+    assert!(without_claims.is_empty());
 }
 
 #[sqlx::test(migrations = "../migrations")]
