@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod problem;
 pub mod purchase;
 pub mod sales;
+pub mod shop;
 pub mod token;
 
 pub use problem::{Problem, ProblemKind};

@@ -22,7 +22,7 @@ use crate::{
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
     respond::Answer,
     route::Route,
-    sales_pause, tenant,
+    sales_pause, storefront, tenant,
     trace_context::TraceContext,
 };
 
@@ -44,7 +44,9 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     let path = req.path();
     let Some(api_path) = path.strip_prefix("/api/") else {
-        return refuse(ProblemKind::NotFound, "no such route", request_id);
+        return storefront::serve(&req, env, request_id)
+            .await
+            .map(Answer::from);
     };
     let host = tenant::request_host(&req);
     let Some(org_id) = tenant::org_for_host(env, &host).await? else {

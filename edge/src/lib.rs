@@ -23,6 +23,7 @@ mod route;
 mod sales_pause;
 mod settings;
 mod single_flight;
+mod storefront;
 mod tenant;
 mod trace_context;
 

@@ -31,6 +31,7 @@ pub mod replica;
 pub mod request_id;
 pub mod request_timeout;
 pub mod routes;
+pub mod shop;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;

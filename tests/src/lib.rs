@@ -5,6 +5,7 @@
 //! Readiness is awaited, never slept for: the origin is bound before it is announced, and the
 //! Worker is used only after its launcher prints `ready`.
 
+pub mod browser;
 pub mod edge;
 pub mod origin_log;
 pub mod origin_server;

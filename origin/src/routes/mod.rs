@@ -15,7 +15,7 @@ use tower::ServiceBuilder;
 
 use crate::{
     admin_items, audit, edge_secret, error::ApiError, events, extract::MAX_BODY_BYTES, inventory,
-    kill_switch, purchase, request_id, state::AppState,
+    kill_switch, purchase, request_id, shop, state::AppState,
 };
 use crate::{observability, replica, request_timeout};
 
@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     let tenant = Router::new()
         .route("/inventory", get(inventory::list))
         .route("/inventory/{item_id}", get(inventory::get))
+        .route("/shop", get(shop::profile))
         .route("/buy", post(purchase::buy))
         .route("/admin/items", post(admin_items::create))
         .route("/admin/items/{item_id}", patch(admin_items::patch))
