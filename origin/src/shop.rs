@@ -2,9 +2,10 @@
 //! shoppers before they sign in. Read under the anonymous scope, so row-level security shows
 //! the path's shop and nothing else.
 
-use api::shop::ShopProfile;
+use api::{shop::ShopProfile, Problem};
 use axum::{extract::State, Json};
 
+use crate::routes::openapi::{TenantPath, Unavailable};
 use crate::{
     auth::{Scope, Tenant},
     db,
@@ -13,6 +14,18 @@ use crate::{
 };
 
 /// `GET /api/tenant/{org_id}/shop`
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/shop",
+    summary = "The shop's public profile (its name)",
+    tag = "shop",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "The shop", body = ShopProfile),
+        (status = 404, description = "Unknown shop", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 pub async fn profile(
     State(state): State<AppState>,
     tenant: Tenant,

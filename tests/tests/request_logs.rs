@@ -228,6 +228,7 @@ async fn tokens_and_secrets_never_reach_the_log(db: PgPool) {
             .header("x-request-id", &id)
             .header("x-edge-secret", edge_secret)
             .bearer_auth(bearer)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"item_id": chair.id, "quantity": quantity}))
             .send()
             .await

@@ -32,6 +32,7 @@ use uuid::Uuid;
         crate::inventory::list,
         crate::inventory::get,
         crate::purchase::buy,
+        crate::shop::profile,
         crate::purchase::status,
         crate::events::stream_events,
         crate::kill_switch::sales,
