@@ -1,7 +1,8 @@
 //! The request path through the edge, in the order refusals are cheapest:
 //!
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
-//! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
+//! 2. the route (paths outside `/api/` are the storefront's) and the shop, from the host (404
+//!    unknown);
 //! 3. the caller's token, when the route needs one (401/403);
 //! 4. purchases while the shop's sales are paused (503 `sales-paused`);
 //! 5. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
