@@ -1,20 +1,24 @@
 //! The request path through the edge, in the order refusals are cheapest:
 //!
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
-//! 2. the route (404 outside `/api/`) and the shop, from the host (404 unknown);
+//! 2. the route (paths outside `/api/` are the storefront's) and the shop, from the host (404
+//!    unknown);
 //! 3. the caller's token, when the route needs one (401/403);
-//! 4. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
+//! 4. purchases while the shop's sales are paused (503 `sales-paused`);
+//! 5. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
 //!    asked and the class fails closed);
-//! 5. inventory reads from the cache, everything else forwarded to the origin;
-//! 6. after a successful purchase, the shop's cached inventory is dropped.
+//! 6. inventory reads from the cache (looked up while the limiter decides), everything else
+//!    forwarded to the origin with the request id and trace context;
+//! 7. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
+//!    flip what the edge knew of the switch.
 //!
-//! Refused requests never reach the origin, so nothing is written for them.
+//! The kill switch comes before the limiter: a paused sale is refused from isolate memory, and
+//! a buyer retrying it uses up no quota. Refused requests never reach the origin, so nothing is
+//! written for them.
 
 use api::{headers, purchase::BuyRequest, ProblemKind};
 use futures::future::join;
 use worker::{Env, Request, Result};
-
-type Admission = std::result::Result<Option<Standing>, Answer>;
 
 use crate::{
     auth, body, forward, inventory_cache,
@@ -25,6 +29,9 @@ use crate::{
     sales_pause, storefront, tenant,
     trace_context::TraceContext,
 };
+
+/// Go on (reporting the client's standing, when a quota applies), or answer with a refusal.
+type Admission = std::result::Result<Option<Standing>, Answer>;
 
 /// Who is asking for what, settled before the request is looked at.
 #[derive(Debug, Clone, Copy)]

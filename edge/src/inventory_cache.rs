@@ -150,7 +150,7 @@ impl Entry {
         let flight_key = key.clone();
         let fetch = move || fetch_and_store(key, origin_request, started_under, ttl_seconds);
         let answer =
-            single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_tick).await;
+            single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_ticks()).await;
         Ok(match answer {
             Some(answer) => {
                 Answer::from(answer.response(ttl_seconds)?).with(headers::EDGE_CACHE, "miss")

@@ -3,10 +3,9 @@
 //! Every shop domain points here. The Worker maps the request's host to its shop, refuses what
 //! it can refuse cheaply (unknown shops, oversized bodies, bad tokens, purchases while sales are
 //! paused, clients over their rate limit), answers inventory reads from a one-second cache, and
-//! forwards the rest to the origin
-//! as `/api/tenant/{org_id}/...`. This file only wires the modules together: `gateway` holds
-//! the request path, each concern lives in its own module, and the rate limiter's Durable
-//! Object class is exported from `rate_limit`.
+//! forwards the rest to the origin as `/api/tenant/{org_id}/...`. This file only wires the
+//! modules together: `gateway` holds the request path, each concern lives in its own module,
+//! and the rate limiter's Durable Object class is exported from `rate_limit`.
 
 mod auth;
 mod body;

@@ -81,7 +81,7 @@ pub async fn paused(
         KNOWN.with(|known| known.remember(org_id, paused.clone(), now + REMEMBER_MS, now));
         paused
     };
-    single_flight::share(&FLIGHTS, org_id, read, single_flight::worker_tick).await
+    single_flight::share(&FLIGHTS, org_id, read, single_flight::worker_ticks()).await
 }
 
 /// Forgets what the edge knows of `org_id`'s switch (after a flip through this isolate).

@@ -4,7 +4,7 @@
 //!
 //! A group lives in a `thread_local!` of the isolate (requests of one isolate share a thread).
 //! The first caller leads: it runs the fetch in its own request and puts the answer in a slot.
-//! The others look at the slot on ticks of a timer of their own (`worker_tick`) instead of
+//! The others look at the slot on ticks of a timer of their own (`worker_ticks`) instead of
 //! being woken by the leader, because workerd ties everything a request does to that request:
 //! a waiter woken from the leader's request would build its response in the wrong request
 //! ("Cannot perform I/O on behalf of a different request"), and a waiter with no pending work
@@ -18,8 +18,10 @@ use std::{
 
 use std::thread::LocalKey;
 
-/// How often a waiting caller looks at the slot.
-const WAIT_TICK: Duration = Duration::from_millis(2);
+/// A waiting caller's first look comes after `FIRST_TICK`; each pause doubles up to `LAST_TICK`,
+/// so a short fetch is noticed at once and hundreds of callers waiting on a slow one stay cheap.
+const FIRST_TICK: Duration = Duration::from_millis(1);
+const LAST_TICK: Duration = Duration::from_millis(16);
 
 #[derive(Debug)]
 enum Slot<V> {
@@ -59,9 +61,14 @@ impl<K: Eq + Hash, V> SingleFlight<K, V> {
     }
 }
 
-/// The timer a waiting caller ticks on inside the Worker.
-pub fn worker_tick() -> worker::Delay {
-    worker::Delay::from(WAIT_TICK)
+/// The timer a waiting caller ticks on inside the Worker: 1, 2, 4, 8, then every 16 ms.
+pub fn worker_ticks() -> impl FnMut() -> worker::Delay {
+    let mut next = FIRST_TICK;
+    move || {
+        let pause = next;
+        next = (next * 2).min(LAST_TICK);
+        worker::Delay::from(pause)
+    }
 }
 
 /// Marks the leader's slot abandoned if the leader is dropped before it answers.
@@ -81,7 +88,7 @@ impl<K: Eq + Hash + 'static, V: 'static> Drop for Lead<K, V> {
 }
 
 /// The answer for `key`: the one a flight under way produces, or `start()`'s as a new flight.
-/// `tick` is what a waiting caller sleeps on between looks (`worker_tick` in the Worker).
+/// `tick` is what a waiting caller sleeps on between looks (`worker_ticks()` in the Worker).
 pub async fn share<K, V, F, T>(
     group: &'static LocalKey<SingleFlight<K, V>>,
     key: K,

@@ -15,6 +15,7 @@ pub mod shop;
 pub mod sse;
 pub mod stage;
 pub mod tokens;
+pub mod two_shops;
 pub mod wait;
 
 pub use edge::{Edge, EdgeConfig};
@@ -22,3 +23,4 @@ pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;
 pub use tokens::TestKeys;
+pub use two_shops::TwoShops;

@@ -11,7 +11,7 @@ use api::{
     inventory::{InventoryList, Item},
     token::Role,
 };
-use e2e::{wait, Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+use e2e::{wait, Edge, EdgeConfig, Shop, TwoShops};
 use reqwest::StatusCode;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,30 +21,16 @@ const SHOP_B: &str = "b.cache.test";
 
 struct World {
     db: PgPool,
-    keys: TestKeys,
-    a: Shop,
-    b: Shop,
-    origin: OriginServer,
-    edge: Edge,
+    shops: TwoShops,
 }
 
 /// Two shops holding `items` each and a Worker caching for `ttl_seconds`.
 async fn world(db: PgPool, ttl_seconds: u32, items: &[(&str, i32)]) -> World {
-    let keys = TestKeys::new();
-    let a = Shop::create(&db, SHOP_A, items).await;
-    let b = Shop::create(&db, SHOP_B, items).await;
-    let origin = OriginServer::start(&db, &keys).await;
-    let config = EdgeConfig::new(&origin.url, &[a.clone(), b.clone()], &keys)
-        .var("INVENTORY_CACHE_TTL_SECONDS", ttl_seconds.to_string());
-    let edge = Edge::start_with(config).await;
-    World {
-        db,
-        keys,
-        a,
-        b,
-        origin,
-        edge,
-    }
+    let ttl = |config: EdgeConfig, _: &Shop, _: &Shop| {
+        config.var("INVENTORY_CACHE_TTL_SECONDS", ttl_seconds.to_string())
+    };
+    let shops = TwoShops::open(&db, [SHOP_A, SHOP_B], items, ttl).await;
+    World { db, shops }
 }
 
 /// Status, `X-Edge-Cache` and body of a GET.
@@ -68,7 +54,7 @@ fn stocks(body: &str) -> Vec<i32> {
 async fn two_shops_with_equal_paths_never_see_each_others_inventory(db: PgPool) {
     let w = world(db, 30, &[]).await;
     let shared_id = Uuid::new_v4();
-    for (shop, name) in [(&w.a, "A chair"), (&w.b, "B chair")] {
+    for (shop, name) in [(&w.shops.a, "A chair"), (&w.shops.b, "B chair")] {
         sqlx::query!(
             "INSERT INTO inventory (organization_id, id, sku, name, price_cents, stock)
              VALUES ($1, $2, 'CHAIR', $3, 1000, 5)",
@@ -87,35 +73,39 @@ async fn two_shops_with_equal_paths_never_see_each_others_inventory(db: PgPool) 
             (SHOP_A, "A chair", "B chair"),
             (SHOP_B, "B chair", "A chair"),
         ] {
-            let (status, cache, body) = get(&w.edge, domain, "/api/inventory").await;
+            let (status, cache, body) = get(&w.shops.edge, domain, "/api/inventory").await;
             assert_eq!((status, cache.as_str()), (StatusCode::OK, round));
             assert!(
                 body.contains(own) && !body.contains(other),
                 "{domain}: {body}"
             );
 
-            let (status, cache, body) = get(&w.edge, domain, &item_path).await;
+            let (status, cache, body) = get(&w.shops.edge, domain, &item_path).await;
             assert_eq!((status, cache.as_str()), (StatusCode::OK, round));
             assert_eq!(serde_json::from_str::<Item>(&body).unwrap().name, own);
         }
     }
-    assert_eq!(w.origin.log.count_ending_with("/inventory"), 2);
-    assert_eq!(w.origin.log.count_ending_with(&item_path[5..]), 2);
+    assert_eq!(w.shops.origin.log.count_ending_with("/inventory"), 2);
+    assert_eq!(w.shops.origin.log.count_ending_with(&item_path[5..]), 2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn cached_inventory_lives_for_one_second(db: PgPool) {
     let w = world(db, 1, &[("CHAIR", 3)]).await;
-    let (_, cache, first) = get(&w.edge, SHOP_A, "/api/inventory").await;
+    let (_, cache, first) = get(&w.shops.edge, SHOP_A, "/api/inventory").await;
     let stored_at = Instant::now();
     assert_eq!(cache, "miss");
     // A purchase the edge does not see (another data centre's): the entry stays until it expires.
-    let chair = w.a.item(&w.db, "CHAIR").await;
+    let chair = w.shops.a.item(&w.db, "CHAIR").await;
     let elsewhere = w
+        .shops
         .edge
         .http
-        .post(format!("{}/api/tenant/{}/buy", w.origin.url, w.a.org_id))
-        .bearer_auth(w.keys.token(w.a.org_id, Role::Shopper, "bob"))
+        .post(format!(
+            "{}/api/tenant/{}/buy",
+            w.shops.origin.url, w.shops.a.org_id
+        ))
+        .bearer_auth(w.shops.keys.token(w.shops.a.org_id, Role::Shopper, "bob"))
         .header("idempotency-key", Uuid::new_v4().to_string())
         .json(&serde_json::json!({"item_id": chair.id, "quantity": 1}))
         .send()
@@ -123,7 +113,13 @@ async fn cached_inventory_lives_for_one_second(db: PgPool) {
         .unwrap();
     assert_eq!(elsewhere.status(), StatusCode::CREATED);
 
-    let hit = w.edge.get(SHOP_A, "/api/inventory").send().await.unwrap();
+    let hit = w
+        .shops
+        .edge
+        .get(SHOP_A, "/api/inventory")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(hit.headers()[EDGE_CACHE], "hit");
     assert_eq!(hit.headers()["cache-control"], "public, max-age=1");
     assert_eq!(
@@ -136,7 +132,7 @@ async fn cached_inventory_lives_for_one_second(db: PgPool) {
         Duration::from_secs(5),
         "the cached entry expiring",
         || async {
-            let (_, cache, body) = get(&w.edge, SHOP_A, "/api/inventory").await;
+            let (_, cache, body) = get(&w.shops.edge, SHOP_A, "/api/inventory").await;
             (cache == "miss").then_some(body)
         },
     )
@@ -148,9 +144,10 @@ async fn cached_inventory_lives_for_one_second(db: PgPool) {
         "the entry lived {lived:?}"
     );
     assert_eq!(
-        w.origin
+        w.shops
+            .origin
             .log
-            .count_ending_with(&format!("{}/inventory", w.a.org_id)),
+            .count_ending_with(&format!("{}/inventory", w.shops.a.org_id)),
         2
     );
 }
@@ -158,14 +155,14 @@ async fn cached_inventory_lives_for_one_second(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn fifty_concurrent_misses_cost_one_origin_request(db: PgPool) {
     let w = world(db, 30, &[("CHAIR", 3)]).await;
-    let requests = (0..50).map(|_| get(&w.edge, SHOP_A, "/api/inventory"));
+    let requests = (0..50).map(|_| get(&w.shops.edge, SHOP_A, "/api/inventory"));
     let answers = futures::future::join_all(requests).await;
     for (status, cache, body) in &answers {
         assert_eq!(*status, StatusCode::OK, "{cache}: {body}");
         assert_eq!(*body, answers[0].2);
     }
     assert_eq!(
-        w.origin.log.count_ending_with("/inventory"),
+        w.shops.origin.log.count_ending_with("/inventory"),
         1,
         "cache: {:?}",
         answers
@@ -180,7 +177,7 @@ async fn origin_errors_are_not_cached(db: PgPool) {
     let w = world(db, 30, &[("CHAIR", 3)]).await;
     let path = format!("/api/inventory/{}", Uuid::new_v4());
     for _ in 0..2 {
-        let response = w.edge.get(SHOP_A, &path).send().await.unwrap();
+        let response = w.shops.edge.get(SHOP_A, &path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(response.headers()[EDGE_CACHE], "miss");
         assert_eq!(response.headers()["cache-control"], "no-store");
@@ -189,22 +186,23 @@ async fn origin_errors_are_not_cached(db: PgPool) {
             api::headers::PROBLEM_JSON
         );
     }
-    assert_eq!(w.origin.log.count_ending_with(&path[5..]), 2);
+    assert_eq!(w.shops.origin.log.count_ending_with(&path[5..]), 2);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_purchase_through_the_edge_drops_the_shops_cached_inventory(db: PgPool) {
     let w = world(db, 30, &[("CHAIR", 3)]).await;
-    let chair = w.a.item(&w.db, "CHAIR").await;
+    let chair = w.shops.a.item(&w.db, "CHAIR").await;
     let item_path = format!("/api/inventory/{}", chair.id);
     for path in ["/api/inventory", item_path.as_str()] {
-        assert_eq!(get(&w.edge, SHOP_A, path).await.1, "miss");
-        assert_eq!(get(&w.edge, SHOP_A, path).await.1, "hit");
+        assert_eq!(get(&w.shops.edge, SHOP_A, path).await.1, "miss");
+        assert_eq!(get(&w.shops.edge, SHOP_A, path).await.1, "hit");
     }
-    assert_eq!(get(&w.edge, SHOP_B, "/api/inventory").await.1, "miss");
+    assert_eq!(get(&w.shops.edge, SHOP_B, "/api/inventory").await.1, "miss");
 
-    let token = w.keys.token(w.a.org_id, Role::Shopper, "alice");
+    let token = w.shops.keys.token(w.shops.a.org_id, Role::Shopper, "alice");
     let bought = w
+        .shops
         .edge
         .buy(SHOP_A, &token, chair.id, 1)
         .send()
@@ -212,13 +210,13 @@ async fn a_purchase_through_the_edge_drops_the_shops_cached_inventory(db: PgPool
         .unwrap();
     assert_eq!(bought.status(), StatusCode::CREATED);
 
-    let (_, cache, body) = get(&w.edge, SHOP_A, "/api/inventory").await;
+    let (_, cache, body) = get(&w.shops.edge, SHOP_A, "/api/inventory").await;
     assert_eq!((cache.as_str(), stocks(&body)), ("miss", vec![2]));
-    let (_, cache, body) = get(&w.edge, SHOP_A, &item_path).await;
+    let (_, cache, body) = get(&w.shops.edge, SHOP_A, &item_path).await;
     assert_eq!(cache, "miss");
     assert_eq!(serde_json::from_str::<Item>(&body).unwrap().stock, 2);
     assert_eq!(
-        get(&w.edge, SHOP_B, "/api/inventory").await.1,
+        get(&w.shops.edge, SHOP_B, "/api/inventory").await.1,
         "hit",
         "another shop's entries stay"
     );

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use api::{token::Role, Problem, ProblemKind};
-use e2e::{origin_server::app_pool, rate_limit_fields, wait, Edge, OriginServer, Shop, TestKeys};
-use origin::{state::Settings, AppState};
+use e2e::{rate_limit_fields, wait, Stage};
+use origin::state::Settings;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -22,44 +22,31 @@ const LEARNS_WITHIN: Duration = Duration::from_secs(2);
 
 struct World {
     db: PgPool,
-    keys: TestKeys,
-    shop: Shop,
-    origin: OriginServer,
-    edge: Edge,
+    stage: Stage,
 }
 
 async fn world(db: PgPool) -> World {
-    let keys = TestKeys::new();
-    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 1_000)]).await;
     let settings = Settings {
         kill_switch_cooldown: chrono::Duration::zero(),
         ..Settings::default()
     };
-    let state = AppState::with_settings(app_pool(&db).await, keys.verifier(), settings);
-    let origin = OriginServer::start_with(state).await;
-    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
-    World {
-        db,
-        keys,
-        shop,
-        origin,
-        edge,
-    }
+    let stage = Stage::open_with(&db, DOMAIN, &[("CHAIR", 1_000)], settings).await;
+    World { db, stage }
 }
 
 impl World {
     /// Flips the switch at the origin, behind the edge's back.
     async fn flip_at_origin(&self, body: Value) {
-        let admin = self.keys.token(self.shop.org_id, Role::Admin, "boss");
+        let s = &self.stage;
         let url = format!(
             "{}/api/tenant/{}/admin/kill-switch",
-            self.origin.url, self.shop.org_id
+            s.origin.url, s.shop.org_id
         );
-        let flipped = self
+        let flipped = s
             .edge
             .http
             .put(url)
-            .bearer_auth(admin)
+            .bearer_auth(s.token(Role::Admin, "boss"))
             .header("idempotency-key", Uuid::new_v4().to_string())
             .json(&body)
             .send()
@@ -69,17 +56,12 @@ impl World {
     }
 
     async fn buy(&self, sub: &str) -> Response {
-        let token = self.keys.token(self.shop.org_id, Role::Shopper, sub);
-        let chair = self.shop.item(&self.db, "CHAIR").await;
-        self.edge
-            .buy(DOMAIN, &token, chair.id, 1)
-            .send()
-            .await
-            .unwrap()
+        let chair = self.stage.shop.item(&self.db, "CHAIR").await;
+        self.stage.buy(sub, chair.id, 1).send().await.unwrap()
     }
 
     fn buys_at_origin(&self) -> usize {
-        self.origin.log.count_ending_with("/buy")
+        self.stage.origin.log.count_ending_with("/buy")
     }
 }
 
@@ -110,7 +92,7 @@ async fn the_edge_obeys_a_flip_within_two_seconds_and_stops_sending_buys(db: PgP
     assert!(problem.detail.contains("payment glitch"));
 
     let buys_before = w.buys_at_origin();
-    let statuses_before = w.origin.log.count_ending_with("/sales");
+    let statuses_before = w.stage.origin.log.count_ending_with("/sales");
     let w = &w;
     let crowd = (0..20).map(|n| async move { w.buy(&format!("buyer-{n}")).await.status() });
     let statuses = futures::future::join_all(crowd).await;
@@ -122,8 +104,8 @@ async fn the_edge_obeys_a_flip_within_two_seconds_and_stops_sending_buys(db: PgP
         buys_before,
         "no paused buy reached the origin"
     );
-    assert!(w.origin.log.count_ending_with("/sales") - statuses_before <= 2);
-    assert_eq!(w.shop.order_totals(&w.db).await, (1, 1));
+    assert!(w.stage.origin.log.count_ending_with("/sales") - statuses_before <= 2);
+    assert_eq!(w.stage.shop.order_totals(&w.db).await, (1, 1));
 
     w.flip_at_origin(json!({"engaged": false})).await;
     let released = Instant::now();
@@ -139,9 +121,10 @@ async fn the_edge_obeys_a_flip_within_two_seconds_and_stops_sending_buys(db: PgP
 async fn a_flip_through_the_edge_is_obeyed_at_once(db: PgPool) {
     let w = world(db).await;
     assert_eq!(w.buy("alice").await.status(), StatusCode::CREATED);
-    let admin = w.keys.token(w.shop.org_id, Role::Admin, "boss");
+    let admin = w.stage.token(Role::Admin, "boss");
     let flip = |engaged: bool| {
-        w.edge
+        w.stage
+            .edge
             .request(reqwest::Method::PUT, DOMAIN, "/api/admin/kill-switch")
             .bearer_auth(&admin)
             .header("idempotency-key", Uuid::new_v4().to_string())

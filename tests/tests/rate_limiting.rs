@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use api::{token::Role, Problem, ProblemKind};
-use e2e::{rate_limit_fields, wait, Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+use e2e::{rate_limit_fields, wait, EdgeConfig, Shop, TwoShops};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -18,37 +18,23 @@ const SHOP_B: &str = "b.limits.test";
 
 struct World {
     db: PgPool,
-    keys: TestKeys,
-    a: Shop,
-    b: Shop,
-    edge: Edge,
-    _origin: OriginServer,
+    shops: TwoShops,
 }
 
 /// Two shops with 100 chairs each; shop A's quotas are `a_limits` (a `RATE_LIMITS` entry).
 async fn world(db: PgPool, a_limits: Value) -> World {
-    let keys = TestKeys::new();
-    let a = Shop::create(&db, SHOP_A, &[("CHAIR", 100)]).await;
-    let b = Shop::create(&db, SHOP_B, &[("CHAIR", 100)]).await;
-    let origin = OriginServer::start(&db, &keys).await;
-    let config = EdgeConfig::new(&origin.url, &[a.clone(), b.clone()], &keys)
-        .shop_rate_limits(a.org_id, a_limits);
-    let edge = Edge::start_with(config).await;
-    World {
-        db,
-        keys,
-        a,
-        b,
-        edge,
-        _origin: origin,
-    }
+    let limits =
+        |config: EdgeConfig, a: &Shop, _: &Shop| config.shop_rate_limits(a.org_id, a_limits);
+    let shops = TwoShops::open(&db, [SHOP_A, SHOP_B], &[("CHAIR", 100)], limits).await;
+    World { db, shops }
 }
 
 impl World {
     async fn buy(&self, shop: &Shop, sub: &str) -> Response {
-        let token = self.keys.token(shop.org_id, Role::Shopper, sub);
+        let token = self.shops.keys.token(shop.org_id, Role::Shopper, sub);
         let chair = shop.item(&self.db, "CHAIR").await;
-        self.edge
+        self.shops
+            .edge
             .buy(&shop.domain, &token, chair.id, 1)
             .send()
             .await
@@ -56,7 +42,8 @@ impl World {
     }
 
     async fn read(&self, domain: &str, client_ip: &str) -> Response {
-        self.edge
+        self.shops
+            .edge
             .get(domain, "/api/inventory")
             .header("cf-connecting-ip", client_ip)
             .send()
@@ -89,7 +76,7 @@ async fn exactly_the_quota_of_concurrent_buys_is_admitted_and_refusals_write_not
         "cooldown": {"after_refusals": 1000, "seconds": 60}
     });
     let w = world(db, limits).await;
-    let attempts = (0..20).map(|_| w.buy(&w.a, "alice"));
+    let attempts = (0..20).map(|_| w.buy(&w.shops.a, "alice"));
     let responses = futures::future::join_all(attempts).await;
 
     let mut remaining = Vec::new();
@@ -116,8 +103,8 @@ async fn exactly_the_quota_of_concurrent_buys_is_admitted_and_refusals_write_not
         "each admission used one slot"
     );
     assert_eq!(refused, 15);
-    assert_eq!(w.a.order_totals(&w.db).await, (5, 5));
-    assert_eq!(w.a.item(&w.db, "CHAIR").await.stock, 95);
+    assert_eq!(w.shops.a.order_totals(&w.db).await, (5, 5));
+    assert_eq!(w.shops.a.item(&w.db, "CHAIR").await.stock, 95);
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -153,20 +140,23 @@ async fn quotas_belong_to_one_client_of_one_shop(db: PgPool) {
     });
     let w = world(db, limits).await;
     for _ in 0..2 {
-        assert_eq!(w.buy(&w.a, "alice").await.status(), StatusCode::CREATED);
+        assert_eq!(
+            w.buy(&w.shops.a, "alice").await.status(),
+            StatusCode::CREATED
+        );
         assert_eq!(w.read(SHOP_A, "203.0.113.1").await.status(), StatusCode::OK);
     }
-    assert_rate_limited(w.buy(&w.a, "alice").await).await;
+    assert_rate_limited(w.buy(&w.shops.a, "alice").await).await;
     assert_rate_limited(w.read(SHOP_A, "203.0.113.1").await).await;
 
-    assert_eq!(w.buy(&w.a, "bob").await.status(), StatusCode::CREATED);
+    assert_eq!(w.buy(&w.shops.a, "bob").await.status(), StatusCode::CREATED);
     assert_eq!(w.read(SHOP_A, "203.0.113.2").await.status(), StatusCode::OK);
     // Shop B keeps the defaults, and its alice is not shop A's alice.
-    let b_buy = w.buy(&w.b, "alice").await;
+    let b_buy = w.buy(&w.shops.b, "alice").await;
     assert_eq!(b_buy.status(), StatusCode::CREATED);
     let b_policy = rate_limit_fields::policy(b_buy.headers()).unwrap();
     assert_eq!(b_policy.get("q"), Some(30));
-    assert_eq!(w.a.order_totals(&w.db).await, (3, 3));
+    assert_eq!(w.shops.a.order_totals(&w.db).await, (3, 3));
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -177,7 +167,7 @@ async fn an_unlimited_class_has_no_quota_to_report(db: PgPool) {
         assert_eq!(response.status(), StatusCode::OK);
         assert!(rate_limit_fields::policy(response.headers()).is_none());
     }
-    let bought = w.buy(&w.a, "alice").await;
+    let bought = w.buy(&w.shops.a, "alice").await;
     assert_eq!(
         rate_limit_fields::policy(bought.headers()).unwrap().policy,
         "write"

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use api::headers::{EDGE_CACHE, REQUEST_ID, TRACEPARENT, TRACESTATE};
-use e2e::{Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+use e2e::{EdgeConfig, Shop, Stage};
+use origin::state::Settings;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
@@ -14,23 +15,17 @@ const DOMAIN: &str = "ids.shop.test";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
-struct World {
-    origin: OriginServer,
-    edge: Edge,
-}
-
-async fn world(db: PgPool) -> World {
-    let keys = TestKeys::new();
-    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 5)]).await;
-    let origin = OriginServer::start(&db, &keys).await;
-    let config = EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
-        .shop_rate_limits(
-            shop.org_id,
-            json!({"read": {"limit": 3, "window_seconds": 60}}),
-        )
-        .var("INVENTORY_CACHE_TTL_SECONDS", "30");
-    let edge = Edge::start_with(config).await;
-    World { origin, edge }
+/// A shop whose reads are limited to 3 a minute, cached for 30 s.
+async fn stage(db: &PgPool) -> Stage {
+    let edge = |config: EdgeConfig, shop: &Shop| {
+        config
+            .shop_rate_limits(
+                shop.org_id,
+                json!({"read": {"limit": 3, "window_seconds": 60}}),
+            )
+            .var("INVENTORY_CACHE_TTL_SECONDS", "30")
+    };
+    Stage::open_with_edge(db, DOMAIN, &[("CHAIR", 5)], Settings::default(), edge).await
 }
 
 /// Sends `request` with request id `id`; asserts the answer echoes it and returns the answer.
@@ -55,7 +50,7 @@ fn parts(traceparent: &str) -> (String, String, String) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn request_ids_reach_the_origin_and_come_back_on_every_answer(db: PgPool) {
-    let w = world(db).await;
+    let w = stage(&db).await;
     let miss = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-miss").await;
     assert_eq!(miss.headers()[EDGE_CACHE], "miss");
     let at_origin = w.origin.log.last_ending_with("/inventory").unwrap();
@@ -82,7 +77,7 @@ async fn request_ids_reach_the_origin_and_come_back_on_every_answer(db: PgPool) 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_valid_traceparent_is_continued_with_a_new_parent_span(db: PgPool) {
-    let w = world(db).await;
+    let w = stage(&db).await;
     let incoming = format!("00-{TRACE_ID}-{PARENT}-01");
     let response = w
         .edge
@@ -103,7 +98,7 @@ async fn a_valid_traceparent_is_continued_with_a_new_parent_span(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_missing_or_invalid_traceparent_starts_a_new_trace(db: PgPool) {
-    let w = world(db).await;
+    let w = stage(&db).await;
     let mut seen = Vec::new();
     for incoming in [None, Some(format!("00-{}-{PARENT}-01", "0".repeat(32)))] {
         let mut request = w.edge.get(DOMAIN, "/api/sales").header(TRACESTATE, "k=v");

@@ -1,0 +1,44 @@
+//! Two shops behind one origin and one Worker: where tests of what one shop must never see of
+//! the other, or of per-shop settings, start.
+
+use sqlx::PgPool;
+
+use crate::{Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+
+#[derive(Debug)]
+pub struct TwoShops {
+    pub keys: TestKeys,
+    pub a: Shop,
+    pub b: Shop,
+    pub origin: OriginServer,
+    pub edge: Edge,
+}
+
+impl TwoShops {
+    /// Shops on `domains`, each holding `items` as (sku, stock), with the Worker's
+    /// configuration adjusted by `edge`, which is given both shops.
+    pub async fn open(
+        db: &PgPool,
+        domains: [&str; 2],
+        items: &[(&str, i32)],
+        edge: impl FnOnce(EdgeConfig, &Shop, &Shop) -> EdgeConfig,
+    ) -> Self {
+        let keys = TestKeys::new();
+        let a = Shop::create(db, domains[0], items).await;
+        let b = Shop::create(db, domains[1], items).await;
+        let origin = OriginServer::start(db, &keys).await;
+        let config = edge(
+            EdgeConfig::new(&origin.url, &[a.clone(), b.clone()], &keys),
+            &a,
+            &b,
+        );
+        let edge = Edge::start_with(config).await;
+        Self {
+            keys,
+            a,
+            b,
+            origin,
+            edge,
+        }
+    }
+}
