@@ -57,10 +57,12 @@ async fn store_keys(owner: &PgPool, from: i64, to: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Looks up `lookups` stored keys spread over the whole key space (`salt` picks the sample).
 async fn lookup_latency(
     owner: &PgPool,
     stored: i64,
     lookups: usize,
+    salt: i64,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut samples = Vec::with_capacity(lookups);
     for i in 0..lookups {
