@@ -42,7 +42,7 @@ pub(super) async fn settle(
         "SELECT customer_sub, idempotency_key, fingerprint, response_status, response_body
          FROM idempotency_keys
          WHERE organization_id = $1 AND created_at >= $2
-           AND (customer_sub, idempotency_key) IN (SELECT * FROM unnest($3::text[], $4::text[]))",
+           AND customer_sub = ANY($3::text[]) AND idempotency_key = ANY($4::text[])",
         org_id,
         cutoff,
         &subs as &[&str],
@@ -50,6 +50,8 @@ pub(super) async fn settle(
     )
     .fetch_all(&mut *conn)
     .await?;
+    // `= ANY` on both columns keeps the lookup on the primary key index of every partition; it
+    // may also return a user's other keys of this batch, and the exact pairs are picked here.
     let stored: HashMap<(&str, &str), _> = stored
         .iter()
         .map(|row| {
