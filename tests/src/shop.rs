@@ -63,4 +63,15 @@ impl Shop {
         .expect("count orders");
         (row.orders, row.units)
     }
+
+    /// The ids of every order the shop holds.
+    pub async fn order_ids(&self, db: &PgPool) -> Vec<Uuid> {
+        sqlx::query_scalar!(
+            "SELECT id FROM orders WHERE organization_id = $1",
+            self.org_id
+        )
+        .fetch_all(db)
+        .await
+        .expect("list orders")
+    }
 }
