@@ -44,29 +44,34 @@ pub struct Paused {
     pub retry_after_seconds: i64,
 }
 
-/// Whether `org_id` may sell right now, read inside the caller's transaction.
+impl Paused {
+    /// The engaged switch's reason and cooldown, as seen at `now`.
+    pub fn from_switch(
+        reason: Option<String>,
+        cooldown_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            reason,
+            retry_after_seconds: cooldown_until
+                .map(|until| (until - now).num_seconds())
+                .filter(|s| *s > 0)
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
+        }
+    }
+}
+
+/// Whether `org_id` may sell right now, read inside the caller's transaction (the database's
+/// `sales_pause`, which purchase batches also read).
 pub async fn paused(
     conn: &mut PgConnection,
     org_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<Paused>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT reason, cooldown_until FROM kill_switches
-         WHERE organization_id IN ($1, $2) AND engaged
-         ORDER BY organization_id = $2 DESC LIMIT 1",
-        org_id,
-        GLOBAL
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|row| Paused {
-        reason: row.reason,
-        retry_after_seconds: row
-            .cooldown_until
-            .map(|until| (until - now).num_seconds())
-            .filter(|s| *s > 0)
-            .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
-    }))
+    let row = sqlx::query!("SELECT reason, cooldown_until FROM sales_pause($1)", org_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|row| Paused::from_switch(row.reason, row.cooldown_until, now)))
 }
 
 /// `PUT /api/admin/kill-switch` body.

@@ -112,6 +112,52 @@ async fn a_key_reused_with_another_body_is_a_422_and_buys_nothing(db: PgPool) {
     assert_eq!(s.shop.order_totals(&db).await, (2, 3));
 }
 
+/// A refusal buys nothing and stores nothing: the same request retried once the shop has
+/// restocked is decided afresh, and only the purchase it then makes is remembered.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_refused_buy_stores_nothing_and_its_retry_is_decided_afresh(db: PgPool) {
+    let s = setup(&db, 1).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 2});
+    let (refused, replayed, bytes) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(refused, StatusCode::CONFLICT);
+    assert_eq!(replayed, None);
+    let problem: Problem = serde_json::from_slice(&bytes).unwrap();
+    assert!(problem.is(ProblemKind::OutOfStock));
+    let stored_keys = || async {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM idempotency_keys WHERE organization_id = $1"#,
+            s.shop.org_id
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(stored_keys().await, 0, "a refusal writes no key");
+
+    sqlx::query!(
+        "UPDATE inventory SET stock = 5 WHERE organization_id = $1 AND id = $2",
+        s.shop.org_id,
+        chair.id
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let (bought, replayed, first) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(bought, StatusCode::CREATED);
+    assert_eq!(replayed, None, "decided afresh, not replayed");
+    let (again, replayed, second) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(
+        (again, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(first, second);
+    assert_eq!(stored_keys().await, 1);
+    assert_eq!(s.shop.order_totals(&db).await, (1, 2));
+    assert_eq!(s.shop.item(&db, "CHAIR").await.stock, 3);
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn missing_or_invalid_keys_are_a_400(db: PgPool) {
     let s = setup(&db, 5).await;

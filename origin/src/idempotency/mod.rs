@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use store::{claim, lock_id, record, Claim, StoredResponse};
+pub use store::{claim, lock_id, lookup_since, record, Claim, StoredResponse};
 
 use crate::error::ApiError;
 

@@ -1,16 +1,23 @@
 //! Claiming a key and recording the answer, inside the caller's transaction.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
 use super::{KeyUse, RETENTION_HOURS};
 
 /// The answer given the first time, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+impl StoredResponse {
+    /// A 2xx answer: the request did what it asked, and its key replays it.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
 /// What a key's history says about this request.
@@ -39,37 +46,45 @@ pub fn lock_id(key: &KeyUse) -> i64 {
     i64::from_be_bytes(first)
 }
 
-/// Takes the key's lock (without waiting) and reads what it already holds.
+/// How far back lookups search: every partition that may still hold a live key.
+pub fn lookup_since() -> DateTime<Utc> {
+    Utc::now() - Duration::hours(RETENTION_HOURS + 24)
+}
+
+impl Claim {
+    /// A row of the database's `settle_idempotency_keys`; `None` for an order without a key.
+    pub fn from_settled(state: &str, status: Option<i16>, body: Option<Vec<u8>>) -> Option<Self> {
+        Some(match state {
+            "fresh" => Self::Fresh,
+            "in_flight" => Self::InFlight,
+            "reused" => Self::Mismatch,
+            "replay" => Self::Replay(StoredResponse {
+                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                body: body.unwrap_or_default(),
+            }),
+            _ => return None,
+        })
+    }
+}
+
+/// Takes the key's lock (without waiting) and reads what it already holds, in one round trip.
 pub async fn claim(conn: &mut PgConnection, key: &KeyUse) -> Result<Claim, sqlx::Error> {
-    let locked = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
-        lock_id(key)
+    let row = sqlx::query!(
+        r#"SELECT state AS "state!", response_status, response_body
+           FROM settle_idempotency_keys($1, $2, $3, $4, $5, $6)"#,
+        key.org_id,
+        &[lock_id(key)] as &[i64],
+        &[key.customer_sub.as_str()] as &[&str],
+        &[key.key.as_str()] as &[&str],
+        &[key.fingerprint.as_slice()] as &[&[u8]],
+        lookup_since()
     )
     .fetch_one(&mut *conn)
     .await?;
-    if !locked {
-        return Ok(Claim::InFlight);
-    }
-    let cutoff = Utc::now() - Duration::hours(RETENTION_HOURS + 24);
-    let found = sqlx::query!(
-        "SELECT fingerprint, response_status, response_body FROM idempotency_keys
-         WHERE organization_id = $1 AND customer_sub = $2 AND idempotency_key = $3
-           AND created_at >= $4",
-        key.org_id,
-        key.customer_sub,
-        key.key.as_str(),
-        cutoff
+    Ok(
+        Claim::from_settled(&row.state, row.response_status, row.response_body)
+            .unwrap_or(Claim::Fresh),
     )
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(match found {
-        None => Claim::Fresh,
-        Some(row) if row.fingerprint == key.fingerprint => Claim::Replay(StoredResponse {
-            status: u16::try_from(row.response_status).unwrap_or(500),
-            body: row.response_body,
-        }),
-        Some(_) => Claim::Mismatch,
-    })
 }
 
 /// Stores the final answer for a freshly claimed key.

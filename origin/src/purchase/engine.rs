@@ -1,23 +1,33 @@
-//! One transaction for a whole batch of buys of one item.
+//! One transaction for a whole batch of buys of one item, in one round trip.
 //!
-//! The item row is locked once (`FOR UPDATE`), which is what serialises batches across origin
-//! processes; everything else is set-based, and all the writes of a batch (stock, orders, audit
-//! rows, idempotency records, the stock event) go in one statement, so a batch costs the same
-//! few round trips whatever its size. Requests that cannot proceed (a key in flight or reused, a
-//! replay) are answered without touching the others.
+//! The steps (claims, kill switch, idempotency keys, the item's row lock, first come first
+//! served, the writes) run inside the database's `buy_batch` (see the migration
+//! `purchases_in_one_call`), as the request role so row-level security applies. A batch then
+//! costs one round trip whatever its size, and the item row is locked only while the database
+//! itself works: a lone buyer is faster than with the simple per-purchase transaction, and
+//! under load the row lock is never held across the network. Requests that cannot proceed (a
+//! key in flight or reused, a replay, paused sales) are answered without touching the others.
+//!
+//! Only confirmed purchases are remembered with their key: a refusal (out of stock, unknown
+//! item) writes nothing, so a retry of a refused buy is decided afresh.
 
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{
-    keys::{self, KeyRecords},
+    keys::{self, outcome_of_claim, KeyColumns},
     order::{BuyOrder, Outcome},
     queue,
 };
-use crate::{auth::Scope, db, kill_switch};
+use crate::{
+    auth::Scope,
+    idempotency::{lookup_since, Claim, StoredResponse},
+    kill_switch::Paused,
+};
 
-/// Channel on which committed stock changes are announced (see `events`).
+/// Channel on which committed stock changes are announced (see `events`); `buy_batch` notifies
+/// on it.
 pub const STOCK_CHANNEL: &str = "furnitureops_stock";
 
 /// What a batch is for: buying one item now, or storing buys for the queue workers.
@@ -35,190 +45,121 @@ pub async fn apply_batch(
     lane: Lane,
     orders: &[BuyOrder],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    let mut tx = db::begin_scoped(db, &Scope::service(org_id)).await?;
-    if let Some(paused) = kill_switch::paused(&mut tx, org_id, Utc::now()).await? {
-        tx.rollback().await?;
-        return Ok(vec![Outcome::Paused(paused); orders.len()]);
+    let firsts = keys::first_uses(orders);
+    let first_orders: Vec<&BuyOrder> = firsts.iter().map(|&i| &orders[i]).collect();
+    let decided = match lane {
+        Lane::Item(item_id) => buy_item(db, org_id, item_id, &first_orders)
+            .await?
+            .into_iter()
+            .zip(&first_orders)
+            .map(|(decision, order)| decision.into_outcome(order))
+            .collect(),
+        Lane::Enqueue => queue::enqueue(db, org_id, &first_orders).await?,
+    };
+    let mut outcomes = vec![Outcome::KeyInFlight; orders.len()];
+    for (i, outcome) in firsts.into_iter().zip(decided) {
+        outcomes[i] = outcome;
     }
-    let mut settled = keys::settle(&mut tx, org_id, orders).await?;
-    let fresh: Vec<usize> = (0..orders.len())
-        .filter(|i| settled[*i].is_none())
-        .collect();
-    let fresh_orders: Vec<&BuyOrder> = fresh.iter().map(|&i| &orders[i]).collect();
-    match lane {
-        Lane::Item(item_id) => {
-            let reserved = reserve(&mut tx, org_id, item_id, &fresh_orders).await?;
-            for (&i, decision) in fresh.iter().zip(&reserved.decisions) {
-                settled[i] = Some(decision.outcome(&orders[i]));
-            }
-            let outcomes = finish(orders, settled);
-            let keys = KeyRecords::of(orders, &fresh, &outcomes);
-            reserved.write(&mut tx, org_id, item_id, &keys).await?;
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-        Lane::Enqueue => {
-            let purchase_ids: Vec<Uuid> = fresh.iter().map(|_| Uuid::new_v4()).collect();
-            for (&i, purchase_id) in fresh.iter().zip(&purchase_ids) {
-                settled[i] = Some(queue::accepted(*purchase_id));
-            }
-            let outcomes = finish(orders, settled);
-            let keys = KeyRecords::of(orders, &fresh, &outcomes);
-            queue::store(&mut tx, org_id, &fresh_orders, &purchase_ids, &keys).await?;
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-    }
-}
-
-fn finish(orders: &[BuyOrder], settled: Vec<Option<Outcome>>) -> Vec<Outcome> {
-    let outcomes = settled
-        .into_iter()
-        .map(|o| o.unwrap_or(Outcome::KeyInFlight))
-        .collect();
-    keys::resolve_duplicates(orders, outcomes)
+    Ok(keys::resolve_duplicates(orders, outcomes))
 }
 
 /// What became of one buy of an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Confirmed { order_id: Uuid },
-    OutOfStock { available: i32 },
+    Confirmed {
+        order_id: Uuid,
+        response: StoredResponse,
+    },
+    OutOfStock {
+        available: i32,
+    },
     UnknownItem,
+    /// Nothing was bought: the key or the kill switch answered.
+    Answered(Outcome),
 }
 
 impl Decision {
-    pub fn outcome(self, order: &BuyOrder) -> Outcome {
+    pub fn into_outcome(self, order: &BuyOrder) -> Outcome {
         match self {
-            Self::Confirmed { order_id } => Outcome::confirmed(order, order_id),
+            Self::Confirmed { response, .. } => Outcome::Final(response),
             Self::OutOfStock { available } => Outcome::out_of_stock(order, available),
             Self::UnknownItem => Outcome::unknown_item(order),
+            Self::Answered(outcome) => outcome,
         }
     }
 }
 
-/// Stock reserved for a batch (the item row is locked), not yet written.
-#[derive(Debug, Default)]
-pub struct Reserved {
-    pub decisions: Vec<Decision>,
-    price_cents: i64,
-    stock_after: i32,
-    order_ids: Vec<Uuid>,
-    subs: Vec<String>,
-    quantities: Vec<i32>,
-    stock_before: Vec<i32>,
-    request_ids: Vec<String>,
-}
-
-/// Locks the item and decides `orders` first come first served: an order that does not fit is
-/// refused and the ones behind it may still be filled, as if they had come one by one.
-pub async fn reserve(
-    conn: &mut PgConnection,
+/// Buys `item_id` for `orders` (first come first served) with one call of the database's
+/// `buy_batch`: on a pool that is a transaction of its own, on a connection inside a transaction
+/// it joins it. One decision per order, in order.
+pub async fn buy_item<'c>(
+    conn: impl PgExecutor<'c>,
     org_id: Uuid,
     item_id: Uuid,
     orders: &[&BuyOrder],
-) -> Result<Reserved, sqlx::Error> {
+) -> Result<Vec<Decision>, sqlx::Error> {
     if orders.is_empty() {
-        return Ok(Reserved::default());
+        return Ok(Vec::new());
     }
-    let item = sqlx::query!(
-        "SELECT stock, price_cents FROM inventory
-         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+    let order_ids: Vec<Uuid> = orders.iter().map(|_| Uuid::new_v4()).collect();
+    let confirmed: Vec<StoredResponse> = orders
+        .iter()
+        .zip(&order_ids)
+        .map(|(order, &order_id)| Outcome::confirmed_response(order, order_id))
+        .collect();
+    let bodies: Vec<&[u8]> = confirmed.iter().map(|r| r.body.as_slice()).collect();
+    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
+    let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
+    let columns = KeyColumns::of(orders);
+    let rows = sqlx::query!(
+        r#"SELECT n AS "n!", outcome AS "outcome!", available, response_status, response_body,
+                  paused_reason, paused_until
+           FROM buy_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+        Scope::service(org_id).claims_json,
         org_id,
-        item_id
+        item_id,
+        &columns.subs as &[&str],
+        &quantities,
+        &request_ids as &[&str],
+        &order_ids,
+        &bodies as &[&[u8]],
+        &columns.lock_ids as &[Option<i64>],
+        &columns.keys as &[Option<&str>],
+        &columns.fingerprints as &[Option<&[u8]>],
+        lookup_since()
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(conn)
     .await?;
-    let Some(item) = item else {
-        return Ok(Reserved {
-            decisions: vec![Decision::UnknownItem; orders.len()],
-            ..Reserved::default()
-        });
-    };
-    let mut reserved = Reserved {
-        price_cents: item.price_cents,
-        stock_after: item.stock,
-        ..Reserved::default()
-    };
-    for order in orders {
-        let decision = if order.quantity <= reserved.stock_after {
-            let order_id = Uuid::new_v4();
-            reserved.order_ids.push(order_id);
-            reserved.subs.push(order.customer_sub.clone());
-            reserved.quantities.push(order.quantity);
-            reserved.stock_before.push(reserved.stock_after);
-            reserved.request_ids.push(order.request_id.clone());
-            reserved.stock_after -= order.quantity;
-            Decision::Confirmed { order_id }
-        } else {
-            Decision::OutOfStock {
-                available: reserved.stock_after,
-            }
+    let now = Utc::now();
+    let mut decisions = vec![Decision::Answered(Outcome::KeyInFlight); orders.len()];
+    let mut confirmed: Vec<Option<StoredResponse>> = confirmed.into_iter().map(Some).collect();
+    for row in rows {
+        let Some(i) = usize::try_from(row.n - 1)
+            .ok()
+            .filter(|&i| i < orders.len())
+        else {
+            continue;
         };
-        reserved.decisions.push(decision);
+        decisions[i] = match row.outcome.as_str() {
+            "confirmed" => Decision::Confirmed {
+                order_id: order_ids[i],
+                response: confirmed[i].take().unwrap_or_default(),
+            },
+            "out_of_stock" => Decision::OutOfStock {
+                available: row.available.unwrap_or(0),
+            },
+            "unknown_item" => Decision::UnknownItem,
+            "paused" => Decision::Answered(Outcome::Paused(Paused::from_switch(
+                row.paused_reason,
+                row.paused_until,
+                now,
+            ))),
+            state => Decision::Answered(
+                Claim::from_settled(state, row.response_status, row.response_body)
+                    .and_then(outcome_of_claim)
+                    .unwrap_or(Outcome::KeyInFlight),
+            ),
+        };
     }
-    Ok(reserved)
-}
-
-impl Reserved {
-    /// Writes the batch in one statement: the stock, every order and audit row, the idempotency
-    /// records in `keys`, and the stock event (delivered to listeners only if this commits).
-    pub async fn write(
-        &self,
-        conn: &mut PgConnection,
-        org_id: Uuid,
-        item_id: Uuid,
-        keys: &KeyRecords,
-    ) -> Result<(), sqlx::Error> {
-        let units: i32 = self.quantities.iter().sum();
-        sqlx::query!(
-            r#"WITH sold AS (
-                   UPDATE inventory SET stock = stock - $3, updated_at = now()
-                   WHERE organization_id = $1 AND id = $2 AND $3 > 0
-                   RETURNING stock
-               ), placed AS (
-                   INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents)
-                   SELECT $1, o.id, $2, o.sub, o.quantity, $4
-                   FROM unnest($5::uuid[], $6::text[], $7::int[]) AS o(id, sub, quantity)
-               ), audited AS (
-                   INSERT INTO audit_log (organization_id, actor_sub, action, target, before, after, request_id)
-                   SELECT $1, a.sub, 'purchase', 'item:' || $2::uuid,
-                          jsonb_build_object('stock', a.before),
-                          jsonb_build_object('stock', a.before - a.quantity, 'order_id', a.id,
-                                             'quantity', a.quantity),
-                          a.request_id
-                   FROM unnest($5::uuid[], $6::text[], $7::int[], $8::int[], $9::text[])
-                        AS a(id, sub, quantity, before, request_id)
-               ), remembered AS (
-                   INSERT INTO idempotency_keys
-                       (organization_id, customer_sub, idempotency_key, fingerprint,
-                        response_status, response_body, request_id)
-                   SELECT $1, k.sub, k.key, k.fingerprint, k.status, k.body, k.request_id
-                   FROM unnest($10::text[], $11::text[], $12::bytea[], $13::smallint[], $14::bytea[], $15::text[])
-                        AS k(sub, key, fingerprint, status, body, request_id)
-               )
-               SELECT pg_notify($16, json_build_object('org_id', $1::uuid, 'item_id', $2::uuid,
-                                                       'stock', sold.stock)::text) AS "notified!: String"
-               FROM sold"#,
-            org_id,
-            item_id,
-            units,
-            self.price_cents,
-            &self.order_ids,
-            &self.subs,
-            &self.quantities,
-            &self.stock_before,
-            &self.request_ids,
-            &keys.subs,
-            &keys.keys,
-            &keys.fingerprints,
-            &keys.statuses,
-            &keys.bodies,
-            &keys.request_ids,
-            STOCK_CHANNEL
-        )
-        .fetch_all(conn)
-        .await?;
-        Ok(())
-    }
+    Ok(decisions)
 }

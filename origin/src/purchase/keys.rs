@@ -1,88 +1,97 @@
 //! Idempotency keys inside a purchase batch: settled before anything is sold, recorded by the
-//! same statement that writes the sales.
+//! same transaction that writes the sales.
+//!
+//! Only the first use of a key in a batch goes to the database; later uses in the same batch
+//! get its answer afterwards (`resolve_duplicates`), exactly as if they had arrived just after
+//! it committed.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{Duration, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::order::{BuyOrder, Outcome};
-use crate::idempotency::{lock_id, StoredResponse, RETENTION_HOURS};
+use crate::idempotency::{lock_id, lookup_since, Claim};
 
-/// Locks every key of the batch (without waiting), then reads what the keys already hold, and
-/// answers the requests that cannot go ahead. `None` means "go ahead". The lookup is a separate
-/// statement after the locks, so it sees anything committed by whoever held a lock before us.
+/// Positions of the orders that go to the database: every order without a key and the first
+/// use of each key.
+pub(super) fn first_uses(orders: &[BuyOrder]) -> Vec<usize> {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    (0..orders.len())
+        .filter(|&i| match &orders[i].key {
+            Some(key) => seen.insert((key.customer_sub.as_str(), key.key.as_str())),
+            None => true,
+        })
+        .collect()
+}
+
+/// A batch's keys column by column, as the database functions take them (`None` where an order
+/// has no key).
+#[derive(Debug, Default)]
+pub(super) struct KeyColumns<'a> {
+    pub lock_ids: Vec<Option<i64>>,
+    pub subs: Vec<&'a str>,
+    pub keys: Vec<Option<&'a str>>,
+    pub fingerprints: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> KeyColumns<'a> {
+    pub fn of(orders: &[&'a BuyOrder]) -> Self {
+        let mut columns = Self::default();
+        for order in orders {
+            let key = order.key.as_ref();
+            columns.lock_ids.push(key.map(lock_id));
+            columns.subs.push(order.customer_sub.as_str());
+            columns.keys.push(key.map(|k| k.key.as_str()));
+            columns
+                .fingerprints
+                .push(key.map(|k| k.fingerprint.as_slice()));
+        }
+        columns
+    }
+}
+
+/// Locks every key of `orders` (without waiting) and reads what the keys already hold, in one
+/// round trip (the database's `settle_idempotency_keys`). `None` means "go ahead".
 pub(super) async fn settle(
     conn: &mut PgConnection,
     org_id: Uuid,
-    orders: &[BuyOrder],
+    orders: &[&BuyOrder],
 ) -> Result<Vec<Option<Outcome>>, sqlx::Error> {
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; orders.len()];
-    let keyed: Vec<(usize, &crate::idempotency::KeyUse)> = orders
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| o.key.as_ref().map(|k| (i, k)))
-        .collect();
-    if keyed.is_empty() {
-        return Ok(outcomes);
-    }
-    let lock_ids: Vec<i64> = keyed.iter().map(|(_, k)| lock_id(k)).collect();
-    let locked = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock(l.id) AS "locked!"
-           FROM unnest($1::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY l.n"#,
-        &lock_ids
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let subs: Vec<&str> = keyed.iter().map(|(_, k)| k.customer_sub.as_str()).collect();
-    let keys: Vec<&str> = keyed.iter().map(|(_, k)| k.key.as_str()).collect();
-    let cutoff = Utc::now() - Duration::hours(RETENTION_HOURS + 24);
-    let stored = sqlx::query!(
-        "SELECT customer_sub, idempotency_key, fingerprint, response_status, response_body
-         FROM idempotency_keys
-         WHERE organization_id = $1 AND created_at >= $2
-           AND customer_sub = ANY($3::text[]) AND idempotency_key = ANY($4::text[])",
+    let columns = KeyColumns::of(orders);
+    let rows = sqlx::query!(
+        r#"SELECT n AS "n!", state AS "state!", response_status, response_body
+           FROM settle_idempotency_keys($1, $2, $3, $4, $5, $6)"#,
         org_id,
-        cutoff,
-        &subs as &[&str],
-        &keys as &[&str]
+        &columns.lock_ids as &[Option<i64>],
+        &columns.subs as &[&str],
+        &columns.keys as &[Option<&str>],
+        &columns.fingerprints as &[Option<&[u8]>],
+        lookup_since()
     )
     .fetch_all(&mut *conn)
     .await?;
-    // `= ANY` on both columns keeps the lookup on the primary key index of every partition; it
-    // may also return a user's other keys of this batch, and the exact pairs are picked here.
-    let stored: HashMap<(&str, &str), _> = stored
-        .iter()
-        .map(|row| {
-            (
-                (row.customer_sub.as_str(), row.idempotency_key.as_str()),
-                row,
-            )
-        })
-        .collect();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    for (n, (i, key)) in keyed.iter().enumerate() {
-        let slot = (key.customer_sub.as_str(), key.key.as_str());
-        outcomes[*i] = if !seen.insert(slot) {
-            // Only the first use inside a batch runs; `resolve_duplicates` answers the rest.
-            Some(Outcome::KeyInFlight)
-        } else if !locked.get(n).copied().unwrap_or(false) {
-            Some(Outcome::KeyInFlight)
-        } else {
-            stored.get(&slot).map(|row| {
-                if row.fingerprint == key.fingerprint {
-                    Outcome::Replay(StoredResponse {
-                        status: u16::try_from(row.response_status).unwrap_or(500),
-                        body: row.response_body.clone(),
-                    })
-                } else {
-                    Outcome::KeyReused
-                }
-            })
-        };
+    let mut outcomes = vec![None; orders.len()];
+    for row in rows {
+        let slot = usize::try_from(row.n - 1)
+            .ok()
+            .and_then(|i| outcomes.get_mut(i));
+        if let Some(slot) = slot {
+            *slot = Claim::from_settled(&row.state, row.response_status, row.response_body)
+                .and_then(outcome_of_claim);
+        }
     }
     Ok(outcomes)
+}
+
+/// The answer a settled key gives by itself, if any (`Fresh` goes ahead).
+pub(super) fn outcome_of_claim(claim: Claim) -> Option<Outcome> {
+    match claim {
+        Claim::Fresh => None,
+        Claim::Replay(stored) => Some(Outcome::Replay(stored)),
+        Claim::Mismatch => Some(Outcome::KeyReused),
+        Claim::InFlight => Some(Outcome::KeyInFlight),
+    }
 }
 
 /// Later uses of a key inside the same batch get the first use's answer (same request) or
@@ -102,9 +111,12 @@ pub(super) fn resolve_duplicates(orders: &[BuyOrder], mut outcomes: Vec<Outcome>
             .is_some_and(|k| k.fingerprint == key.fingerprint);
         outcomes[i] = match (&outcomes[first], same_request) {
             (_, false) => Outcome::KeyReused,
-            (Outcome::Final(stored) | Outcome::Replay(stored), true) => {
+            // A stored answer is replayed; a refusal is stored by nobody, so the repeat is
+            // refused afresh, as it would be a moment later.
+            (Outcome::Final(stored), true) if stored.is_success() => {
                 Outcome::Replay(stored.clone())
             }
+            (Outcome::Replay(stored), true) => Outcome::Replay(stored.clone()),
             (other, true) => other.clone(),
         };
     }
@@ -123,11 +135,11 @@ pub struct KeyRecords {
 }
 
 impl KeyRecords {
-    /// Every fresh keyed request's final answer.
-    pub(super) fn of(orders: &[BuyOrder], fresh: &[usize], outcomes: &[Outcome]) -> Self {
+    /// The final answer of every keyed order among `orders`.
+    pub(super) fn of(orders: &[&BuyOrder], outcomes: &[Outcome]) -> Self {
         let mut records = Self::default();
-        for &i in fresh {
-            let (Some(key), Outcome::Final(stored)) = (&orders[i].key, &outcomes[i]) else {
+        for (order, outcome) in orders.iter().zip(outcomes) {
+            let (Some(key), Outcome::Final(stored)) = (&order.key, outcome) else {
                 continue;
             };
             records.subs.push(key.customer_sub.clone());

@@ -29,8 +29,9 @@ pub struct BuyOrder {
 /// What the batch decided for one order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Confirmed (201), out of stock (409) or unknown item (404): a final answer, stored with
-    /// the idempotency key in the batch's transaction.
+    /// This request's own answer: confirmed (201, stored with the idempotency key in the
+    /// batch's transaction), accepted for the queue (202, stored likewise), or refused: out of
+    /// stock (409) or unknown item (404), which write nothing.
     Final(StoredResponse),
     /// The key was used before with the same request: its first answer.
     Replay(StoredResponse),
@@ -40,17 +41,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn confirmed(order: &BuyOrder, order_id: Uuid) -> Self {
+    /// The `201` a confirmed purchase answers, stored with its key.
+    pub fn confirmed_response(order: &BuyOrder, order_id: Uuid) -> StoredResponse {
         let body = Order {
             order_id,
             item_id: order.item_id,
             quantity: order.quantity,
             status: OrderStatus::Confirmed,
         };
-        Self::Final(StoredResponse {
+        StoredResponse {
             status: 201,
             body: serde_json::to_vec(&body).unwrap_or_default(),
-        })
+        }
     }
 
     pub fn out_of_stock(order: &BuyOrder, available: i32) -> Self {

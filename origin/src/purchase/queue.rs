@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use chrono::Utc;
+
 use super::{
-    engine::{reserve, Decision},
-    keys::KeyRecords,
+    engine::{buy_item, Decision},
+    keys::{self, KeyRecords},
     order::{BuyOrder, Outcome},
 };
-use crate::{auth::Scope, idempotency::StoredResponse};
+use crate::{auth::Scope, db, idempotency::StoredResponse, kill_switch};
 
 /// Channel on which decided queued purchases are announced (see `events`).
 pub const PURCHASE_CHANNEL: &str = "furnitureops_purchase";
@@ -41,9 +43,43 @@ pub(super) fn accepted(purchase_id: Uuid) -> Outcome {
     })
 }
 
+/// Stores a batch of async buys of one shop in one transaction: each fresh one is answered
+/// `202` with a new purchase id; keys already used answer by themselves.
+pub(super) async fn enqueue(
+    db: &PgPool,
+    org_id: Uuid,
+    orders: &[&BuyOrder],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut tx = db::begin_scoped(db, &Scope::service(org_id)).await?;
+    if let Some(paused) = kill_switch::paused(&mut tx, org_id, Utc::now()).await? {
+        tx.rollback().await?;
+        return Ok(vec![Outcome::Paused(paused); orders.len()]);
+    }
+    let settled = keys::settle(&mut tx, org_id, orders).await?;
+    let mut fresh = Vec::new();
+    let mut purchase_ids = Vec::new();
+    let outcomes: Vec<Outcome> = orders
+        .iter()
+        .zip(settled)
+        .map(|(&order, settled)| {
+            settled.unwrap_or_else(|| {
+                let purchase_id = Uuid::new_v4();
+                fresh.push(order);
+                purchase_ids.push(purchase_id);
+                accepted(purchase_id)
+            })
+        })
+        .collect();
+    // Only the fresh orders' answers are final; the others answered from their keys.
+    let keys = KeyRecords::of(orders, &outcomes);
+    store(&mut tx, org_id, &fresh, &purchase_ids, &keys).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
 /// Stores fresh async buys under `purchase_ids`, with their idempotency records, in one
 /// statement inside the batch transaction.
-pub(super) async fn store(
+async fn store(
     conn: &mut PgConnection,
     org_id: Uuid,
     orders: &[&BuyOrder],
@@ -140,12 +176,9 @@ pub async fn drain_once(db: &PgPool, batch_size: i32) -> Result<usize, sqlx::Err
         let mut results = Results::default();
         for (item_id, claimed) in items {
             let orders: Vec<&BuyOrder> = claimed.iter().map(|c| &c.order).collect();
-            let reserved = reserve(&mut tx, org_id, item_id, &orders).await?;
-            reserved
-                .write(&mut tx, org_id, item_id, &KeyRecords::default())
-                .await?;
-            for (claimed, decision) in claimed.iter().zip(&reserved.decisions) {
-                results.push(claimed, *decision);
+            let decisions = buy_item(&mut *tx, org_id, item_id, &orders).await?;
+            for (claimed, decision) in claimed.iter().zip(decisions) {
+                results.push(claimed, decision);
             }
         }
         results.record(&mut tx, org_id).await?;
@@ -165,15 +198,18 @@ struct Results {
 }
 
 impl Results {
+    /// Records `decision`; a purchase that was not decided (its shop was paused after the
+    /// claim) stays pending for a later claim.
     fn push(&mut self, claimed: &Claimed, decision: Decision) {
         let (status, order_id, reason) = match decision {
-            Decision::Confirmed { order_id } => ("confirmed", Some(order_id), None),
+            Decision::Confirmed { order_id, .. } => ("confirmed", Some(order_id), None),
             Decision::OutOfStock { available } => (
                 "rejected",
                 None,
                 Some(format!("out of stock: only {available} left")),
             ),
             Decision::UnknownItem => ("rejected", None, Some("no such item".to_owned())),
+            Decision::Answered(_) => return,
         };
         self.ids.push(claimed.id);
         self.subs.push(claimed.order.customer_sub.clone());
