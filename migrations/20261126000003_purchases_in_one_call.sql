@@ -22,11 +22,12 @@ $$;
 -- 'none' (no key), 'in_flight' (another request holds the key), 'fresh', 'replay' (with the
 -- stored answer) or 'reused' (the key answered another request). A NULL key means "no key".
 -- Each key is one primary-key probe per live partition; the `LIMIT 1` keeps that a nested loop
--- even when a fresh day's partition has no statistics yet.
+-- even when a fresh day's partition has no statistics yet. The plan is made once per session:
+-- planning the lookup across the daily partitions costs more than running it.
 CREATE FUNCTION settle_idempotency_keys(
     org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[], since timestamptz)
     RETURNS TABLE (n integer, state text, response_status smallint, response_body bytea)
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     locked boolean[];

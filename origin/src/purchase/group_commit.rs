@@ -4,6 +4,10 @@
 //! commits whatever is waiting (so a lone buyer never waits for company); buyers arriving while a
 //! batch commits queue up and go together in the next one, up to `max_batch`. The driver is a
 //! task of its own, so a batch finishes and every answer is decided even if a caller hangs up.
+//!
+//! An item's lane has one driver: its batches take the item's row lock one after the other
+//! anyway, and one driver keeps them in arrival order. A shop's enqueue lane locks nothing, so
+//! it runs up to `ENQUEUE_DRIVERS` batches at once, each on its own connection.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -22,9 +26,22 @@ use crate::error::ApiError;
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 
+/// Most batches of one shop's async buys stored at the same time.
+const ENQUEUE_DRIVERS: usize = 4;
+
 #[derive(Default)]
 struct Waiting {
     waiting: VecDeque<(BuyOrder, Reply)>,
+    drivers: usize,
+}
+
+impl Lane {
+    fn drivers(self) -> usize {
+        match self {
+            Self::Item(_) => 1,
+            Self::Enqueue => ENQUEUE_DRIVERS,
+        }
+    }
 }
 
 struct Shared {
@@ -64,13 +81,16 @@ impl GroupCommitter {
         let (reply, answer) = oneshot::channel();
         let start_driver = {
             let mut lanes = self.shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            let idle = !lanes.contains_key(&lane_key);
-            lanes
-                .entry(lane_key)
-                .or_default()
-                .waiting
-                .push_back((order, reply));
-            idle
+            let waiting = lanes.entry(lane_key).or_default();
+            waiting.waiting.push_back((order, reply));
+            // A new driver for the first buyer of an idle lane, or when the batches being
+            // committed leave this buyer waiting and the lane may run another.
+            let start = waiting.drivers < lane.drivers()
+                && (waiting.drivers == 0 || waiting.waiting.len() > 1);
+            if start {
+                waiting.drivers += 1;
+            }
+            start
         };
         if start_driver {
             tokio::spawn(drive(self.shared.clone(), lane_key));
@@ -92,7 +112,10 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
                 return;
             };
             if lane.waiting.is_empty() {
-                lanes.remove(&lane_key);
+                lane.drivers -= 1;
+                if lane.drivers == 0 {
+                    lanes.remove(&lane_key);
+                }
                 return;
             }
             let take = lane.waiting.len().min(shared.max_batch);

@@ -191,7 +191,6 @@ pub async fn drain_once(db: &PgPool, batch_size: i32) -> Result<usize, sqlx::Err
 #[derive(Default)]
 struct Results {
     ids: Vec<Uuid>,
-    subs: Vec<String>,
     statuses: Vec<&'static str>,
     order_ids: Vec<Option<Uuid>>,
     reasons: Vec<Option<String>>,
@@ -212,36 +211,29 @@ impl Results {
             Decision::Answered(_) => return,
         };
         self.ids.push(claimed.id);
-        self.subs.push(claimed.order.customer_sub.clone());
         self.statuses.push(status);
         self.order_ids.push(order_id);
         self.reasons.push(reason);
     }
 
+    /// Records the outcomes and announces each one (delivered only if the batch commits), in
+    /// one statement.
     async fn record(&self, conn: &mut PgConnection, org_id: Uuid) -> Result<(), sqlx::Error> {
         sqlx::query!(
-            "UPDATE purchase_queue q
-             SET status = r.status, order_id = r.order_id, reason = r.reason, decided_at = now()
-             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(id, status, order_id, reason)
-             WHERE q.organization_id = $1 AND q.id = r.id",
-            org_id,
-            &self.ids,
-            &self.statuses as &[&str],
-            &self.order_ids as &[Option<Uuid>],
-            &self.reasons as &[Option<String>]
-        )
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query!(
-            "SELECT pg_notify($1, json_build_object(
-                 'org_id', $2::uuid, 'sub', r.sub, 'purchase_id', r.id, 'status', r.status,
-                 'order_id', r.order_id, 'reason', r.reason)::text)
-             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[])
-                  AS r(id, sub, status, order_id, reason)",
+            r#"WITH recorded AS (
+                   UPDATE purchase_queue q
+                   SET status = r.status, order_id = r.order_id, reason = r.reason, decided_at = now()
+                   FROM unnest($3::uuid[], $4::text[], $5::uuid[], $6::text[]) AS r(id, status, order_id, reason)
+                   WHERE q.organization_id = $2 AND q.id = r.id
+                   RETURNING q.id, q.customer_sub, q.status, q.order_id, q.reason
+               )
+               SELECT pg_notify($1, json_build_object(
+                   'org_id', $2::uuid, 'sub', customer_sub, 'purchase_id', id, 'status', status,
+                   'order_id', order_id, 'reason', reason)::text) AS "notified!: String"
+               FROM recorded"#,
             PURCHASE_CHANNEL,
             org_id,
             &self.ids,
-            &self.subs,
             &self.statuses as &[&str],
             &self.order_ids as &[Option<Uuid>],
             &self.reasons as &[Option<String>]

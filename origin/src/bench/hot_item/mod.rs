@@ -186,7 +186,7 @@ impl Bench {
                 .await
                 {
                     Ok(RowLockOutcome::Confirmed(_)) => Answer::Confirmed,
-                    Ok(RowLockOutcome::OutOfStock) => Answer::Refused,
+                    Ok(RowLockOutcome::OutOfStock | RowLockOutcome::Replayed(_)) => Answer::Refused,
                     Err(_) => Answer::ServerError,
                 }
             }

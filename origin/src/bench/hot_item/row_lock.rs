@@ -1,7 +1,7 @@
 //! The baseline the group committer is measured against: the seed's purchase, one transaction
 //! per buy that takes the item's row lock with `SELECT ... FOR UPDATE`, then updates the stock
-//! and writes the order, idempotency record and audit row one statement at a time. Kept only
-//! for the benchmark.
+//! and writes the order, idempotency record and audit row one statement at a time, after
+//! looking its idempotency key up. Kept only for the benchmark.
 
 use axum::{
     body::Bytes,
@@ -17,15 +17,18 @@ use crate::{
     auth::{Caller, Scope},
     db,
     error::ApiError,
+    idempotency,
     purchase::checked_order,
     state::AppState,
 };
 
 /// What one baseline purchase did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowLockOutcome {
     Confirmed(Uuid),
     OutOfStock,
+    /// The key was used before: its stored answer.
+    Replayed(Vec<u8>),
 }
 
 /// One purchase, row-locked, with the full per-purchase work.
@@ -39,6 +42,22 @@ pub async fn buy_one(
     request_id: &str,
 ) -> Result<RowLockOutcome, sqlx::Error> {
     let mut tx = db::begin_scoped(db, &Scope::service(org_id)).await?;
+    // An idempotent purchase first looks its key up (the bench's keys are all new).
+    let seen: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT response_body FROM idempotency_keys
+         WHERE organization_id = $1 AND customer_sub = $2 AND idempotency_key = $3
+           AND created_at >= $4",
+    )
+    .bind(org_id)
+    .bind(sub)
+    .bind(key)
+    .bind(idempotency::lookup_since())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(body) = seen {
+        tx.rollback().await?;
+        return Ok(RowLockOutcome::Replayed(body));
+    }
     let stock: i32 = sqlx::query_scalar(
         "SELECT stock FROM inventory WHERE organization_id = $1 AND id = $2 FOR UPDATE",
     )
@@ -128,5 +147,6 @@ pub async fn http_buy(
         )
             .into_response(),
         RowLockOutcome::OutOfStock => ApiError::OutOfStock { available: 0 }.into_response(),
+        RowLockOutcome::Replayed(body) => (StatusCode::CREATED, body).into_response(),
     })
 }
