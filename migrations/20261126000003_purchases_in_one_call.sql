@@ -82,8 +82,8 @@ DECLARE
     bodies bytea[] := array_fill(NULL::bytea, ARRAY[size]);
     stock_left integer;
     price bigint;
-    sold integer[] := '{}';
-    stock_before integer[] := '{}';
+    -- The stock before each confirmed order, NULL for the others.
+    stock_before integer[] := array_fill(NULL::integer, ARRAY[size]);
     units integer := 0;
     announced text;
 BEGIN
@@ -116,8 +116,7 @@ BEGIN
             outcomes[i] := 'unknown_item';
         ELSIF quantities[i] <= stock_left THEN
             outcomes[i] := 'confirmed';
-            sold := sold || i;
-            stock_before := stock_before || stock_left;
+            stock_before[i] := stock_left;
             stock_left := stock_left - quantities[i];
             units := units + quantities[i];
         ELSE
@@ -127,30 +126,34 @@ BEGIN
     END LOOP;
 
     IF units > 0 THEN
+        -- Every array read once, in step (`unnest`), so the cost stays linear in the batch.
         WITH sold_stock AS (
             UPDATE inventory SET stock = stock - units, updated_at = now()
             WHERE organization_id = org AND id = item
             RETURNING stock
+        ), sale AS (
+            SELECT * FROM unnest(subs, quantities, request_ids, order_ids, confirmed_bodies,
+                                 keys, fingerprints, stock_before)
+                AS s(sub, quantity, request_id, order_id, body, key, fingerprint, before)
+            WHERE s.before IS NOT NULL
         ), placed AS (
             INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents)
-            SELECT org, order_ids[s.i], item, subs[s.i], quantities[s.i], price
-            FROM unnest(sold) AS s(i)
+            SELECT org, s.order_id, item, s.sub, s.quantity, price FROM sale s
         ), audited AS (
             INSERT INTO audit_log (organization_id, actor_sub, action, target, before, after, request_id)
-            SELECT org, subs[s.i], 'purchase', 'item:' || item,
+            SELECT org, s.sub, 'purchase', 'item:' || item,
                    jsonb_build_object('stock', s.before),
-                   jsonb_build_object('stock', s.before - quantities[s.i],
-                                      'order_id', order_ids[s.i], 'quantity', quantities[s.i]),
-                   request_ids[s.i]
-            FROM unnest(sold, stock_before) AS s(i, before)
+                   jsonb_build_object('stock', s.before - s.quantity,
+                                      'order_id', s.order_id, 'quantity', s.quantity),
+                   s.request_id
+            FROM sale s
         ), remembered AS (
             INSERT INTO idempotency_keys
                 (organization_id, customer_sub, idempotency_key, fingerprint,
                  response_status, response_body, request_id)
-            SELECT org, subs[s.i], keys[s.i], fingerprints[s.i], 201, confirmed_bodies[s.i],
-                   request_ids[s.i]
-            FROM unnest(sold) AS s(i)
-            WHERE keys[s.i] IS NOT NULL
+            SELECT org, s.sub, s.key, s.fingerprint, 201, s.body, s.request_id
+            FROM sale s
+            WHERE s.key IS NOT NULL
         )
         -- Delivered to listeners only if this commits (see the origin's `events`).
         SELECT pg_notify('furnitureops_stock',
