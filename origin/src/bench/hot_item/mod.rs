@@ -381,7 +381,15 @@ impl Bench {
                 request = request.header("prefer", "respond-async");
             }
             async move {
-                match request.send().await.map(|r| r.status().as_u16()) {
+                // The body is read to its end so the connection goes back to the pool.
+                let status = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        response.bytes().await.map(|_| status)
+                    }
+                    Err(err) => Err(err),
+                };
+                match status {
                     Ok(201) => Answer::Confirmed,
                     Ok(202) => Answer::Accepted,
                     Ok(status) if status < 500 => Answer::Refused,
