@@ -1,9 +1,9 @@
 //! Purchases: the heart of the product.
 //!
 //! Concurrent buys of the same (shop, item) are gathered into one batch (`GroupCommitter`) and
-//! applied by one transaction (`engine::apply_batch`) that locks the item row once, fills the
-//! requests first come first served, and writes every order, idempotency record and audit row
-//! with set-based SQL. Each caller then gets its own answer. `Prefer: respond-async` buys are
+//! applied by one call of the database's `buy_batch` (`engine::apply_batch`), a transaction that
+//! locks the item row once, fills the requests first come first served, and writes every order,
+//! idempotency record and audit row with set-based SQL. Each caller then gets its own answer. `Prefer: respond-async` buys are
 //! stored in a queue table instead and applied by the same engine from `queue` workers.
 
 mod engine;

@@ -3,8 +3,8 @@
 //! Enqueueing rides the group committer too (lane `Enqueue`): concurrent async buys of a shop
 //! are stored by one transaction, together with their idempotency records, and answered `202`.
 //! Workers then claim pending rows (`FOR UPDATE SKIP LOCKED`), sell them per item with the same
-//! `sell` as synchronous buys, and record each outcome in that same transaction: a worker that
-//! dies mid-batch rolls back, and another takes the rows. Nothing is applied twice.
+//! `engine::buy_item` as synchronous buys, and record each outcome in that same transaction: a
+//! worker that dies mid-batch rolls back, and another takes the rows. Nothing is applied twice.
 
 use std::{collections::BTreeMap, time::Duration};
 
