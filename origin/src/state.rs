@@ -1,6 +1,6 @@
 //! What every handler can reach: the pools and the token verifier.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use api::token::TokenVerifier;
 use secrecy::SecretString;
@@ -32,8 +32,12 @@ impl Default for Settings {
     }
 }
 
+/// Every handler and middleware takes a copy, several per request: one reference count.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug, Clone)]
+pub struct Shared {
     /// Connected as the application role: row-level security applies.
     pub db: PgPool,
     pub tokens: Arc<TokenVerifier>,
@@ -46,13 +50,21 @@ pub struct AppState {
     pub ops: OpsSettings,
 }
 
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(db: PgPool, tokens: TokenVerifier) -> Self {
         Self::with_settings(db, tokens, Settings::default())
     }
 
     pub fn with_settings(db: PgPool, tokens: TokenVerifier, settings: Settings) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             committer: GroupCommitter::new(db.clone(), settings.max_batch),
             db,
             tokens: Arc::new(tokens),
@@ -61,24 +73,24 @@ impl AppState {
             events: EventHub::default(),
             replica: None,
             ops: OpsSettings::default(),
-        }
+        }))
     }
 
     /// Requires `secret` on tenant routes (see `edge_secret`).
     pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
-        self.edge_secret = secret.map(Arc::new);
+        Arc::make_mut(&mut self.0).edge_secret = secret.map(Arc::new);
         self
     }
 
     /// Sends reads to `replica` (see `replica::begin_read`).
     pub fn with_replica(mut self, replica: Option<PgPool>) -> Self {
-        self.replica = replica;
+        Arc::make_mut(&mut self.0).replica = replica;
         self
     }
 
     /// Request deadline and log sampling.
     pub fn with_ops(mut self, ops: OpsSettings) -> Self {
-        self.ops = ops;
+        Arc::make_mut(&mut self.0).ops = ops;
         self
     }
 }
