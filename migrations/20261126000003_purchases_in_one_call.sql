@@ -21,13 +21,19 @@ $$;
 -- reads what the key already holds. One row per position `n` of the arrays, whose state is
 -- 'none' (no key), 'in_flight' (another request holds the key), 'fresh', 'replay' (with the
 -- stored answer) or 'reused' (the key answered another request). A NULL key means "no key".
--- Each key is one primary-key probe per live partition; the `LIMIT 1` keeps that a nested loop
--- even when a fresh day's partition has no statistics yet. The plan is made once per session:
--- planning the lookup across the daily partitions costs more than running it.
+-- Each key is one primary-key probe per live partition, whatever the statistics say: the
+-- `LIMIT 1` keeps the lookup a nested loop, and with sequential scans off the planner cannot
+-- pick one for a day's partition that looked empty when the plan was made (a new day's
+-- partition has no statistics until autovacuum analyzes it, while it fills at flash-sale
+-- speed). The plan is made once per session: planning the lookup across the daily partitions
+-- costs more than running it.
 CREATE FUNCTION settle_idempotency_keys(
     org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[], since timestamptz)
     RETURNS TABLE (n integer, state text, response_status smallint, response_body bytea)
-    LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+    LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan
+    SET enable_seqscan = off
+    AS $$
 #variable_conflict use_column
 DECLARE
     locked boolean[];

@@ -74,6 +74,15 @@ pub async fn begin_scoped(
     Ok(tx)
 }
 
+/// A pool on `pool`'s database and role, with its acquire timeout, of `connections`
+/// connections, made lazily: they are made, and served, by the runtime that first uses them.
+pub fn sibling_pool(pool: &PgPool, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections.max(1))
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_lazy_with((*pool.connect_options()).clone())
+}
+
 /// A small pool on the same database and role as `pool`, for background work (the event
 /// listener, queue workers) that must not compete with requests for connections. It connects
 /// lazily.

@@ -8,6 +8,9 @@
 //! An item's lane has one driver: its batches take the item's row lock one after the other
 //! anyway, and one driver keeps them in arrival order. A shop's enqueue lane locks nothing, so
 //! it runs up to `ENQUEUE_DRIVERS` batches at once, each on its own connection.
+//!
+//! The drivers run on a thread and runtime of their own, with their own pool (half the request
+//! pool's size): see `own_runtime`.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -15,7 +18,7 @@ use std::{
 };
 
 use sqlx::PgPool;
-use tokio::sync::oneshot;
+use tokio::{runtime::Handle, sync::oneshot};
 use uuid::Uuid;
 
 use super::{
@@ -45,9 +48,13 @@ impl Lane {
 }
 
 struct Shared {
+    /// Connections made on the committer's own runtime, used only there.
     db: PgPool,
     max_batch: usize,
     lanes: Mutex<HashMap<(Uuid, Lane), Waiting>>,
+    runtime: Option<Handle>,
+    /// Dropped with the last handle on the committer, which ends its thread.
+    _stop: Option<oneshot::Sender<()>>,
 }
 
 /// Gathers buys into batches per (shop, item).
@@ -66,11 +73,25 @@ impl std::fmt::Debug for GroupCommitter {
 
 impl GroupCommitter {
     pub fn new(db: PgPool, max_batch: usize) -> Self {
+        let (runtime, stop) = match own_runtime() {
+            Some((runtime, stop)) => (Some(runtime), Some(stop)),
+            None => (None, None),
+        };
+        // Half the request pool: a lane holds one connection while it commits, and batches of
+        // one item take its row lock one after another anyway.
+        let db = if runtime.is_some() {
+            let connections = (db.options().get_max_connections() / 2).max(2);
+            crate::db::sibling_pool(&db, connections)
+        } else {
+            db
+        };
         Self {
             shared: Arc::new(Shared {
                 db,
                 max_batch: max_batch.max(1),
                 lanes: Mutex::new(HashMap::new()),
+                runtime,
+                _stop: stop,
             }),
         }
     }
@@ -93,7 +114,11 @@ impl GroupCommitter {
             start
         };
         if start_driver {
-            tokio::spawn(drive(self.shared.clone(), lane_key));
+            let driver = drive(self.shared.clone(), lane_key);
+            match &self.shared.runtime {
+                Some(runtime) => runtime.spawn(driver),
+                None => tokio::spawn(driver),
+            };
         }
         match answer.await {
             Ok(Ok(outcome)) => Ok(outcome),
@@ -138,6 +163,32 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
             }
         }
     }
+}
+
+/// A thread with a runtime of its own for the drivers: a lane commits its batches one after
+/// another, so the time between a batch's answer and the next batch's start is on every
+/// buyer's path. On the request runtime that gap was the wait for a busy worker to notice the
+/// database's answer; here nothing else runs.
+fn own_runtime() -> Option<(Handle, oneshot::Sender<()>)> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("group-commit".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let _ = handle_tx.send(runtime.handle().clone());
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+        })
+        .ok()?;
+    let handle = handle_rx.recv().ok()?;
+    Some((handle, stop))
 }
 
 fn metrics_batch_size(size: usize) {
