@@ -74,21 +74,16 @@ pub async fn begin_scoped(
     Ok(tx)
 }
 
-/// A pool on `pool`'s database and role, with its acquire timeout, of `connections`
-/// connections, made lazily: they are made, and served, by the runtime that first uses them.
-pub fn sibling_pool(pool: &PgPool, connections: u32) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(connections.max(1))
-        .acquire_timeout(pool.options().get_acquire_timeout())
-        .connect_lazy_with((*pool.connect_options()).clone())
-}
+/// How long background work (the event listener, queue workers) waits for a connection.
+pub const BACKGROUND_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A small pool on the same database and role as `pool`, for background work (the event
-/// listener, queue workers) that must not compete with requests for connections. It connects
-/// lazily.
-pub fn side_pool(pool: &PgPool, connections: usize) -> PgPool {
+/// A pool of `connections` on the same database and role as `pool`, for work that must not
+/// compete with requests for connections: the event listener and queue workers, and the
+/// purchase committer. It connects lazily, so its connections are made, and served, by the
+/// runtime that first uses them.
+pub fn side_pool(pool: &PgPool, connections: usize, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(u32::try_from(connections.max(1)).unwrap_or(u32::MAX))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         .connect_lazy_with((*pool.connect_options()).clone())
 }

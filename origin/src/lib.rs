@@ -61,9 +61,17 @@ pub async fn serve(
     let upkeep = tokio::spawn(observability::prometheus::run_upkeep());
     let mut background = tokio::task::JoinSet::new();
     // Background work has connections of its own, so it never takes one a request is waiting for.
-    background.spawn(state.events.clone().listen(db::side_pool(&state.db, 1)));
+    background.spawn(state.events.clone().listen(db::side_pool(
+        &state.db,
+        1,
+        db::BACKGROUND_ACQUIRE_TIMEOUT,
+    )));
     if state.settings.queue_workers > 0 {
-        let workers = db::side_pool(&state.db, state.settings.queue_workers);
+        let workers = db::side_pool(
+            &state.db,
+            state.settings.queue_workers,
+            db::BACKGROUND_ACQUIRE_TIMEOUT,
+        );
         for _ in 0..state.settings.queue_workers {
             background.spawn(purchase::queue::run_worker(
                 workers.clone(),

@@ -81,7 +81,8 @@ impl GroupCommitter {
         // one item take its row lock one after another anyway.
         let db = if runtime.is_some() {
             let connections = (db.options().get_max_connections() / 2).max(2);
-            crate::db::sibling_pool(&db, connections)
+            let waits_like_requests = db.options().get_acquire_timeout();
+            crate::db::side_pool(&db, connections as usize, waits_like_requests)
         } else {
             db
         };
