@@ -58,6 +58,8 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(db: PgPool
         r#"origin_db_pool_connections{pool="primary",state="in_use"}"#,
         r#"origin_db_pool_connections{pool="primary",state="idle"}"#,
         r#"origin_db_pool_max_connections{pool="primary"} 10"#,
+        // Purchases commit on a pool of their own, half the request pool.
+        r#"origin_db_pool_max_connections{pool="committer"} 5"#,
         r#"origin_db_reads_total{pool="primary",reason="no_replica"}"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");

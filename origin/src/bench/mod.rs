@@ -2,6 +2,7 @@
 //! same run. They create what they need (keys, a scratch database) and clean up after.
 
 pub mod clusters;
+pub mod cpu;
 pub mod hot_item;
 pub mod idempotency;
 pub mod load;

@@ -178,6 +178,7 @@ pub async fn run_upkeep() {
 )]
 pub async fn render(State(state): State<AppState>) -> Response {
     record_pool("primary", &state.db);
+    record_pool("committer", state.committer.pool());
     if let Some(replica) = &state.replica {
         record_pool("replica", replica);
         if let Some(lag) = replica_lag_bytes(&state.db, replica).await {

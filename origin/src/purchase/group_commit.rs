@@ -97,6 +97,11 @@ impl GroupCommitter {
         }
     }
 
+    /// The connections batches are committed on, for the pool gauges.
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.db
+    }
+
     /// Queues `order` on `lane` and waits for the batch that carries it to commit.
     pub async fn submit(&self, lane: Lane, order: BuyOrder) -> Result<Outcome, ApiError> {
         let lane_key = (order.org_id, lane);

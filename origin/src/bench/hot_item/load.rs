@@ -7,6 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::bench::cpu::{CpuMeter, CpuUse};
+
 /// How one call was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -24,6 +26,8 @@ pub struct LoadResult {
     pub refused: u64,
     pub server_errors: u64,
     pub elapsed: Duration,
+    /// Busy CPU time while the load ran: the machine's (load, origin and Postgres) and ours.
+    pub cpu: Option<CpuUse>,
 }
 
 /// Runs `call(task, n)` from `concurrency` tasks for `duration`.
@@ -33,6 +37,7 @@ where
     Fut: Future<Output = Answer> + Send,
 {
     let call = Arc::new(call);
+    let cpu = CpuMeter::start();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -63,5 +68,6 @@ where
         }
     }
     result.elapsed = started.elapsed();
+    result.cpu = cpu.stop();
     result
 }

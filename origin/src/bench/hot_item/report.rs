@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{load::LoadResult, Options};
-use crate::bench::stats::Summary;
+use crate::bench::{cpu, stats::Summary};
 
 /// One mode's figures.
 pub struct Row {
@@ -21,8 +21,19 @@ impl Row {
         self
     }
 
+    fn answered(&self) -> u64 {
+        self.result.confirmed + self.result.accepted
+    }
+
     fn per_second(&self) -> f64 {
-        (self.result.confirmed + self.result.accepted) as f64 / self.result.elapsed.as_secs_f64()
+        self.answered() as f64 / self.result.elapsed.as_secs_f64()
+    }
+
+    /// Busy CPU time per purchase in microseconds: the machine's, and this process's.
+    fn cpu_micros(&self) -> Option<(f64, f64)> {
+        let cpu = self.result.cpu?;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / self.answered() as f64;
+        (self.answered() > 0).then(|| (per(cpu.machine), per(cpu.process)))
     }
 }
 
@@ -32,7 +43,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         opts.concurrency, opts.seconds, opts.pool_size, opts.max_batch, opts.queue_workers, opts.queue_batch
     );
     println!(
-        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12}",
+        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10}",
         "level",
         "mode",
         "purchases/s",
@@ -42,8 +53,12 @@ pub fn print_table(rows: &[Row], opts: Options) {
         "5xx",
         "oversell",
         "vs row-lock",
-        "drain/s"
+        "drain/s",
+        "CPU us/buy",
+        "of it here",
+        "ceiling/s"
     );
+    let cores = cpu::cores();
     for row in rows {
         let baseline = rows
             .iter()
@@ -51,8 +66,9 @@ pub fn print_table(rows: &[Row], opts: Options) {
             .map(Row::per_second)
             .unwrap_or(f64::NAN);
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu_micros = row.cpu_micros();
         println!(
-            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10.1}x {:>12}",
+            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10.1}x {:>12} {:>11} {:>10} {:>10}",
             row.level,
             row.mode,
             row.per_second(),
@@ -65,7 +81,13 @@ pub fn print_table(rows: &[Row], opts: Options) {
             row.drain_per_second
                 .map(|d| format!("{d:.0}"))
                 .unwrap_or_else(|| "-".into()),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{us:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(_, here)| format!("{here:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{:.0}", cores as f64 * 1e6 / us)),
         );
     }
     println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
+    println!(
+        "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
+    );
 }
