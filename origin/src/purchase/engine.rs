@@ -37,30 +37,51 @@ pub enum Lane {
     Enqueue,
 }
 
-/// Applies `orders` (all for `org_id` and `lane`, in arrival order) in one transaction and
-/// returns one outcome per order, in the same order.
+/// A committed batch: one outcome per order, in order.
+#[derive(Debug)]
+pub struct Applied {
+    pub outcomes: Vec<Outcome>,
+    /// The item's stock once the batch was through, when it reached the item.
+    pub stock_left: Option<i32>,
+}
+
+/// Applies `orders` (all for `org_id` and `lane`, in arrival order) in one transaction.
 pub async fn apply_batch(
     db: &PgPool,
     org_id: Uuid,
     lane: Lane,
     orders: &[BuyOrder],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
     let firsts = keys::first_uses(orders);
     let first_orders: Vec<&BuyOrder> = firsts.iter().map(|&i| &orders[i]).collect();
-    let decided = match lane {
-        Lane::Item(item_id) => buy_item(db, org_id, item_id, &first_orders)
-            .await?
-            .into_iter()
-            .zip(&first_orders)
-            .map(|(decision, order)| decision.into_outcome(order))
-            .collect(),
-        Lane::Enqueue => queue::enqueue(db, org_id, &first_orders).await?,
+    let (decided, stock_left) = match lane {
+        Lane::Item(item_id) => {
+            let sold = buy_item(db, org_id, item_id, &first_orders).await?;
+            let outcomes = sold
+                .decisions
+                .into_iter()
+                .zip(&first_orders)
+                .map(|(decision, order)| decision.into_outcome(order))
+                .collect();
+            (outcomes, sold.stock_left)
+        }
+        Lane::Enqueue => (queue::enqueue(db, org_id, &first_orders).await?, None),
     };
     let mut outcomes = vec![Outcome::KeyInFlight; orders.len()];
     for (i, outcome) in firsts.into_iter().zip(decided) {
         outcomes[i] = outcome;
     }
-    Ok(keys::resolve_duplicates(orders, outcomes))
+    Ok(Applied {
+        outcomes: keys::resolve_duplicates(orders, outcomes),
+        stock_left,
+    })
+}
+
+/// What `buy_item` decided for each order, in order, and the stock it left.
+#[derive(Debug)]
+pub struct Sold {
+    pub decisions: Vec<Decision>,
+    pub stock_left: Option<i32>,
 }
 
 /// What became of one buy of an item.
@@ -91,15 +112,18 @@ impl Decision {
 
 /// Buys `item_id` for `orders` (first come first served) with one call of the database's
 /// `buy_batch`: on a pool that is a transaction of its own, on a connection inside a transaction
-/// it joins it. One decision per order, in order.
+/// it joins it.
 pub async fn buy_item<'c>(
     conn: impl PgExecutor<'c>,
     org_id: Uuid,
     item_id: Uuid,
     orders: &[&BuyOrder],
-) -> Result<Vec<Decision>, sqlx::Error> {
+) -> Result<Sold, sqlx::Error> {
     if orders.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Sold {
+            decisions: Vec::new(),
+            stock_left: None,
+        });
     }
     let order_ids: Vec<Uuid> = orders.iter().map(|_| Uuid::new_v4()).collect();
     let confirmed: Vec<StoredResponse> = orders
@@ -133,6 +157,9 @@ pub async fn buy_item<'c>(
     let now = Utc::now();
     let mut decisions = vec![Decision::Answered(Outcome::KeyInFlight); orders.len()];
     let mut confirmed: Vec<Option<StoredResponse>> = confirmed.into_iter().map(Some).collect();
+    // A confirmed order carries the stock after the batch, a refused one the stock it found:
+    // the least is what the batch left.
+    let stock_left = rows.iter().filter_map(|row| row.available).min();
     for row in rows {
         let Some(i) = usize::try_from(row.n - 1)
             .ok()
@@ -161,5 +188,8 @@ pub async fn buy_item<'c>(
             ),
         };
     }
-    Ok(decisions)
+    Ok(Sold {
+        decisions,
+        stock_left,
+    })
 }

@@ -5,9 +5,14 @@
 //! batch commits queue up and go together in the next one, up to `max_batch`. The driver is a
 //! task of its own, so a batch finishes and every answer is decided even if a caller hangs up.
 //!
-//! An item's lane has one driver: its batches take the item's row lock one after the other
-//! anyway, and one driver keeps them in arrival order. A shop's enqueue lane locks nothing, so
-//! it runs up to `ENQUEUE_DRIVERS` batches at once, each on its own connection.
+//! An item's lane runs up to `ITEM_DRIVERS` batches at once: a batch that fits the stock writes
+//! its orders before it takes the item's row lock (see the migration
+//! `overlapping_batches_of_an_item`), so two batches keep two database cores busy. They overlap
+//! only while the stock the last batch left covers every unit in flight plus the next batch:
+//! then every buyer in them is served whichever commits first, and near the end of the stock
+//! batches go one at a time, in arrival order, so an earlier buyer is never refused for a later
+//! one. A shop's enqueue lane locks nothing, so it runs up to `ENQUEUE_DRIVERS` batches at once,
+//! each on its own connection.
 //!
 //! The drivers run on a thread and runtime of their own, with their own pool (half the request
 //! pool's size): see `own_runtime`.
@@ -22,12 +27,15 @@ use tokio::{runtime::Handle, sync::oneshot};
 use uuid::Uuid;
 
 use super::{
-    engine::{apply_batch, Lane},
+    engine::{apply_batch, Applied, Lane},
     order::{BuyOrder, Outcome},
 };
 use crate::error::ApiError;
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
+
+/// Most batches of one item committed at the same time.
+const ITEM_DRIVERS: usize = 2;
 
 /// Most batches of one shop's async buys stored at the same time.
 const ENQUEUE_DRIVERS: usize = 4;
@@ -36,12 +44,30 @@ const ENQUEUE_DRIVERS: usize = 4;
 struct Waiting {
     waiting: VecDeque<(BuyOrder, Reply)>,
     drivers: usize,
+    /// Batches being committed, and the units they ask for.
+    committing: usize,
+    committing_units: i64,
+    /// The least stock a batch of this lane has left so far (stock only goes down while a sale
+    /// runs; a lane is forgotten once idle, so a restock counts from the next sale on).
+    stock_left: Option<i64>,
+}
+
+impl Waiting {
+    /// Whether a batch of `units` may be committed beside the ones being committed now.
+    fn may_overlap(&self, lane: Lane, units: i64) -> bool {
+        match lane {
+            Lane::Enqueue => true,
+            Lane::Item(_) => self
+                .stock_left
+                .is_some_and(|stock| stock >= self.committing_units + units),
+        }
+    }
 }
 
 impl Lane {
     fn drivers(self) -> usize {
         match self {
-            Self::Item(_) => 1,
+            Self::Item(_) => ITEM_DRIVERS,
             Self::Enqueue => ENQUEUE_DRIVERS,
         }
     }
@@ -113,7 +139,8 @@ impl GroupCommitter {
             // A new driver for the first buyer of an idle lane, or when the batches being
             // committed leave this buyer waiting and the lane may run another.
             let start = waiting.drivers < lane.drivers()
-                && (waiting.drivers == 0 || waiting.waiting.len() > 1);
+                && (waiting.drivers == 0
+                    || (waiting.waiting.len() > 1 && waiting.may_overlap(lane, 0)));
             if start {
                 waiting.drivers += 1;
             }
@@ -137,26 +164,15 @@ impl GroupCommitter {
 /// Commits batches for one lane until nobody is waiting, then retires the lane.
 async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
     loop {
-        let batch: Vec<(BuyOrder, Reply)> = {
-            let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(lane) = lanes.get_mut(&lane_key) else {
-                return;
-            };
-            if lane.waiting.is_empty() {
-                lane.drivers -= 1;
-                if lane.drivers == 0 {
-                    lanes.remove(&lane_key);
-                }
-                return;
-            }
-            let take = lane.waiting.len().min(shared.max_batch);
-            lane.waiting.drain(..take).collect()
+        let Some((orders, replies, units)) = next_batch(&shared, lane_key) else {
+            return;
         };
-        let (orders, replies): (Vec<BuyOrder>, Vec<Reply>) = batch.into_iter().unzip();
         metrics_batch_size(orders.len());
-        match apply_batch(&shared.db, lane_key.0, lane_key.1, &orders).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        let applied = apply_batch(&shared.db, lane_key.0, lane_key.1, &orders).await;
+        committed(&shared, lane_key, units, applied.as_ref().ok());
+        match applied {
+            Ok(applied) => {
+                for (reply, outcome) in replies.into_iter().zip(applied.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
@@ -168,6 +184,47 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
                 }
             }
         }
+    }
+}
+
+type Batch = (Vec<BuyOrder>, Vec<Reply>, i64);
+
+/// Takes the next batch off the lane (and counts it as committing), or retires this driver when
+/// nobody waits or the batch may not overlap the ones being committed (the driver committing
+/// those takes it next).
+fn next_batch(shared: &Shared, lane_key: (Uuid, Lane)) -> Option<Batch> {
+    let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+    let lane = lanes.get_mut(&lane_key)?;
+    let take = lane.waiting.len().min(shared.max_batch);
+    let units = lane
+        .waiting
+        .iter()
+        .take(take)
+        .map(|(order, _)| i64::from(order.quantity))
+        .sum();
+    if take == 0 || (lane.committing > 0 && !lane.may_overlap(lane_key.1, units)) {
+        lane.drivers -= 1;
+        if lane.drivers == 0 {
+            lanes.remove(&lane_key);
+        }
+        return None;
+    }
+    lane.committing += 1;
+    lane.committing_units += units;
+    let (orders, replies) = lane.waiting.drain(..take).unzip();
+    Some((orders, replies, units))
+}
+
+/// Counts a batch of `units` as done, and remembers the stock it left.
+fn committed(shared: &Shared, lane_key: (Uuid, Lane), units: i64, applied: Option<&Applied>) {
+    let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(lane) = lanes.get_mut(&lane_key) else {
+        return;
+    };
+    lane.committing -= 1;
+    lane.committing_units -= units;
+    if let Some(left) = applied.and_then(|a| a.stock_left).map(i64::from) {
+        lane.stock_left = Some(lane.stock_left.map_or(left, |known| known.min(left)));
     }
 }
 

@@ -14,7 +14,7 @@ mod order;
 pub mod queue;
 mod status;
 
-pub use engine::{apply_batch, buy_item, Decision, Lane, STOCK_CHANNEL};
+pub use engine::{apply_batch, buy_item, Applied, Decision, Lane, Sold, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
 pub use handler::{__path_buy, buy, checked_order};
 pub use order::{BuyOrder, Outcome};

@@ -176,7 +176,9 @@ pub async fn drain_once(db: &PgPool, batch_size: i32) -> Result<usize, sqlx::Err
         let mut results = Results::default();
         for (item_id, claimed) in items {
             let orders: Vec<&BuyOrder> = claimed.iter().map(|c| &c.order).collect();
-            let decisions = buy_item(&mut *tx, org_id, item_id, &orders).await?;
+            let decisions = buy_item(&mut *tx, org_id, item_id, &orders)
+                .await?
+                .decisions;
             for (claimed, decision) in claimed.iter().zip(decisions) {
                 results.push(claimed, decision);
             }

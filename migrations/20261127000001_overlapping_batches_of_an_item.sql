@@ -1,0 +1,207 @@
+-- Batches of one item may overlap.
+--
+-- `buy_batch` took the item's row lock before writing anything, so a batch's every insert was
+-- made while the next batch of that item waited, and one item's sales used one core however
+-- many the server had. Now, when a snapshot of the stock shows that the whole batch fits, it
+-- writes the orders and idempotency records first and takes the row lock last, with a
+-- conditional decrement; only the audit rows (which record the exact stock before each sale)
+-- and the commit are made under the lock. Another batch of the item can write its orders
+-- meanwhile. If the decrement finds less stock than the snapshot promised (another batch or
+-- process sold it in between), those writes are rolled back and the batch is sold one order
+-- at a time under the lock, as before, first come first served.
+--
+-- Which batches may overlap is the origin's call: it runs a second batch of an item only while
+-- the stock it last saw covers both, so that within a process the earlier buyers are never
+-- refused for later ones.
+--
+-- Also: a key whose answer is stored is replayed even while another request holds its lock (a
+-- concurrent replay of the same key): the stored answer is final. Before, that request was
+-- told the key was in flight.
+
+CREATE OR REPLACE FUNCTION settle_idempotency_keys(
+    org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[], since timestamptz)
+    RETURNS TABLE (n integer, state text, response_status smallint, response_body bytea)
+    LANGUAGE plpgsql
+    SET plan_cache_mode = force_generic_plan
+    SET enable_seqscan = off
+    AS $$
+#variable_conflict use_column
+DECLARE
+    locked boolean[];
+BEGIN
+    locked := ARRAY(
+        SELECT pg_try_advisory_xact_lock(l.id)
+        FROM unnest(lock_ids) WITH ORDINALITY AS l(id, i) ORDER BY l.i);
+    RETURN QUERY
+    SELECT k.i::integer,
+           CASE WHEN k.key IS NULL THEN 'none'
+                WHEN s.fingerprint IS NULL AND locked[k.i::integer] THEN 'fresh'
+                WHEN s.fingerprint IS NULL THEN 'in_flight'
+                WHEN s.fingerprint = k.fingerprint THEN 'replay'
+                ELSE 'reused' END,
+           CASE WHEN s.fingerprint = k.fingerprint THEN s.response_status END,
+           CASE WHEN s.fingerprint = k.fingerprint THEN s.response_body END
+    FROM unnest(subs, keys, fingerprints) WITH ORDINALITY AS k(sub, key, fingerprint, i)
+    LEFT JOIN LATERAL (
+        SELECT c.fingerprint, c.response_status, c.response_body FROM idempotency_keys c
+        WHERE c.organization_id = org AND c.created_at >= since
+          AND c.customer_sub = k.sub AND c.idempotency_key = k.key
+        LIMIT 1
+    ) AS s ON k.key IS NOT NULL
+    ORDER BY k.i;
+END
+$$;
+
+-- Writes the orders (and the idempotency records of those with a key) at positions where
+-- `selling` is true.
+CREATE FUNCTION record_sales(
+    org uuid, item uuid, price bigint, selling boolean[],
+    subs text[], quantities integer[], request_ids text[], order_ids uuid[],
+    confirmed_bodies bytea[], keys text[], fingerprints bytea[])
+    RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    WITH sale AS (
+        SELECT * FROM unnest(selling, subs, quantities, request_ids, order_ids,
+                             confirmed_bodies, keys, fingerprints)
+            AS s(selling, sub, quantity, request_id, order_id, body, key, fingerprint)
+        WHERE s.selling
+    ), placed AS (
+        INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents)
+        SELECT org, s.order_id, item, s.sub, s.quantity, price FROM sale s
+    )
+    INSERT INTO idempotency_keys
+        (organization_id, customer_sub, idempotency_key, fingerprint,
+         response_status, response_body, request_id)
+    SELECT org, s.sub, s.key, s.fingerprint, 201, s.body, s.request_id
+    FROM sale s
+    WHERE s.key IS NOT NULL;
+END
+$$;
+
+-- Same arguments and result as before; a confirmed order's `available` is now the stock left
+-- after its batch (the origin uses it to decide whether the next batches may overlap).
+CREATE OR REPLACE FUNCTION buy_batch(
+    claims text, org uuid, item uuid,
+    subs text[], quantities integer[], request_ids text[], order_ids uuid[],
+    confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[],
+    keys_since timestamptz)
+    RETURNS TABLE (n integer, outcome text, available integer, response_status smallint,
+                   response_body bytea, paused_reason text, paused_until timestamptz)
+    LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    size integer := cardinality(subs);
+    pause record;
+    settled record;
+    outcomes text[] := array_fill(NULL::text, ARRAY[size]);
+    availables integer[] := array_fill(NULL::integer, ARRAY[size]);
+    statuses smallint[] := array_fill(NULL::smallint, ARRAY[size]);
+    bodies bytea[] := array_fill(NULL::bytea, ARRAY[size]);
+    stock_left integer;
+    price bigint;
+    -- The stock before each confirmed order, NULL for the others.
+    stock_before integer[] := array_fill(NULL::integer, ARRAY[size]);
+    -- What the orders still to decide ask for together, and what was sold.
+    wanted bigint;
+    units integer := 0;
+    -- True once the orders are written and the stock taken before the lock (see the top).
+    sold_ahead boolean := false;
+BEGIN
+    PERFORM set_config('request.jwt.claims', claims, true);
+    SELECT * INTO pause FROM sales_pause(org);
+    IF FOUND THEN
+        RETURN QUERY
+        SELECT i, 'paused', NULL::integer, NULL::smallint, NULL::bytea,
+               pause.reason, pause.cooldown_until
+        FROM generate_series(1, size) AS i;
+        RETURN;
+    END IF;
+
+    FOR settled IN
+        SELECT * FROM settle_idempotency_keys(org, lock_ids, subs, keys, fingerprints, keys_since)
+    LOOP
+        IF settled.state NOT IN ('none', 'fresh') THEN
+            outcomes[settled.n] := settled.state;
+            statuses[settled.n] := settled.response_status;
+            bodies[settled.n] := settled.response_body;
+        END IF;
+    END LOOP;
+
+    SELECT sum(u.quantity) INTO wanted
+    FROM unnest(quantities, outcomes) AS u(quantity, outcome) WHERE u.outcome IS NULL;
+    SELECT i.stock, i.price_cents INTO stock_left, price
+    FROM inventory i WHERE i.organization_id = org AND i.id = item;
+    IF wanted <= stock_left THEN
+        BEGIN
+            PERFORM record_sales(org, item, price,
+                                 ARRAY(SELECT o IS NULL FROM unnest(outcomes) AS o),
+                                 subs, quantities, request_ids, order_ids, confirmed_bodies,
+                                 keys, fingerprints);
+            -- Waits for the row lock; then sees the stock as the last holder committed it.
+            UPDATE inventory i SET stock = i.stock - wanted, updated_at = now()
+            WHERE i.organization_id = org AND i.id = item
+              AND i.stock >= wanted AND i.price_cents = price
+            RETURNING i.stock + wanted INTO stock_left;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'stock or price changed' USING ERRCODE = 'FOB01';
+            END IF;
+            sold_ahead := true;
+        EXCEPTION WHEN SQLSTATE 'FOB01' THEN
+            -- The writes above are undone; sell one order at a time under the lock.
+            sold_ahead := false;
+        END;
+    END IF;
+    -- (Nothing to sell when every order was answered by its key: no lock then.)
+    IF NOT sold_ahead AND wanted IS NOT NULL THEN
+        SELECT i.stock, i.price_cents INTO stock_left, price
+        FROM inventory i WHERE i.organization_id = org AND i.id = item
+        FOR UPDATE;
+    END IF;
+
+    FOR i IN 1 .. size LOOP
+        CONTINUE WHEN outcomes[i] IS NOT NULL;
+        IF stock_left IS NULL THEN
+            outcomes[i] := 'unknown_item';
+        ELSIF quantities[i] <= stock_left THEN
+            outcomes[i] := 'confirmed';
+            stock_before[i] := stock_left;
+            stock_left := stock_left - quantities[i];
+            units := units + quantities[i];
+        ELSE
+            outcomes[i] := 'out_of_stock';
+            availables[i] := stock_left;
+        END IF;
+    END LOOP;
+
+    IF units > 0 THEN
+        IF NOT sold_ahead THEN
+            PERFORM record_sales(org, item, price,
+                                 ARRAY(SELECT b IS NOT NULL FROM unnest(stock_before) AS b),
+                                 subs, quantities, request_ids, order_ids, confirmed_bodies,
+                                 keys, fingerprints);
+            UPDATE inventory i SET stock = i.stock - units, updated_at = now()
+            WHERE i.organization_id = org AND i.id = item;
+        END IF;
+        INSERT INTO audit_log (organization_id, actor_sub, action, target, before, after, request_id)
+        SELECT org, s.sub, 'purchase', 'item:' || item,
+               jsonb_build_object('stock', s.before),
+               jsonb_build_object('stock', s.before - s.quantity,
+                                  'order_id', s.order_id, 'quantity', s.quantity),
+               s.request_id
+        FROM unnest(subs, quantities, request_ids, order_ids, stock_before)
+            AS s(sub, quantity, request_id, order_id, before)
+        WHERE s.before IS NOT NULL;
+        -- Delivered to listeners only if this commits (see the origin's `events`).
+        PERFORM pg_notify('furnitureops_stock',
+                          json_build_object('org_id', org, 'item_id', item,
+                                            'stock', stock_left)::text);
+    END IF;
+
+    RETURN QUERY
+    SELECT i, outcomes[i],
+           CASE WHEN outcomes[i] = 'confirmed' THEN stock_left ELSE availables[i] END,
+           statuses[i], bodies[i], NULL::text, NULL::timestamptz
+    FROM generate_series(1, size) AS i;
+END
+$$;
