@@ -69,6 +69,27 @@ async fn five_hundred_buyers_two_hundred_chairs(db: PgPool) {
             assert!(body.get("order_id").is_none());
         }
     }
+
+    // The buyers went in groups, and /metrics says so. (The recorder is the test process's, so
+    // other tests' batches may be in it too.)
+    let metrics = reqwest::get(format!("{}/metrics", s.origin.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+    };
+    let (buyers, batches) = (
+        value("origin_purchase_batch_size_sum"),
+        value("origin_purchase_batch_size_count"),
+    );
+    assert!(buyers >= 500.0, "{buyers} buyers in batches");
+    assert!(batches < buyers, "{batches} batches for {buyers} buyers");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -60,6 +60,7 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(db: PgPool
         r#"origin_db_pool_max_connections{pool="primary"} 10"#,
         // Purchases commit on a pool of their own, half the request pool.
         r#"origin_db_pool_max_connections{pool="committer"} 5"#,
+        "origin_purchase_queue_depth 0",
         r#"origin_db_reads_total{pool="primary",reason="no_replica"}"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");

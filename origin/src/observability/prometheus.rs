@@ -185,6 +185,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
             metrics::gauge!(names::DB_REPLICA_LAG_BYTES).set(lag as f64);
         }
     }
+    if let Ok(depth) = queue_depth(&state.db).await {
+        metrics::gauge!(names::PURCHASE_QUEUE_DEPTH).set(depth as f64);
+    }
     let text = handle().render();
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
@@ -192,6 +195,13 @@ pub async fn render(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// Purchases waiting in the queue, across every shop.
+async fn queue_depth(db: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT pending AS "pending!" FROM purchase_queue_depth()"#)
+        .fetch_one(db)
+        .await
 }
 
 fn record_pool(pool: &'static str, db: &PgPool) {

@@ -30,7 +30,7 @@ use super::{
     engine::{apply_batch, Applied, Lane},
     order::{BuyOrder, Outcome},
 };
-use crate::error::ApiError;
+use crate::{error::ApiError, observability::prometheus::names};
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 
@@ -255,5 +255,5 @@ fn own_runtime() -> Option<(Handle, oneshot::Sender<()>)> {
 }
 
 fn metrics_batch_size(size: usize) {
-    tracing::trace!(size, "purchase batch");
+    metrics::histogram!(names::PURCHASE_BATCH_SIZE).record(size as f64);
 }
