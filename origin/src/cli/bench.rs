@@ -29,6 +29,9 @@ pub enum BenchCommand {
         /// Most buys per group-commit transaction (serve's PURCHASE_BATCH_MAX).
         #[arg(long, default_value_t = 64)]
         max_batch: usize,
+        /// Which levels to run (each with its own row-lock baseline).
+        #[arg(long, value_delimiter = ',', default_value = "in-process,http")]
+        levels: Vec<origin::bench::hot_item::Level>,
     },
     /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
     Idempotency(IdempotencyBench),
@@ -96,6 +99,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             queue_workers,
             queue_batch,
             max_batch,
+            levels,
         } => {
             let role = db::AppRole {
                 user: app_user,
@@ -109,7 +113,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 queue_batch,
                 max_batch,
             };
-            origin::bench::hot_item::run(database.url(), &role, opts).await
+            origin::bench::hot_item::run(database.url(), &role, opts, &levels).await
         }
         BenchCommand::Idempotency(args) => {
             let sizes = origin::bench::idempotency::Sizes {

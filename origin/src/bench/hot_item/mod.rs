@@ -41,6 +41,15 @@ pub struct Options {
     pub max_batch: usize,
 }
 
+/// Where the purchase engine is called from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    /// Directly, from tasks in this process (a lone buyer first).
+    InProcess,
+    /// Over HTTP against the real router, served on 127.0.0.1.
+    Http,
+}
+
 const INITIAL_STOCK: i32 = 50_000_000;
 const ISSUER: &str = "bench";
 
@@ -51,25 +60,34 @@ struct Bench {
     opts: Options,
 }
 
-pub async fn run(owner_url: &str, app_role: &AppRole, opts: Options) -> anyhow::Result<()> {
+pub async fn run(
+    owner_url: &str,
+    app_role: &AppRole,
+    opts: Options,
+    levels: &[Level],
+) -> anyhow::Result<()> {
     let role = app_role.clone();
+    let levels = levels.to_vec();
     with_scratch_database(owner_url, "hot_item", |options, owner| async move {
         let bench = Bench::new(&options, owner, &role, opts).await?;
         let mut rows = Vec::new();
-        // A lone buyer first: group commit must not make a single purchase slower.
-        rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
-        rows.push(
-            bench
-                .lone()
-                .in_process_group_commit()
-                .await?
-                .at("lone buyer"),
-        );
-        rows.push(bench.in_process_row_lock().await?);
-        rows.push(bench.in_process_group_commit().await?);
-        rows.push(bench.in_process_queue().await?);
-        let http = bench.http_levels().await?;
-        rows.extend(http);
+        if levels.contains(&Level::InProcess) {
+            // A lone buyer first: group commit must not make a single purchase slower.
+            rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
+            rows.push(
+                bench
+                    .lone()
+                    .in_process_group_commit()
+                    .await?
+                    .at("lone buyer"),
+            );
+            rows.push(bench.in_process_row_lock().await?);
+            rows.push(bench.in_process_group_commit().await?);
+            rows.push(bench.in_process_queue().await?);
+        }
+        if levels.contains(&Level::Http) {
+            rows.extend(bench.http_levels().await?);
+        }
         print_table(&rows, opts);
         anyhow::ensure!(rows.iter().all(|r| !r.oversell), "oversell detected");
         Ok(())
