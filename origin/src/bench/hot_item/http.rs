@@ -1,11 +1,29 @@
 //! The HTTP level of the hot-item bench: the same three modes against the real router (and the
 //! baseline's route) served on 127.0.0.1, 500 concurrent connections.
+//!
+//! The buyers share the machine with the server and Postgres, so what the load generator costs
+//! is taken from them: each buyer has one bare `hyper` HTTP/1.1 connection, opened before the
+//! clock starts, rather than a pooled `reqwest` client, which cost about as much CPU per
+//! request as the server itself.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use api::token::{KeySet, Role, TokenVerifier};
-use axum::{middleware, routing::post, Router};
-use tokio::net::TcpListener;
+use axum::{
+    body::Bytes,
+    http::{header, Request},
+    middleware,
+    routing::post,
+    Router,
+};
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Mutex,
+};
 use uuid::Uuid;
 
 use super::{
@@ -94,42 +112,90 @@ impl Bench {
         tokens: Arc<Vec<String>>,
         prefer_async: bool,
     ) -> LoadResult {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(self.opts.concurrency)
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
-        let url = format!("{base}/api/tenant/{}/buy", self.org_id);
-        let body = serde_json::json!({"item_id": item, "quantity": 1}).to_string();
+        let address = base.trim_start_matches("http://").to_owned();
+        let path = format!("/api/tenant/{}/buy", self.org_id);
+        let body = Bytes::from(serde_json::json!({"item_id": item, "quantity": 1}).to_string());
+        // One connection per buyer, kept for the whole run as a browser or wrk keeps its own,
+        // opened before the clock starts.
+        let connections = Arc::new(open_connections(&address, self.opts.concurrency).await);
         load::run(self.opts.concurrency, self.duration(), move |task, n| {
-            let mut request = client
-                .post(&url)
-                .bearer_auth(&tokens[task])
-                .header("content-type", "application/json")
-                .header("idempotency-key", format!("{item}-{task}-{n}"))
-                .body(body.clone());
+            let (address, connections) = (address.clone(), connections.clone());
+            let mut request = Request::post(path.as_str())
+                .header(header::HOST, address.as_str())
+                .header(header::AUTHORIZATION, format!("Bearer {}", tokens[task]))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("idempotency-key", format!("{item}-{task}-{n}"));
             if prefer_async {
                 request = request.header("prefer", "respond-async");
             }
+            let request = request.body(Full::new(body.clone()));
             async move {
-                // The body is read to its end so the connection goes back to the pool.
-                let status = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        response.bytes().await.map(|_| status)
-                    }
-                    Err(err) => Err(err),
-                };
-                match status {
-                    Ok(201) => Answer::Confirmed,
-                    Ok(202) => Answer::Accepted,
-                    Ok(status) if status < 500 => Answer::Refused,
+                let mut connection = connections[task].lock().await;
+                match send(&mut connection, &address, request).await {
+                    Some(201) => Answer::Confirmed,
+                    Some(202) => Answer::Accepted,
+                    Some(status) if status < 500 => Answer::Refused,
                     _ => Answer::ServerError,
                 }
             }
         })
         .await
     }
+}
+
+type Connection = Mutex<Option<SendRequest<Full<Bytes>>>>;
+
+/// `count` connections to `address`, a few at a time (a burst of hundreds of connects overflows
+/// the listen queue, and a dropped connect is retried only a second later).
+async fn open_connections(address: &str, count: usize) -> Vec<Connection> {
+    futures::stream::iter(0..count)
+        .map(|_| async {
+            let mut connection = None;
+            // A failure leaves it closed: the first request opens it.
+            let _ = connect(&mut connection, address).await;
+            Mutex::new(connection)
+        })
+        .buffered(32)
+        .collect()
+        .await
+}
+
+async fn connect(connection: &mut Option<SendRequest<Full<Bytes>>>, address: &str) -> Option<()> {
+    let stream = TcpStream::connect(address).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(driver);
+    *connection = Some(sender);
+    Some(())
+}
+
+/// Sends `request` on this buyer's connection (opening it first if need be) and reads the
+/// answer to its end; the status, or `None` if the request or connection failed (the
+/// connection is then dropped and the next call opens another).
+async fn send(
+    connection: &mut Option<SendRequest<Full<Bytes>>>,
+    address: &str,
+    request: Result<Request<Full<Bytes>>, axum::http::Error>,
+) -> Option<u16> {
+    let request = request.ok()?;
+    if connection.is_none() {
+        connect(connection, address).await?;
+    }
+    let sender = connection.as_mut()?;
+    let answered = async {
+        sender.ready().await.ok()?;
+        let response = sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await.ok()?;
+        Some(status)
+    }
+    .await;
+    if answered.is_none() {
+        *connection = None;
+    }
+    answered
 }
 
 async fn spawn_server(router: Router) -> anyhow::Result<String> {
