@@ -11,7 +11,7 @@ use origin::{
     auth::Scope,
     db,
     idempotency::{self, IdempotencyKey, KeyUse},
-    purchase::{buy_item, BuyOrder, Decision, Outcome, Sold},
+    purchase::{buy_item, BuyOrder, Decision, GroupCommitter, Lane, Outcome, Sold},
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -194,4 +194,53 @@ async fn a_stored_answer_is_replayed_even_while_another_retry_holds_its_key(db: 
     assert_eq!(held.decisions, vec![replay.clone()]);
     assert_eq!(meanwhile.decisions, vec![replay]);
     assert_eq!(books(&db, &shop, chair.id).await, (9, 1, 1, 1, 1));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn near_the_end_of_the_stock_earlier_buyers_are_served_first_across_batches(db: PgPool) {
+    let shop = Shop::create(&db, "overlap.shop.test", &[("CHAIR", 100)]).await;
+    let chair = shop.item(&db, "CHAIR").await;
+    let committer = GroupCommitter::new(app_pool(&db).await, 8);
+    // 300 buyers in a known order, of 1, 2 or 3 chairs: many small batches, several in flight.
+    let mut buyers = orders(&shop, chair.id, "buyer", 300, 1);
+    for (n, order) in buyers.iter_mut().enumerate() {
+        order.quantity = 1 + (n % 3) as i32;
+    }
+    // `join_all` polls the buys in order, and a buy joins its lane's queue on its first poll.
+    let answers = futures::future::join_all(
+        buyers
+            .iter()
+            .map(|order| committer.submit(Lane::Item(chair.id), order.clone())),
+    )
+    .await;
+
+    // What serving them one by one, in order, would have sold.
+    let mut left = 100;
+    let expected: Vec<u16> = buyers
+        .iter()
+        .map(|order| {
+            if order.quantity <= left {
+                left -= order.quantity;
+                201
+            } else {
+                409
+            }
+        })
+        .collect();
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|answer| match answer.unwrap() {
+            Outcome::Final(stored) => stored.status,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(statuses, expected);
+    let sold: i64 = expected
+        .iter()
+        .zip(&buyers)
+        .filter(|(s, _)| **s == 201)
+        .map(|(_, o)| i64::from(o.quantity))
+        .sum();
+    assert_eq!(sold, 100);
+    assert_eq!(books(&db, &shop, chair.id).await.0, 0);
 }

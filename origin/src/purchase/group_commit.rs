@@ -7,7 +7,9 @@
 //!
 //! An item's lane runs up to `ITEM_DRIVERS` batches at once: a batch that fits the stock writes
 //! its orders before it takes the item's row lock (see the migration
-//! `overlapping_batches_of_an_item`), so two batches keep two database cores busy. They overlap
+//! `overlapping_batches_of_an_item`): while one batch commits (its WAL flush holds the lock) and
+//! the next waits for the lock, a third writes its orders, so one item's sales use more than one
+//! database core (on two cores, three drivers measured ~15 % faster than two). They overlap
 //! only while the stock the last batch left covers every unit in flight plus the next batch:
 //! then every buyer in them is served whichever commits first, and near the end of the stock
 //! batches go one at a time, in arrival order, so an earlier buyer is never refused for a later
@@ -34,8 +36,8 @@ use crate::{error::ApiError, observability::prometheus::names};
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 
-/// Most batches of one item committed at the same time.
-const ITEM_DRIVERS: usize = 2;
+/// Most batches of one item committed at the same time (see the module doc).
+const ITEM_DRIVERS: usize = 3;
 
 /// Most batches of one shop's async buys stored at the same time.
 const ENQUEUE_DRIVERS: usize = 4;
