@@ -170,20 +170,7 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
             return;
         };
         metrics_batch_size(orders.len());
-        let t0 = std::time::Instant::now();
         let applied = apply_batch(&shared.db, lane_key.0, lane_key.1, &orders).await;
-        if std::env::var_os("GC_TRACE").is_some() {
-            eprintln!(
-                "GCT {:?} {} {} {}",
-                std::thread::current().id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_micros(),
-                t0.elapsed().as_micros(),
-                orders.len()
-            );
-        }
         committed(&shared, lane_key, units, applied.as_ref().ok());
         match applied {
             Ok(applied) => {
