@@ -102,6 +102,8 @@ DECLARE
     price bigint;
     -- The stock before each confirmed order, NULL for the others.
     stock_before integer[] := array_fill(NULL::integer, ARRAY[size]);
+    -- The orders whose rows are written.
+    selling boolean[] := array_fill(false, ARRAY[size]);
     -- What the orders still to decide ask for together, and what was sold.
     wanted bigint;
     units integer := 0;
@@ -133,9 +135,11 @@ BEGIN
     SELECT i.stock, i.price_cents INTO stock_left, price
     FROM inventory i WHERE i.organization_id = org AND i.id = item;
     IF wanted <= stock_left THEN
+        FOR i IN 1 .. size LOOP
+            selling[i] := outcomes[i] IS NULL;
+        END LOOP;
         BEGIN
-            PERFORM record_sales(org, item, price,
-                                 ARRAY(SELECT o IS NULL FROM unnest(outcomes) AS o),
+            PERFORM record_sales(org, item, price, selling,
                                  subs, quantities, request_ids, order_ids, confirmed_bodies,
                                  keys, fingerprints);
             -- Waits for the row lock; then sees the stock as the last holder committed it.
@@ -150,6 +154,7 @@ BEGIN
         EXCEPTION WHEN SQLSTATE 'FOB01' THEN
             -- The writes above are undone; sell one order at a time under the lock.
             sold_ahead := false;
+            selling := array_fill(false, ARRAY[size]);
         END;
     END IF;
     -- (Nothing to sell when every order was answered by its key: no lock then.)
@@ -165,6 +170,7 @@ BEGIN
             outcomes[i] := 'unknown_item';
         ELSIF quantities[i] <= stock_left THEN
             outcomes[i] := 'confirmed';
+            selling[i] := true;
             stock_before[i] := stock_left;
             stock_left := stock_left - quantities[i];
             units := units + quantities[i];
@@ -176,8 +182,7 @@ BEGIN
 
     IF units > 0 THEN
         IF NOT sold_ahead THEN
-            PERFORM record_sales(org, item, price,
-                                 ARRAY(SELECT b IS NOT NULL FROM unnest(stock_before) AS b),
+            PERFORM record_sales(org, item, price, selling,
                                  subs, quantities, request_ids, order_ids, confirmed_bodies,
                                  keys, fingerprints);
             UPDATE inventory i SET stock = i.stock - units, updated_at = now()
