@@ -75,6 +75,14 @@ impl OriginServer {
     }
 }
 
+/// The value of one series in `/metrics` text: `series` is its name and labels exactly as
+/// rendered, e.g. `origin_purchase_batch_size_count`.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// A pool on `owner`'s database as `furnitureops_app`, the role row-level security applies to.
 pub async fn app_pool(owner: &PgPool) -> PgPool {
     let role = AppRole {

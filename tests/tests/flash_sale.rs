@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use api::{purchase::Order, token::Role};
-use e2e::{sse::SseReader, Edge, OriginServer, Shop, Stage, TestKeys};
+use e2e::{origin_server::metric_value, sse::SseReader, Edge, OriginServer, Shop, Stage, TestKeys};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -79,10 +79,7 @@ async fn five_hundred_buyers_two_hundred_chairs(db: PgPool) {
         .await
         .unwrap();
     let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+        metric_value(&metrics, name).unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
     };
     let (buyers, batches) = (
         value("origin_purchase_batch_size_sum"),

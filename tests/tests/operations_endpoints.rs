@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use e2e::{OriginServer, Shop, TestKeys};
+use e2e::{origin_server::metric_value, OriginServer, Shop, TestKeys};
 use origin::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -70,12 +70,8 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(db: PgPool
     assert!(!text.contains("/no/such/route"));
 
     let counted = |text: &str| -> f64 {
-        let series = r#"origin_http_requests_total{method="GET",route="/api/tenant/{org_id}/inventory",status="200"} "#;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series))
-            .unwrap()
-            .parse()
-            .unwrap()
+        let series = r#"origin_http_requests_total{method="GET",route="/api/tenant/{org_id}/inventory",status="200"}"#;
+        metric_value(text, series).unwrap()
     };
     let before = counted(&text);
     reqwest::get(format!("{tenant}/inventory")).await.unwrap();
