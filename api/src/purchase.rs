@@ -45,6 +45,14 @@ pub struct Order {
     pub status: OrderStatus,
 }
 
+/// `202` answer to a purchase queued with `Prefer: respond-async`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub purchase_id: Uuid,
+    pub status: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

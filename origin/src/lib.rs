@@ -5,48 +5,30 @@
 //! transaction that carries the caller's claims, and answers refusals as problem+json.
 //! `app(state)` builds the whole router so tests serve exactly what production serves.
 
-pub mod admin_items;
-pub mod admin_write;
-pub mod audit;
-pub mod auth;
-pub mod bench;
+pub mod admin;
 pub mod config;
 pub mod db;
-pub mod dev_tokens;
-pub mod edge_secret;
-pub mod error;
-pub mod events;
-pub mod extract;
+pub mod http;
 pub mod idempotency;
-pub mod inventory;
-pub mod keys;
 pub mod kill_switch;
-pub mod maintenance;
 pub mod observability;
-pub mod ops;
-pub mod pools;
+pub mod operator;
 pub mod purchase;
-pub mod replay;
-pub mod replica;
-pub mod request_id;
-pub mod request_timeout;
-pub mod routes;
 pub mod shop;
-pub mod state;
-pub mod telemetry;
-pub mod tenants;
 
 use std::future::Future;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use error::ApiError;
-pub use state::AppState;
+pub use http::{
+    error::ApiError,
+    state::{AppState, Settings},
+};
 
 /// The origin's HTTP application.
 pub fn app(state: AppState) -> Router {
-    routes::router(state)
+    http::router::router(state)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then drains in-flight requests.
@@ -58,7 +40,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let upkeep = tokio::spawn(observability::prometheus::run_upkeep());
+    let upkeep = tokio::spawn(observability::recorder::run_upkeep());
     let mut background = tokio::task::JoinSet::new();
     // Background work has connections of its own, so it never takes one a request is waiting for.
     background.spawn(state.events.clone().listen(db::side_pool(

@@ -1,7 +1,5 @@
 //! `origin`: serve the API, migrate the schema, manage shops, mint development tokens.
 
-mod cli;
-
 /// mimalloc rather than the system allocator: a purchase request allocates and frees many small
 /// buffers across the runtime's threads, and glibc's malloc spent about a fifth of the server's
 /// CPU on them under a flash sale (profiled with `perf` at 15k buys/s).
@@ -13,9 +11,15 @@ use api::token::{KeyAlgorithm, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use origin::{
     config::{DatabaseArgs, ServeArgs, TokenArgs},
-    db::{self, PoolLimits},
-    dev_tokens::{self, TokenRequest},
-    kill_switch, maintenance, pools, telemetry, tenants, AppState,
+    db::{self, pools, PoolLimits},
+    idempotency::retention,
+    kill_switch,
+    observability::telemetry,
+    operator::{
+        dev_tokens::{self, TokenRequest},
+        signing_keys, tenants,
+    },
+    AppState,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -77,11 +81,6 @@ enum Command {
         force: bool,
         #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
         cooldown_seconds: i64,
-    },
-    /// Benchmarks that print their figures.
-    Bench {
-        #[command(subcommand)]
-        command: cli::bench::BenchCommand,
     },
     /// Signing keys.
     Keys {
@@ -216,8 +215,7 @@ async fn main() -> anyhow::Result<()> {
             retention_hours,
         } => {
             let db = owner_pool(&database).await?;
-            let report =
-                maintenance::run_once(&db, chrono::Duration::hours(retention_hours)).await?;
+            let report = retention::run_once(&db, chrono::Duration::hours(retention_hours)).await?;
             println!(
                 "partitions created: {}, dropped: {:?}",
                 report.created, report.dropped
@@ -251,11 +249,10 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench { command } => cli::bench::run(command).await,
         Command::Keys {
             command: KeysCommand::Generate { alg, kid },
         } => {
-            let (private, public) = origin::keys::generate(alg.into(), &kid)?;
+            let (private, public) = signing_keys::generate(alg.into(), &kid)?;
             println!("private JWK (keep it with the issuer):\n{private}\n");
             println!("public JWK set (JWT_JWKS for edge and origin):\n{public}");
             Ok(())
@@ -278,7 +275,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let verifier = args.tokens.verifier()?;
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
-    maintenance::run_once(
+    retention::run_once(
         &owner,
         chrono::Duration::hours(args.idempotency_retention_hours),
     )
@@ -290,7 +287,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
     let owner_for_maintenance = owner_pool(&args.database).await?;
-    tokio::spawn(maintenance::run_forever(
+    tokio::spawn(retention::run_forever(
         owner_for_maintenance,
         chrono::Duration::hours(args.idempotency_retention_hours),
     ));

@@ -6,6 +6,7 @@
 //! Worker is used only after its launcher prints `ready`.
 
 pub mod browser;
+pub mod clusters;
 pub mod edge;
 pub mod origin_log;
 pub mod origin_server;

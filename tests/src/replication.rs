@@ -1,17 +1,16 @@
 //! A real primary and a real streaming replica for replica tests: two throwaway clusters
-//! (`origin::bench::clusters`), the schema migrated on the primary and streamed to the replica,
+//! (`clusters`), the schema migrated on the primary and streamed to the replica,
 //! plus the controls a test needs to make the replica visibly stale on purpose.
 
 use std::time::Duration;
 
-use origin::{
-    bench::clusters::{self, ThrowawayCluster},
-    db::{self, AppRole, PoolLimits, MIGRATOR},
-    pools,
-};
+use origin::db::{self, pools, AppRole, PoolLimits, MIGRATOR};
 use sqlx::PgPool;
 
-use crate::origin_server::app_pool;
+use crate::{
+    clusters::{self, ThrowawayCluster},
+    origin_server::app_pool,
+};
 
 /// How long a test waits for the replica before failing.
 const REPLICA_DEADLINE: Duration = Duration::from_secs(30);

@@ -1,7 +1,7 @@
 //! Test shops: an organization, its domain and its items, created as the schema owner.
 
 use api::inventory::Item;
-use origin::tenants::{self, NewItem};
+use origin::operator::tenants::{self, NewItem};
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -5,7 +5,7 @@ use api::token::{
     mint, AppMetadata, Audience, KeyAlgorithm, KeySet, Lifetime, Role, TokenClaims, TokenVerifier,
 };
 use chrono::{Duration, Utc};
-use origin::keys;
+use origin::operator::signing_keys;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ impl TestKeys {
             (KeyAlgorithm::Es256, ES256_KID),
             (KeyAlgorithm::EdDsa, EDDSA_KID),
         ] {
-            let (secret, set) = keys::generate(alg, kid).expect("generate test key");
+            let (secret, set) = signing_keys::generate(alg, kid).expect("generate test key");
             let public_key = set["keys"][0].clone();
             if alg == KeyAlgorithm::Es256 {
                 es256_public = public_key.clone();

@@ -13,9 +13,10 @@ use api::{Problem, ProblemKind};
 use e2e::{OriginServer, Shop, TestKeys};
 use futures::{stream::FuturesUnordered, StreamExt};
 use origin::{
+    config::operations::OpsSettings,
+    db::pools,
     db::{self, AppRole, PoolLimits},
-    ops::OpsSettings,
-    pools, AppState,
+    AppState,
 };
 use reqwest::StatusCode;
 use sqlx::{PgPool, Postgres, Transaction};

@@ -5,7 +5,7 @@
 
 use api::{Problem, ProblemKind};
 use e2e::{rate_limit_fields, EdgeConfig, Shop, Stage};
-use origin::state::Settings;
+use origin::http::state::Settings;
 use reqwest::StatusCode;
 use sqlx::PgPool;
 

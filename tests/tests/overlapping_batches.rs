@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use e2e::{origin_server::app_pool, Shop};
 use origin::{
-    auth::Scope,
     db,
+    db::Scope,
     idempotency::{self, IdempotencyKey, KeyUse},
     purchase::{buy_item, BuyOrder, Decision, GroupCommitter, Lane, Outcome, Sold},
 };

@@ -6,7 +6,7 @@
 
 use api::headers::{EDGE_CACHE, REQUEST_ID, TRACEPARENT, TRACESTATE};
 use e2e::{EdgeConfig, Shop, Stage};
-use origin::state::Settings;
+use origin::http::state::Settings;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;

@@ -17,9 +17,10 @@ use e2e::{
     origin_server::app_pool, replication::unreachable_replica, OriginServer, Shop, TestKeys,
 };
 use origin::{
+    config::operations::OpsSettings,
+    observability::telemetry,
     observability::{request_log::LogSink, sampling::LogSampling},
-    ops::OpsSettings,
-    telemetry, AppState,
+    AppState,
 };
 use reqwest::StatusCode;
 use secrecy::SecretString;

@@ -6,10 +6,7 @@
 
 use api::{shop::ShopProfile, Problem, ProblemKind};
 use e2e::{origin_server::app_pool, Edge, OriginServer, Shop, TestKeys};
-use origin::{
-    auth::{Scope, Tenant},
-    db::begin_scoped,
-};
+use origin::db::{begin_scoped, Scope};
 use reqwest::{header, StatusCode};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -110,7 +107,7 @@ async fn the_application_role_reads_only_its_own_shops_name(db: PgPool) {
     Shop::create(&db, OTHER, &[]).await;
     let app = app_pool(&db).await;
 
-    let mut tx = begin_scoped(&app, &Scope::anonymous(Tenant(demo.org_id)))
+    let mut tx = begin_scoped(&app, &Scope::anonymous(demo.org_id))
         .await
         .unwrap();
     // No WHERE clause: whatever comes back is what row-level security lets through.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
-use super::{KeyUse, RETENTION_HOURS};
+use super::key::{KeyUse, RETENTION_HOURS};
 
 /// The answer given the first time, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

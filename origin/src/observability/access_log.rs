@@ -20,8 +20,8 @@ use axum::{
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{prometheus, request_log::RequestLog, sampling::LogSampling};
-use crate::request_id;
+use super::{recorder, request_log::RequestLog, sampling::LogSampling};
+use crate::http::middleware::request_id;
 
 /// The `route` of requests that matched no route (a raw path would explode label counts).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -52,7 +52,7 @@ pub async fn observe(
 
     let latency = started.elapsed();
     let status = response.status();
-    prometheus::record_request(&method, &route, status, latency);
+    recorder::record_request(&method, &route, status, latency);
     if !sampling.keeps(log.sampled(), status, latency) {
         log.discard();
         return response;

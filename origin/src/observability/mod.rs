@@ -6,9 +6,12 @@
 //! - `sampling`: which request lines are written (deterministic on the request id).
 //! - `request_log`: holds a request's lines until the sampling decision, then writes or drops them
 //!   all together.
-//! - `prometheus`: the recorder, every metric's name and description, and `GET /metrics`.
+//! - `recorder`: the recorder, and every metric's name and description (`GET /metrics` itself is
+//!   `http::metrics_endpoint`).
+//! - `telemetry`: the JSON log subscriber.
 
 pub mod access_log;
-pub mod prometheus;
+pub mod recorder;
 pub mod request_log;
 pub mod sampling;
+pub mod telemetry;

@@ -136,7 +136,7 @@ impl RequestLog {
             Lines::Pass => sink.write_all(bytes),
             Lines::Hold { held, sink: target } => {
                 if held.len() + bytes.len() > MAX_HELD_BYTES {
-                    metrics::counter!(super::prometheus::names::LOG_HELD_BYTES_DROPPED)
+                    metrics::counter!(super::recorder::names::LOG_HELD_BYTES_DROPPED)
                         .increment(bytes.len() as u64);
                 } else {
                     held.extend_from_slice(bytes);

@@ -16,17 +16,17 @@ use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{
-    keys::{self, outcome_of_claim, KeyColumns},
+    key_records::{self, outcome_of_claim, KeyColumns},
     order::{BuyOrder, Outcome},
-    queue,
+    queue::enqueue,
 };
 use crate::{
-    auth::Scope,
+    db::Scope,
     idempotency::{lookup_since, Claim, StoredResponse},
     kill_switch::Paused,
 };
 
-/// Channel on which committed stock changes are announced (see `events`); `buy_batch` notifies
+/// Channel on which committed stock changes are announced (see `shop::events`); `buy_batch` notifies
 /// on it.
 pub const STOCK_CHANNEL: &str = "furnitureops_stock";
 
@@ -52,7 +52,7 @@ pub async fn apply_batch(
     lane: Lane,
     orders: &[BuyOrder],
 ) -> Result<Applied, sqlx::Error> {
-    let firsts = keys::first_uses(orders);
+    let firsts = key_records::first_uses(orders);
     let first_orders: Vec<&BuyOrder> = firsts.iter().map(|&i| &orders[i]).collect();
     let (decided, stock_left) = match lane {
         Lane::Item(item_id) => {
@@ -65,14 +65,14 @@ pub async fn apply_batch(
                 .collect();
             (outcomes, sold.stock_left)
         }
-        Lane::Enqueue => (queue::enqueue(db, org_id, &first_orders).await?, None),
+        Lane::Enqueue => (enqueue::enqueue(db, org_id, &first_orders).await?, None),
     };
     let mut outcomes = vec![Outcome::KeyInFlight; orders.len()];
     for (i, outcome) in firsts.into_iter().zip(decided) {
         outcomes[i] = outcome;
     }
     Ok(Applied {
-        outcomes: keys::resolve_duplicates(orders, outcomes),
+        outcomes: key_records::resolve_duplicates(orders, outcomes),
         stock_left,
     })
 }

@@ -32,7 +32,7 @@ use super::{
     engine::{apply_batch, Applied, Lane},
     order::{BuyOrder, Outcome},
 };
-use crate::{error::ApiError, observability::prometheus::names};
+use crate::{http::error::ApiError, observability::recorder::names};
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 

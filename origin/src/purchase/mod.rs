@@ -3,19 +3,18 @@
 //! Concurrent buys of the same (shop, item) are gathered into one batch (`GroupCommitter`) and
 //! applied by one call of the database's `buy_batch` (`engine::apply_batch`), a transaction that
 //! locks the item row once, fills the requests first come first served, and writes every order,
-//! idempotency record and audit row with set-based SQL. Each caller then gets its own answer. `Prefer: respond-async` buys are
-//! stored in a queue table instead and applied by the same engine from `queue` workers.
+//! idempotency record and audit row with set-based SQL. Each caller then gets its own answer (`buy` is the route).
+//! `Prefer: respond-async` buys are stored in a queue table instead and applied by the same
+//! engine from `queue` workers; `status` answers where a queued purchase stands.
 
+pub mod buy;
 mod engine;
 mod group_commit;
-mod handler;
-mod keys;
+mod key_records;
 mod order;
 pub mod queue;
-mod status;
+pub mod status;
 
 pub use engine::{apply_batch, buy_item, Applied, Decision, Lane, Sold, STOCK_CHANNEL};
 pub use group_commit::GroupCommitter;
-pub use handler::{__path_buy, buy, checked_order};
 pub use order::{BuyOrder, Outcome};
-pub use status::{__path_status, status};

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::{
-    error::ApiError,
+    http::error::ApiError,
+    idempotency::replay::stored_response,
     idempotency::{KeyUse, StoredResponse},
     kill_switch::Paused,
-    replay::stored_response,
 };
 
 /// A buy waiting for its batch.

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use api::Problem;
 
-use crate::routes::openapi::{TenantPath, TokenRefusals, Unavailable};
-use crate::{auth::Caller, db, error::ApiError, state::AppState};
+use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, Unavailable};
+use crate::{db, http::caller::Caller, http::error::ApiError, http::state::AppState};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PurchaseStatus {
@@ -39,7 +39,7 @@ pub struct PurchaseStatus {
         Unavailable,
     )
 )]
-pub async fn status(
+pub async fn purchase_status(
     State(state): State<AppState>,
     caller: Caller,
     Path((_, purchase_id)): Path<(String, String)>,

@@ -1,0 +1,172 @@
+//! The benchmark commands and their flags.
+
+use clap::Subcommand;
+use origin::{config::DatabaseArgs, db};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Token verifications per second for HS256, ES256 and EdDSA.
+    Tokens {
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// 500 buyers of one item: row-lock vs group-commit vs queue, in-process and over HTTP.
+    HotItem {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 20)]
+        pool_size: u32,
+        #[arg(long, default_value_t = 2)]
+        queue_workers: usize,
+        #[arg(long, default_value_t = 50)]
+        queue_batch: i32,
+        /// Most buys per group-commit transaction (serve's PURCHASE_BATCH_MAX).
+        #[arg(long, default_value_t = 64)]
+        max_batch: usize,
+        /// Which levels to run (each with its own row-lock baseline).
+        #[arg(long, value_delimiter = ',', default_value = "in-process,http")]
+        levels: Vec<crate::hot_item::Level>,
+    },
+    /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
+    Idempotency(IdempotencyBench),
+    /// Row-level security overhead on the inventory listing, app role vs owner.
+    Rls {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 3000)]
+        iterations: usize,
+    },
+    /// GET /api/inventory throughput with reads on the primary vs on a streaming replica
+    /// (throwaway clusters it makes and removes itself).
+    Replica {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 200)]
+        items: usize,
+        #[arg(long, default_value_t = 20)]
+        pool_size: u32,
+    },
+    /// Through the real Worker under miniflare: origin hits under cached load, the rate
+    /// limiter's cost per request, and the Worker's size (needs `scripts/build-edge` first).
+    Edge {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Log lines written per 10k requests with sampling off and on.
+    LogSampling {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdempotencyBench {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Stored keys for the first measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    small: i64,
+    /// Stored keys for the second measurement.
+    #[arg(long, default_value_t = 10_000_000)]
+    large: i64,
+    /// Keys in the day retired by DELETE vs DROP.
+    #[arg(long, default_value_t = 1_800_000)]
+    day: i64,
+    #[arg(long, default_value_t = 5_000)]
+    lookups: usize,
+}
+
+/// Runs one benchmark command.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Tokens { seconds } => crate::tokens::run(seconds),
+        BenchCommand::HotItem {
+            database,
+            app_user,
+            concurrency,
+            seconds,
+            pool_size,
+            queue_workers,
+            queue_batch,
+            max_batch,
+            levels,
+        } => {
+            let role = db::AppRole {
+                user: app_user,
+                password: None,
+            };
+            let opts = crate::hot_item::Options {
+                concurrency,
+                seconds,
+                pool_size,
+                queue_workers,
+                queue_batch,
+                max_batch,
+            };
+            crate::hot_item::run(database.url(), &role, opts, &levels).await
+        }
+        BenchCommand::Idempotency(args) => {
+            let sizes = crate::idempotency::Sizes {
+                small: args.small,
+                large: args.large,
+                day: args.day,
+                lookups: args.lookups,
+            };
+            crate::idempotency::run(args.database.url(), sizes).await
+        }
+        BenchCommand::Rls {
+            database,
+            app_user,
+            iterations,
+        } => {
+            let role = db::AppRole {
+                user: app_user,
+                password: None,
+            };
+            crate::rls::run(database.url(), &role, iterations).await
+        }
+        BenchCommand::Replica {
+            seconds,
+            clients,
+            items,
+            pool_size,
+        } => {
+            crate::replica::run(crate::replica::ReplicaBench {
+                seconds,
+                clients,
+                items,
+                pool_size,
+            })
+            .await
+        }
+        BenchCommand::Edge { database } => crate::edge::run(database.url()).await,
+        BenchCommand::LogSampling {
+            database,
+            app_user,
+            requests,
+            clients,
+        } => {
+            let role = db::AppRole {
+                user: app_user,
+                password: None,
+            };
+            crate::log_sampling::run(database.url(), &role, requests, clients).await
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `cargo run --release -p bench -- edge`: what the edge saves the origin and what the
+//! rate limiter costs, measured against the real wasm Worker under miniflare on this machine.
+//!
+//! It builds its own world (a scratch database from `DATABASE_URL`, the origin in-process, the
+//! Worker from `edge/build`, which `scripts/build-edge` makes) and prints:
+//!
+//! 1. origin hits while one shop's `GET /api/inventory` is asked 200 times a second for 10 s;
+//! 2. the limiter's overhead: the same route, one request at a time, alternating between a shop
+//!    whose reads are limited and one whose reads are unlimited (the baseline), in one run;
+//! 3. the Worker's wasm size, raw and gzipped.
+//!
+//! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    scratch::with_scratch_database,
+    stats::{summarize, Summary},
+};
+use anyhow::Context;
+use e2e::{Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+use flate2::{write::GzEncoder, Compression};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+
+const LIMITED: &str = "limited.bench.test";
+const BASELINE: &str = "baseline.bench.test";
+const RATE_PER_SECOND: u64 = 200;
+const LOAD_SECONDS: u64 = 10;
+/// Requests in flight at most during the load phase.
+const MAX_IN_FLIGHT: usize = 256;
+const OVERHEAD_ROUNDS: usize = 2_000;
+const WARM_UP_ROUNDS: usize = 50;
+
+pub async fn run(owner_url: &str) -> anyhow::Result<()> {
+    with_scratch_database(owner_url, "edge", |_, owner| measure(owner)).await
+}
+
+async fn measure(owner: PgPool) -> anyhow::Result<()> {
+    let items: Vec<(String, i32)> = (0..50).map(|i| (format!("SKU-{i}"), 10)).collect();
+    let items: Vec<(&str, i32)> = items.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    let limited = Shop::create(&owner, LIMITED, &items).await;
+    let baseline = Shop::create(&owner, BASELINE, &items).await;
+    let keys = TestKeys::new();
+    let origin = OriginServer::start(&owner, &keys).await;
+    // The limited shop's quota is high enough that the load is never refused: what is measured
+    // is the cost of asking the limiter, not of being refused by it.
+    let config = EdgeConfig::new(&origin.url, &[limited.clone(), baseline.clone()], &keys)
+        .shop_rate_limits(
+            limited.org_id,
+            json!({"read": {"limit": 1_000_000, "window_seconds": 60}}),
+        )
+        .shop_rate_limits(baseline.org_id, json!({"read": "unlimited"}));
+    let edge = Arc::new(Edge::start_with(config).await);
+
+    origin_hits_under_load(&edge, &origin, &limited).await?;
+    limiter_overhead(&edge).await?;
+    wasm_size()?;
+    Ok(())
+}
+
+async fn origin_hits_under_load(
+    edge: &Arc<Edge>,
+    origin: &OriginServer,
+    shop: &Shop,
+) -> anyhow::Result<()> {
+    let path = format!("/api/tenant/{}/inventory", shop.org_id);
+    let before = origin.log.count_ending_with(&path);
+    let total = RATE_PER_SECOND * LOAD_SECONDS;
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SECOND));
+    let mut requests = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..total {
+        ticks.tick().await;
+        let permit = in_flight.clone().acquire_owned().await?;
+        let edge = edge.clone();
+        requests.spawn(async move {
+            let sent = Instant::now();
+            let response = edge.get(LIMITED, "/api/inventory").send().await;
+            drop(permit);
+            let ok = response.is_ok_and(|r| r.status().is_success());
+            (ok, sent.elapsed())
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    while let Some(done) = requests.join_next().await {
+        let (ok, latency) = done?;
+        failed += usize::from(!ok);
+        latencies.push(latency);
+    }
+    let elapsed = started.elapsed();
+    let hits = origin.log.count_ending_with(&path) - before;
+    let latency = summarize(&mut latencies);
+    println!(
+        "Inventory cache: GET /api/inventory on one shop, {RATE_PER_SECOND} req/s for {LOAD_SECONDS} s"
+    );
+    println!(
+        "  requests {total} in {:.1} s ({failed} not 2xx), latency p50 {:.2} ms, p99 {:.2} ms",
+        elapsed.as_secs_f64(),
+        millis(latency.p50),
+        millis(latency.p99)
+    );
+    println!("  origin hits {hits} (goal: at most {})", LOAD_SECONDS + 1);
+    anyhow::ensure!(failed == 0, "{failed} requests failed");
+    Ok(())
+}
+
+async fn limiter_overhead(edge: &Edge) -> anyhow::Result<()> {
+    let timed = |domain: &'static str| async move {
+        let sent = Instant::now();
+        let response = edge.get(domain, "/api/inventory").send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{domain}: {}",
+            response.status()
+        );
+        response.bytes().await?;
+        Ok::<_, anyhow::Error>(sent.elapsed())
+    };
+    for _ in 0..WARM_UP_ROUNDS {
+        timed(LIMITED).await?;
+        timed(BASELINE).await?;
+    }
+    let mut limited = Vec::with_capacity(OVERHEAD_ROUNDS);
+    let mut baseline = Vec::with_capacity(OVERHEAD_ROUNDS);
+    for round in 0..OVERHEAD_ROUNDS {
+        // Alternate which goes first so drift and cache expiry hit both alike.
+        if round % 2 == 0 {
+            limited.push(timed(LIMITED).await?);
+            baseline.push(timed(BASELINE).await?);
+        } else {
+            baseline.push(timed(BASELINE).await?);
+            limited.push(timed(LIMITED).await?);
+        }
+    }
+    let limited = summarize(&mut limited);
+    let baseline = summarize(&mut baseline);
+    println!(
+        "Rate limiter overhead: GET /api/inventory one at a time, {OVERHEAD_ROUNDS} alternating rounds"
+    );
+    println!(
+        "  {:<28} {:>8} {:>8} {:>8}",
+        "", "mean ms", "p50 ms", "p99 ms"
+    );
+    print_row("limiter off (baseline)", &baseline);
+    print_row("limiter on", &limited);
+    println!(
+        "  overhead per request: p50 {:+.2} ms, p99 {:+.2} ms (goal: p50 at most 2 ms)",
+        millis(limited.p50) - millis(baseline.p50),
+        millis(limited.p99) - millis(baseline.p99)
+    );
+    Ok(())
+}
+
+fn wasm_size() -> anyhow::Result<()> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../edge/build/index_bg.wasm");
+    let wasm = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+    gzip.write_all(&wasm)?;
+    let gzipped = gzip.finish()?;
+    println!(
+        "Worker size: index_bg.wasm {} B raw ({:.0} KiB), {} B gzip -9 ({:.0} KiB; goal: at most 400 KB)",
+        wasm.len(),
+        kib(wasm.len()),
+        gzipped.len(),
+        kib(gzipped.len())
+    );
+    Ok(())
+}
+
+fn print_row(label: &str, summary: &Summary) {
+    println!(
+        "  {label:<28} {:>8.2} {:>8.2} {:>8.2}",
+        millis(summary.mean),
+        millis(summary.p50),
+        millis(summary.p99)
+    );
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn kib(bytes: usize) -> f64 {
+    bytes as f64 / 1024.0
+}

@@ -1,0 +1,305 @@
+//! `bench hot-item`: 500 concurrent buyers of one item, three ways, side by side.
+//!
+//! `row-lock` (the seed's per-purchase transaction, the baseline), `group-commit` (this
+//! product's synchronous path) and `queue` (async enqueue, then the workers' drain), first with
+//! the purchase engine called in-process, then over HTTP against `serve`. Every mode does the
+//! full per-purchase work (stock, order, idempotency record, audit row) and is checked for
+//! oversell: initial stock = remaining stock + units in orders, and orders = confirmations.
+
+mod http;
+mod load;
+mod report;
+mod row_lock;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use sqlx::{postgres::PgConnectOptions, PgPool};
+use uuid::Uuid;
+
+use self::{
+    load::{Answer, LoadResult},
+    report::{print_table, Row},
+};
+use crate::{scratch::with_scratch_database, stats::summarize};
+use origin::{
+    db::{self, AppRole, PoolLimits},
+    idempotency::{fingerprint, IdempotencyKey, KeyUse},
+    operator::tenants::{self, NewItem},
+    purchase::{queue, BuyOrder, GroupCommitter, Lane, Outcome},
+};
+
+pub use row_lock::{buy_one, http_buy, RowLockOutcome};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub pool_size: u32,
+    pub queue_workers: usize,
+    pub queue_batch: i32,
+    pub max_batch: usize,
+}
+
+/// Where the purchase engine is called from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    /// Directly, from tasks in this process (a lone buyer first).
+    InProcess,
+    /// Over HTTP against the real router, served on 127.0.0.1.
+    Http,
+}
+
+const INITIAL_STOCK: i32 = 50_000_000;
+const ISSUER: &str = "bench";
+
+struct Bench {
+    org_id: Uuid,
+    owner: PgPool,
+    app: PgPool,
+    opts: Options,
+}
+
+pub async fn run(
+    owner_url: &str,
+    app_role: &AppRole,
+    opts: Options,
+    levels: &[Level],
+) -> anyhow::Result<()> {
+    let role = app_role.clone();
+    let levels = levels.to_vec();
+    with_scratch_database(owner_url, "hot_item", |options, owner| async move {
+        let bench = Bench::new(&options, owner, &role, opts).await?;
+        let mut rows = Vec::new();
+        if levels.contains(&Level::InProcess) {
+            // A lone buyer first: group commit must not make a single purchase slower.
+            rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
+            rows.push(
+                bench
+                    .lone()
+                    .in_process_group_commit()
+                    .await?
+                    .at("lone buyer"),
+            );
+            rows.push(bench.in_process_row_lock().await?);
+            rows.push(bench.in_process_group_commit().await?);
+            rows.push(bench.in_process_queue().await?);
+        }
+        if levels.contains(&Level::Http) {
+            rows.extend(bench.http_levels().await?);
+        }
+        print_table(&rows, opts);
+        anyhow::ensure!(rows.iter().all(|r| !r.oversell), "oversell detected");
+        Ok(())
+    })
+    .await
+}
+
+impl Bench {
+    async fn new(
+        options: &PgConnectOptions,
+        owner: PgPool,
+        role: &AppRole,
+        opts: Options,
+    ) -> anyhow::Result<Self> {
+        let limits = PoolLimits {
+            max_connections: opts.pool_size,
+            acquire_timeout: Duration::from_secs(60),
+        };
+        let app = db::connect_with(role.connect_options(options), limits).await?;
+        let org_id = tenants::add(&owner, "Hot item bench", "bench.hot-item.test").await?;
+        Ok(Self {
+            org_id,
+            owner,
+            app,
+            opts,
+        })
+    }
+
+    /// The same bench with one buyer and a short run.
+    fn lone(&self) -> Self {
+        Self {
+            org_id: self.org_id,
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            opts: Options {
+                concurrency: 1,
+                seconds: self.opts.seconds.min(2.0),
+                ..self.opts
+            },
+        }
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.opts.seconds)
+    }
+
+    async fn new_item(&self, sku: &str) -> anyhow::Result<Uuid> {
+        let item = NewItem {
+            sku,
+            name: sku,
+            price_cents: 49_900,
+            stock: INITIAL_STOCK,
+        };
+        tenants::stock_items(&self.owner, self.org_id, &[item]).await?;
+        let id: Uuid =
+            sqlx::query_scalar("SELECT id FROM inventory WHERE organization_id = $1 AND sku = $2")
+                .bind(self.org_id)
+                .bind(sku)
+                .fetch_one(&self.owner)
+                .await?;
+        Ok(id)
+    }
+
+    /// True when stock and orders of `item` do not add up to `confirmed` sales from the initial stock.
+    async fn oversold(&self, item: Uuid, confirmed: u64) -> anyhow::Result<bool> {
+        let (stock, units, orders): (i32, i64, i64) = sqlx::query_as(
+            "SELECT i.stock, coalesce(sum(o.quantity), 0)::bigint, count(o.id)
+             FROM inventory i LEFT JOIN orders o ON o.organization_id = i.organization_id AND o.item_id = i.id
+             WHERE i.organization_id = $1 AND i.id = $2 GROUP BY i.stock",
+        )
+        .bind(self.org_id)
+        .bind(item)
+        .fetch_one(&self.owner)
+        .await?;
+        Ok(i64::from(stock) + units != i64::from(INITIAL_STOCK)
+            || u64::try_from(orders).unwrap_or(0) != confirmed)
+    }
+
+    fn row(level: &'static str, mode: &'static str, mut result: LoadResult, oversell: bool) -> Row {
+        let summary = summarize(&mut result.latencies);
+        Row {
+            level,
+            mode,
+            result,
+            summary,
+            oversell,
+            drain_per_second: None,
+        }
+    }
+
+    async fn in_process_row_lock(&self) -> anyhow::Result<Row> {
+        let item = self
+            .new_item(&format!("ROW-LOCK-{}", self.opts.concurrency))
+            .await?;
+        let (app, org) = (self.app.clone(), self.org_id);
+        let result = load::run(self.opts.concurrency, self.duration(), move |task, n| {
+            let app = app.clone();
+            async move {
+                let sub = format!("buyer-{task}");
+                match buy_one(
+                    &app,
+                    org,
+                    &sub,
+                    item,
+                    1,
+                    &format!("{item}-{task}-{n}"),
+                    "bench",
+                )
+                .await
+                {
+                    Ok(RowLockOutcome::Confirmed(_)) => Answer::Confirmed,
+                    Ok(RowLockOutcome::OutOfStock | RowLockOutcome::Replayed(_)) => Answer::Refused,
+                    Err(_) => Answer::ServerError,
+                }
+            }
+        })
+        .await;
+        let oversell = self.oversold(item, result.confirmed).await?;
+        Ok(Self::row("in-process", "row-lock", result, oversell))
+    }
+
+    fn order(&self, task: usize, n: u64, item_id: Uuid) -> BuyOrder {
+        let sub = format!("buyer-{task}");
+        // Keys are unique per mode: each mode buys its own item.
+        let key = format!("{item_id}-{task}-{n}");
+        BuyOrder {
+            org_id: self.org_id,
+            customer_sub: sub.clone(),
+            item_id,
+            quantity: 1,
+            request_id: key.clone(),
+            key: IdempotencyKey::parse(&key).map(|key| KeyUse {
+                org_id: self.org_id,
+                customer_sub: sub,
+                key,
+                fingerprint: fingerprint("POST", "buy", item_id.as_bytes()),
+                request_id: "bench".into(),
+            }),
+        }
+    }
+
+    async fn committed_load(&self, item: Uuid, lane: Lane) -> LoadResult {
+        let committer = GroupCommitter::new(self.app.clone(), self.opts.max_batch);
+        let template = Arc::new(Self {
+            org_id: self.org_id,
+            owner: self.owner.clone(),
+            app: self.app.clone(),
+            opts: self.opts,
+        });
+        load::run(self.opts.concurrency, self.duration(), move |task, n| {
+            let committer = committer.clone();
+            let order = template.order(task, n, item);
+            async move {
+                match committer.submit(lane, order).await {
+                    Ok(Outcome::Final(stored)) if stored.status == 201 => Answer::Confirmed,
+                    Ok(Outcome::Final(stored)) if stored.status == 202 => Answer::Accepted,
+                    Ok(_) => Answer::Refused,
+                    Err(_) => Answer::ServerError,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn in_process_group_commit(&self) -> anyhow::Result<Row> {
+        let item = self
+            .new_item(&format!("GROUP-COMMIT-{}", self.opts.concurrency))
+            .await?;
+        let result = self.committed_load(item, Lane::Item(item)).await;
+        let oversell = self.oversold(item, result.confirmed).await?;
+        Ok(Self::row("in-process", "group-commit", result, oversell))
+    }
+
+    async fn in_process_queue(&self) -> anyhow::Result<Row> {
+        let item = self.new_item("QUEUE").await?;
+        let result = self.committed_load(item, Lane::Enqueue).await;
+        let drained = self.drain(item).await?;
+        let oversell = self.oversold(item, drained.0).await?;
+        let mut row = Self::row("in-process", "queue", result, oversell);
+        row.drain_per_second = Some(drained.1);
+        Ok(row)
+    }
+
+    /// Runs the queue workers until nothing is pending; returns (confirmed, purchases/s).
+    async fn drain(&self, item: Uuid) -> anyhow::Result<(u64, f64)> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM purchase_queue WHERE status = 'pending'")
+                .fetch_one(&self.owner)
+                .await?;
+        let started = std::time::Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.opts.queue_workers.max(1) {
+            let app = self.app.clone();
+            let batch = self.opts.queue_batch;
+            workers.spawn(async move {
+                while queue::drain_once(&app, batch).await? > 0 {}
+                Ok::<_, sqlx::Error>(())
+            });
+        }
+        while let Some(done) = workers.join_next().await {
+            done.context("queue worker panicked")??;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM purchase_queue WHERE item_id = $1 AND status = 'confirmed'",
+        )
+        .bind(item)
+        .fetch_one(&self.owner)
+        .await?;
+        Ok((
+            u64::try_from(confirmed).unwrap_or(0),
+            pending as f64 / elapsed,
+        ))
+    }
+}

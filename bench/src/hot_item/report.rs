@@ -1,0 +1,93 @@
+//! The hot-item table: one row per mode, with its ratio to the same level's row-lock baseline.
+
+use std::time::Duration;
+
+use super::{load::LoadResult, Options};
+use crate::{cpu, stats::Summary};
+
+/// One mode's figures.
+pub struct Row {
+    pub level: &'static str,
+    pub mode: &'static str,
+    pub result: LoadResult,
+    pub summary: Summary,
+    pub oversell: bool,
+    pub drain_per_second: Option<f64>,
+}
+
+impl Row {
+    pub fn at(mut self, level: &'static str) -> Self {
+        self.level = level;
+        self
+    }
+
+    fn answered(&self) -> u64 {
+        self.result.confirmed + self.result.accepted
+    }
+
+    fn per_second(&self) -> f64 {
+        self.answered() as f64 / self.result.elapsed.as_secs_f64()
+    }
+
+    /// Busy CPU time per purchase in microseconds: the machine's, and this process's.
+    fn cpu_micros(&self) -> Option<(f64, f64)> {
+        let cpu = self.result.cpu?;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / self.answered() as f64;
+        (self.answered() > 0).then(|| (per(cpu.machine), per(cpu.process)))
+    }
+}
+
+pub fn print_table(rows: &[Row], opts: Options) {
+    println!(
+        "hot item: {} concurrent buyers of one item, {} s per mode, pool of {} connections, group commit up to {} per batch, queue drained by {} workers x {} per claim",
+        opts.concurrency, opts.seconds, opts.pool_size, opts.max_batch, opts.queue_workers, opts.queue_batch
+    );
+    println!(
+        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10}",
+        "level",
+        "mode",
+        "purchases/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "5xx",
+        "oversell",
+        "vs row-lock",
+        "drain/s",
+        "CPU us/buy",
+        "of it here",
+        "ceiling/s"
+    );
+    let cores = cpu::cores();
+    for row in rows {
+        let baseline = rows
+            .iter()
+            .find(|r| r.level == row.level && r.mode == "row-lock")
+            .map(Row::per_second)
+            .unwrap_or(f64::NAN);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu_micros = row.cpu_micros();
+        println!(
+            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10.1}x {:>12} {:>11} {:>10} {:>10}",
+            row.level,
+            row.mode,
+            row.per_second(),
+            ms(row.summary.p50),
+            ms(row.summary.p99),
+            ms(row.summary.max),
+            row.result.server_errors,
+            if row.oversell { "VIOLATED" } else { "0" },
+            row.per_second() / baseline,
+            row.drain_per_second
+                .map(|d| format!("{d:.0}"))
+                .unwrap_or_else(|| "-".into()),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{us:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(_, here)| format!("{here:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{:.0}", cores as f64 * 1e6 / us)),
+        );
+    }
+    println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
+    println!(
+        "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
+    );
+}

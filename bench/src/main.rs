@@ -1,0 +1,36 @@
+//! `bench`: every benchmark of the product, one command each. Each prints its figures against
+//! its baseline measured in the same run, builds what it needs (keys, a scratch database, the
+//! origin in-process, throwaway clusters, the Worker under miniflare), sends bounded load to
+//! 127.0.0.1 only, and cleans up after itself.
+//!
+//! Kept out of the origin crate so the server binary carries only what serving needs.
+
+mod command;
+mod cpu;
+mod edge;
+mod hot_item;
+mod idempotency;
+mod load;
+mod log_sampling;
+mod replica;
+mod rls;
+mod scratch;
+mod stats;
+mod tokens;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "FurnitureOps benchmarks that print their figures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: command::BenchCommand,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    command::run(Cli::parse().command).await
+}

@@ -1,0 +1,120 @@
+//! The audit log: who changed what, when, under which request. Entries are written in the same
+//! transaction as the change (so there is never a change without its entry, or an entry without
+//! its change) and the application role can only add and read them.
+
+use axum::{
+    extract::{Query, State},
+    Json,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use api::Problem;
+
+use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, Unavailable};
+use crate::{db, http::caller::Admin, http::error::ApiError, http::state::AppState};
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub org_id: Uuid,
+    pub actor_sub: &'a str,
+    pub action: &'a str,
+    pub target: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: &'a str,
+}
+
+pub async fn record(conn: &mut PgConnection, entry: AuditEntry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO audit_log (organization_id, actor_sub, action, target, before, after, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        entry.org_id,
+        entry.actor_sub,
+        entry.action,
+        entry.target,
+        entry.before,
+        entry.after,
+        entry.request_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The cursor of the last entry already seen.
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Entry {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Pass as `after` for the next page (entries written later will follow it).
+    pub next: Option<i64>,
+}
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+/// `GET /api/tenant/{org_id}/admin/audit?after=&limit=`: oldest first, newest last.
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/admin/audit",
+    summary = "Page through the audit log, oldest first",
+    tag = "admin",
+    params(TenantPath, PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries and the cursor for the next", body = Page),
+        (status = 400, description = "limit outside 1..=500", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        Unavailable,
+    )
+)]
+pub async fn list_audit_entries(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Malformed(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
+    let entries = sqlx::query_as!(
+        Entry,
+        r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
+           FROM audit_log WHERE organization_id = $1 AND id > $2
+           ORDER BY id LIMIT $3"#,
+        caller.org_id,
+        page.after.unwrap_or(0),
+        limit
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let next = entries.last().map(|e| e.id).or(page.after);
+    Ok(Json(Page { entries, next }))
+}

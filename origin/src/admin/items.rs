@@ -1,0 +1,174 @@
+//! Admins managing their shop's items. The role comes from the token; the tenant from the path
+//! and, underneath, from row-level security. Every change is idempotent (`Idempotency-Key`) and
+//! audited in its own transaction.
+
+use api::{
+    admin::{CreateItem, ItemPatch},
+    inventory::Item,
+    Problem,
+};
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable};
+use crate::{
+    admin::audit::AuditEntry, admin::guarded_write::AdminWrite, http::caller::Admin,
+    http::error::ApiError, http::json_body::parse_json, http::state::AppState,
+};
+
+/// `POST /api/tenant/{org_id}/admin/items`
+#[utoipa::path(
+    post,
+    path = "/api/tenant/{org_id}/admin/items",
+    summary = "Add an item",
+    tag = "admin",
+    params(TenantPath),
+    request_body = CreateItem,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new item", body = Item,
+         headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
+        (status = 400, description = "Malformed body or a field out of its limits", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 409, description = "An item with this sku exists", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
+pub async fn create_item(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let new: CreateItem = parse_json(&body)?;
+    let stock = new
+        .validate()
+        .map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let mut write = match AdminWrite::begin(&state, &caller, &headers, "create-item", &body).await?
+    {
+        Ok(write) => write,
+        Err(replayed) => return Ok(replayed),
+    };
+    let item = sqlx::query_as!(
+        Item,
+        "INSERT INTO inventory (organization_id, sku, name, price_cents, stock)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, sku, name, price_cents, stock",
+        caller.org_id,
+        new.sku.trim(),
+        new.name.trim(),
+        new.price_cents,
+        stock
+    )
+    .fetch_one(&mut *write.tx)
+    .await
+    .map_err(|e| conflict_on(e, "23505", "an item with this sku already exists"))?;
+    let request_id = write.key.request_id.clone();
+    let entry = AuditEntry {
+        org_id: caller.org_id,
+        actor_sub: caller.sub(),
+        action: "item.create",
+        target: format!("item:{}", item.id),
+        before: None,
+        after: Some(json!(item)),
+        request_id: &request_id,
+    };
+    write.finish(Some(entry), StatusCode::CREATED, &item).await
+}
+
+/// `PATCH /api/tenant/{org_id}/admin/items/{item_id}`
+#[utoipa::path(
+    patch,
+    path = "/api/tenant/{org_id}/admin/items/{item_id}",
+    summary = "Change an item: name, price, stock (absolute or delta)",
+    tag = "admin",
+    params(TenantPath, ("item_id" = Uuid, Path, description = "The item")),
+    request_body = ItemPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The item after the change", body = Item,
+         headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
+        (status = 400, description = "Malformed body, an empty patch, or both stock and stock_delta", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock would go below zero", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
+pub async fn update_item(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path((_, item_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let item_id = Uuid::parse_str(&item_id)
+        .map_err(|_| ApiError::Malformed("the item id is not a UUID".into()))?;
+    let patch: ItemPatch = parse_json(&body)?;
+    let patch = patch
+        .validate()
+        .map_err(|e| ApiError::Malformed(e.to_string()))?;
+    let route = format!("patch-item:{item_id}");
+    let mut write = match AdminWrite::begin(&state, &caller, &headers, &route, &body).await? {
+        Ok(write) => write,
+        Err(replayed) => return Ok(replayed),
+    };
+    let before = sqlx::query_as!(
+        Item,
+        "SELECT id, sku, name, price_cents, stock FROM inventory
+         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        caller.org_id,
+        item_id
+    )
+    .fetch_optional(&mut *write.tx)
+    .await?
+    .ok_or(ApiError::NotFound("no such item"))?;
+    let item = sqlx::query_as!(
+        Item,
+        "UPDATE inventory SET
+             name = coalesce($3, name),
+             price_cents = coalesce($4, price_cents),
+             stock = coalesce($5, stock + $6, stock),
+             updated_at = now()
+         WHERE organization_id = $1 AND id = $2
+         RETURNING id, sku, name, price_cents, stock",
+        caller.org_id,
+        item_id,
+        patch.name,
+        patch.price_cents,
+        patch.stock,
+        patch.stock_delta
+    )
+    .fetch_one(&mut *write.tx)
+    .await
+    .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?;
+    let request_id = write.key.request_id.clone();
+    let entry = AuditEntry {
+        org_id: caller.org_id,
+        actor_sub: caller.sub(),
+        action: "item.update",
+        target: format!("item:{item_id}"),
+        before: Some(json!(before)),
+        after: Some(json!(item)),
+        request_id: &request_id,
+    };
+    write.finish(Some(entry), StatusCode::OK, &item).await
+}
+
+/// Turns the Postgres error `code` into a 409 with `detail`; other errors pass through.
+fn conflict_on(err: sqlx::Error, code: &str, detail: &'static str) -> ApiError {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => {
+            ApiError::Conflict(detail)
+        }
+        _ => ApiError::Database(err),
+    }
+}

@@ -1,0 +1,6 @@
+//! Shop admins changing their shop: item writes, each idempotent and audited, and the audit log
+//! they can read back.
+
+pub mod audit;
+pub mod guarded_write;
+pub mod items;

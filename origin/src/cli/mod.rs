@@ -1,3 +1,0 @@
-//! Subcommands of the `origin` binary that have grown their own flags.
-
-pub mod bench;

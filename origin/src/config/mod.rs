@@ -1,0 +1,132 @@
+//! Typed configuration, read from flags or environment variables (flags win).
+//!
+//! Secrets (`DATABASE_URL`, `JWT_JWKS`) are held as `SecretString`, so neither `Debug` nor a log
+//! line can print them.
+
+pub mod operations;
+mod secrets;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use api::token::{KeySet, TokenVerifier};
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    db::{AppRole, PoolLimits},
+    http::state::Settings,
+};
+use operations::OperationsArgs;
+use secrets::secret;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/furnitureops";
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL of the primary.
+    #[arg(long, env = "DATABASE_URL", value_parser = secret, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, hide_default_value = true)]
+    pub database_url: SecretString,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The JWK set (JSON `{"keys": [...]}`) tokens are checked against; each key needs a `kid`.
+    #[arg(long, env = "JWT_JWKS", value_parser = secret, hide_env_values = true)]
+    pub jwt_jwks: SecretString,
+    /// Required `iss` claim.
+    #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "furnitureops-shops")]
+    pub jwt_audience: String,
+}
+
+impl TokenArgs {
+    pub fn key_set(&self) -> anyhow::Result<KeySet> {
+        KeySet::from_jwks_json(self.jwt_jwks.expose_secret()).context("JWT_JWKS is not usable")
+    }
+
+    pub fn verifier(&self) -> anyhow::Result<TokenVerifier> {
+        Ok(TokenVerifier::new(
+            self.key_set()?,
+            self.jwt_issuer.clone(),
+            self.jwt_audience.clone(),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    /// The role requests run as: no BYPASSRLS, owns nothing (made by the migrations).
+    #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+    pub database_app_user: String,
+    /// Its password, when the server asks for one.
+    #[arg(long, env = "DATABASE_APP_PASSWORD", value_parser = secret, hide_env_values = true)]
+    pub database_app_password: Option<SecretString>,
+    /// When set, tenant routes require this value in `X-Edge-Secret`.
+    #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
+    pub edge_shared_secret: Option<SecretString>,
+    /// Seconds after a kill-switch flip during which it cannot flip back (without `force`).
+    #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
+    pub kill_switch_cooldown_seconds: i64,
+    /// Most buys of one item committed in one transaction.
+    #[arg(long, env = "PURCHASE_BATCH_MAX", default_value_t = 64)]
+    pub purchase_batch_max: usize,
+    /// Queue workers run inside `serve` (0 leaves the queue to `origin worker`).
+    #[arg(long, env = "QUEUE_WORKERS", default_value_t = 1)]
+    pub queue_workers: usize,
+    /// Most queued purchases one worker transaction claims.
+    #[arg(long, env = "QUEUE_BATCH", default_value_t = 50)]
+    pub queue_batch: i32,
+    /// Hours idempotency keys are kept at least (partitions are dropped once wholly older).
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
+    pub idempotency_retention_hours: i64,
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: SocketAddr,
+    /// Most connections the pool opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 500)]
+    pub acquire_timeout_ms: u64,
+    #[command(flatten)]
+    pub operations: OperationsArgs,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            kill_switch_cooldown: chrono::Duration::seconds(self.kill_switch_cooldown_seconds),
+            max_batch: self.purchase_batch_max,
+            queue_workers: self.queue_workers,
+            queue_batch: self.queue_batch,
+        }
+    }
+
+    /// The application role's credentials.
+    pub fn app_role(&self) -> AppRole {
+        AppRole {
+            user: self.database_app_user.clone(),
+            password: self.database_app_password.clone(),
+        }
+    }
+
+    pub fn pool_limits(&self) -> PoolLimits {
+        PoolLimits {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+        }
+    }
+}

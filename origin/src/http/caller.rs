@@ -1,0 +1,106 @@
+//! Who is calling, for which shop.
+//!
+//! `Tenant` is the shop named by the path; `Caller` is a verified bearer token whose
+//! `app_metadata.org_id` must be that shop (else `403`). Roles come from the token only: no
+//! table is read to decide what a caller may do; `Admin` is a caller whose token says `admin`.
+
+use std::collections::HashMap;
+
+use api::token::{Role, TokenClaims};
+use axum::{
+    extract::{FromRequestParts, Path},
+    http::{header::AUTHORIZATION, request::Parts},
+};
+use uuid::Uuid;
+
+use crate::{db::Scope, http::error::ApiError, http::state::AppState};
+
+/// The shop a request is for, from `/api/tenant/{org_id}/...`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tenant(pub Uuid);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("unknown shop"))?;
+        params
+            .get("org_id")
+            .and_then(|raw| Uuid::parse_str(raw).ok())
+            .map(Tenant)
+            .ok_or(ApiError::NotFound("unknown shop"))
+    }
+}
+
+/// A caller with a valid token for the path's shop.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub org_id: Uuid,
+    pub claims: TokenClaims,
+}
+
+impl Caller {
+    pub fn sub(&self) -> &str {
+        &self.claims.sub
+    }
+
+    pub fn role(&self) -> Role {
+        self.claims.app_metadata.role
+    }
+
+    /// The claims as the database sees them (`request.jwt.claims`).
+    pub fn scope(&self) -> Scope {
+        Scope::for_claims(self.org_id, &self.claims)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Tenant(org_id) = Tenant::from_request_parts(parts, state).await?;
+        let raw = bearer_token(parts)?;
+        let verified = state.tokens.verify(raw, chrono::Utc::now())?;
+        if verified.claims.app_metadata.org_id != org_id {
+            return Err(ApiError::Forbidden("the token belongs to another shop"));
+        }
+        Ok(Self {
+            org_id,
+            claims: verified.claims,
+        })
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Token(api::token::TokenError::Malformed))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(ApiError::MissingToken)
+}
+
+/// A caller whose token says `admin`.
+#[derive(Debug)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.role() != Role::Admin {
+            return Err(ApiError::Forbidden("this route is for shop admins"));
+        }
+        Ok(Self(caller))
+    }
+}

@@ -1,0 +1,145 @@
+//! The origin's one error type, and its single conversion to problem+json.
+//!
+//! 5xx bodies are opaque: the cause goes to the log next to the request id, never to the client.
+
+use api::{headers, token::TokenError, Problem, ProblemKind};
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use crate::http::middleware::request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    InvalidQuantity(String),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("a bearer token is required")]
+    MissingToken,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("this Idempotency-Key was already used with a different request")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    KeyInFlight,
+    #[error("the kill switch is in its cooldown until {until}; pass \"force\": true to override")]
+    Cooldown {
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("sales are paused{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    SalesPaused {
+        reason: Option<String>,
+        retry_after_seconds: i64,
+    },
+    #[error("only {available} left")]
+    OutOfStock { available: i32 },
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("purchase batch: {0}")]
+    Batch(std::sync::Arc<sqlx::Error>),
+}
+
+/// Seconds a client should wait before retrying when the database is overloaded or down.
+const RETRY_AFTER_UNAVAILABLE: i64 = 1;
+
+impl ApiError {
+    /// Seconds to put in `Retry-After`, for refusals that will pass later.
+    fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::SalesPaused {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            Self::KeyInFlight => Some(1),
+            _ if self.kind() == ProblemKind::Unavailable => Some(RETRY_AFTER_UNAVAILABLE),
+            _ => None,
+        }
+    }
+
+    /// The problem body this error is answered with.
+    pub fn problem(&self) -> Problem {
+        let kind = self.kind();
+        let request_id = request_id::current();
+        let detail = if kind.status() >= 500 && kind != ProblemKind::SalesPaused {
+            tracing::error!(request_id = request_id.as_deref(), error = %self, "request failed");
+            kind.title().to_owned()
+        } else {
+            self.to_string()
+        };
+        Problem::new(kind, detail).with_request_id(request_id)
+    }
+
+    fn kind(&self) -> ProblemKind {
+        match self {
+            Self::Malformed(_) => ProblemKind::MalformedRequest,
+            Self::InvalidQuantity(_) => ProblemKind::InvalidQuantity,
+            Self::Token(_) | Self::MissingToken => ProblemKind::Unauthenticated,
+            Self::Forbidden(_) => ProblemKind::Forbidden,
+            Self::NotFound(_) => ProblemKind::NotFound,
+            Self::OutOfStock { .. } => ProblemKind::OutOfStock,
+            Self::Conflict(_) | Self::Cooldown { .. } => ProblemKind::Conflict,
+            Self::KeyReused => ProblemKind::KeyReused,
+            Self::KeyInFlight => ProblemKind::KeyInFlight,
+            Self::SalesPaused { .. } => ProblemKind::SalesPaused,
+            Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
+            Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
+            Self::Batch(err) if is_unavailable(err) => ProblemKind::Unavailable,
+            Self::Database(_) | Self::Batch(_) => ProblemKind::Internal,
+        }
+    }
+}
+
+/// Errors that mean "try again shortly" rather than "this request is wrong".
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
+            // 53300 too many connections, 57014 statement timeout.
+            matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+        }),
+        _ => false,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = problem_response(&self.problem());
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
+    }
+}
+
+/// Renders a problem as an HTTP response with the right status and content type.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(headers::PROBLEM_JSON),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 says when to come back; callers with a better figure overwrite it.
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
+        );
+    }
+    response
+}

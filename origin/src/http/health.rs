@@ -1,0 +1,49 @@
+//! Probes: `healthz` says the process answers, `readyz` that the database does and is migrated.
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde_json::{json, Value};
+use sqlx::migrate::Migrate;
+
+use crate::{db::MIGRATOR, http::error::ApiError, http::state::AppState};
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Liveness: the process answers",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Object))
+)]
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Readiness: the database answers and is migrated",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and every migration is applied", body = Object),
+        (status = 503, description = "Migrations are missing, or the database is down", body = Object),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let applied = conn
+        .list_applied_migrations()
+        .await
+        .map_err(sqlx::Error::from)?;
+    let migrated = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.iter().any(|a| a.version == m.version));
+    let status = if migrated {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        Json(json!({"database": "ok", "migrated": migrated})),
+    ))
+}

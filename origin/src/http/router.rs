@@ -1,0 +1,73 @@
+//! The route table. Tenant routes live under `/api/tenant/{org_id}`, which the edge rewrites
+//! shop-domain paths to; probes live at the root.
+
+use axum::{
+    error_handling::HandleErrorLayer,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, patch, post, put},
+    Router,
+};
+use tower::ServiceBuilder;
+
+use super::{
+    error::ApiError,
+    health,
+    json_body::MAX_BODY_BYTES,
+    metrics_endpoint,
+    middleware::{edge_secret, request_id, request_timeout},
+    openapi,
+    state::AppState,
+};
+use crate::{
+    admin::{audit, items},
+    db::replica,
+    kill_switch::handlers as kill_switch,
+    observability,
+    purchase::{buy, status},
+    shop::{events, inventory, profile},
+};
+
+pub fn router(state: AppState) -> Router {
+    // Installs the process-wide metrics recorder (once) before any request is counted.
+    observability::recorder::handle();
+    let tenant = Router::new()
+        .route("/inventory", get(inventory::list_items))
+        .route("/inventory/{item_id}", get(inventory::get_item))
+        .route("/shop", get(profile::shop_profile))
+        .route("/buy", post(buy::buy))
+        .route("/admin/items", post(items::create_item))
+        .route("/admin/items/{item_id}", patch(items::update_item))
+        .route("/admin/kill-switch", put(kill_switch::set_kill_switch))
+        .route("/admin/audit", get(audit::list_audit_entries))
+        .route("/sales", get(kill_switch::sales_status))
+        .route("/purchases/{purchase_id}", get(status::purchase_status))
+        .route("/events", get(events::stream_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_secret::require,
+        ));
+    Router::new()
+        .nest("/api/tenant/{org_id}", tenant)
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics_endpoint::render))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(|| async { ApiError::NotFound("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            replica::write_position::stamp,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(request_timeout::refuse))
+                .timeout(state.ops.request_timeout),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.ops.log_sampling,
+            observability::access_log::observe,
+        ))
+        .layer(middleware::from_fn(request_id::assign))
+        .with_state(state)
+}

@@ -1,0 +1,96 @@
+//! What every handler can reach: the pools and the token verifier.
+
+use std::{ops::Deref, sync::Arc};
+
+use api::token::TokenVerifier;
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::{config::operations::OpsSettings, purchase::GroupCommitter, shop::events::EventHub};
+
+/// Tunables of the purchase path.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a kill-switch flip blocks the opposite flip.
+    pub kill_switch_cooldown: chrono::Duration,
+    /// Most buys one group-commit transaction carries.
+    pub max_batch: usize,
+    /// Queue workers `serve` runs (0: leave the queue to `origin worker` processes).
+    pub queue_workers: usize,
+    /// Most queued purchases one worker transaction claims.
+    pub queue_batch: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            kill_switch_cooldown: chrono::Duration::minutes(5),
+            max_batch: 64,
+            queue_workers: 1,
+            queue_batch: 50,
+        }
+    }
+}
+
+/// Every handler and middleware takes a copy, several per request: one reference count.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Connected as the application role: row-level security applies.
+    pub db: PgPool,
+    pub tokens: Arc<TokenVerifier>,
+    pub edge_secret: Option<Arc<SecretString>>,
+    pub settings: Settings,
+    pub committer: GroupCommitter,
+    pub events: EventHub,
+    /// A streaming replica for reads (see `db::replica`), as the application role.
+    pub replica: Option<PgPool>,
+    pub ops: OpsSettings,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: PgPool, tokens: TokenVerifier) -> Self {
+        Self::with_settings(db, tokens, Settings::default())
+    }
+
+    pub fn with_settings(db: PgPool, tokens: TokenVerifier, settings: Settings) -> Self {
+        Self(Arc::new(Shared {
+            committer: GroupCommitter::new(db.clone(), settings.max_batch),
+            db,
+            tokens: Arc::new(tokens),
+            edge_secret: None,
+            settings,
+            events: EventHub::default(),
+            replica: None,
+            ops: OpsSettings::default(),
+        }))
+    }
+
+    /// Requires `secret` on tenant routes (see `http::middleware::edge_secret`).
+    pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
+        Arc::make_mut(&mut self.0).edge_secret = secret.map(Arc::new);
+        self
+    }
+
+    /// Sends reads to `replica` (see `replica::begin_read`).
+    pub fn with_replica(mut self, replica: Option<PgPool>) -> Self {
+        Arc::make_mut(&mut self.0).replica = replica;
+        self
+    }
+
+    /// Request deadline and log sampling.
+    pub fn with_ops(mut self, ops: OpsSettings) -> Self {
+        Arc::make_mut(&mut self.0).ops = ops;
+        self
+    }
+}
