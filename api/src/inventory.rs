@@ -14,9 +14,17 @@ pub struct Item {
     pub stock: i32,
 }
 
-/// `GET /api/inventory`.
+/// Items per page when the caller names no `limit`.
+pub const DEFAULT_PAGE_ITEMS: i64 = 50;
+/// The most items one page may carry.
+pub const MAX_PAGE_ITEMS: i64 = 200;
+
+/// `GET /api/inventory`: one page of the shop's items in name order.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryList {
     pub items: Vec<Item>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Uuid>,
 }

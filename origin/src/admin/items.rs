@@ -14,6 +14,7 @@ use axum::{
     response::Response,
 };
 use serde_json::json;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable};
@@ -36,7 +37,7 @@ use crate::{
          headers(("x-write-lsn" = String, description = "The write's WAL position, when reads may go to a replica"))),
         (status = 400, description = "Malformed body or a field out of its limits", body = Problem, content_type = "application/problem+json"),
         TokenRefusals,
-        (status = 409, description = "An item with this sku exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An item with this sku exists, or the shop holds as many items as it may", body = Problem, content_type = "application/problem+json"),
         TooLarge,
         Unavailable,
     )
@@ -56,6 +57,7 @@ pub async fn create_item(
         Ok(write) => write,
         Err(replayed) => return Ok(replayed),
     };
+    within_item_cap(&mut write.tx, caller.org_id, state.settings.item_cap).await?;
     let item = sqlx::query_as!(
         Item,
         "INSERT INTO inventory (organization_id, sku, name, price_cents, stock)
@@ -164,6 +166,28 @@ pub async fn update_item(
 }
 
 /// Turns the Postgres error `code` into a 409 with `detail`; other errors pass through.
+/// Refuses a new item once the shop holds `cap`. Concurrent creates of one shop queue on an
+/// advisory lock for the rest of their transaction, so two of them cannot both take the last
+/// place.
+async fn within_item_cap(conn: &mut PgConnection, org_id: Uuid, cap: i64) -> Result<(), ApiError> {
+    sqlx::query_scalar!(
+        r#"SELECT pg_advisory_xact_lock(hashtextextended('inventory-cap:' || $1::uuid::text, 0)) IS NULL AS "locked!""#,
+        org_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let held = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "held!" FROM inventory WHERE organization_id = $1"#,
+        org_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if held >= cap {
+        return Err(ApiError::ItemCap { cap });
+    }
+    Ok(())
+}
+
 fn conflict_on(err: sqlx::Error, code: &str, detail: &'static str) -> ApiError {
     match &err {
         sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => {

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     db::{AppRole, PoolLimits},
     http::state::Settings,
+    shop::event_hub::StreamCaps,
 };
 use operations::OperationsArgs;
 use secrets::secret;
@@ -89,6 +90,15 @@ pub struct ServeArgs {
     /// Most queued purchases one worker transaction claims.
     #[arg(long, env = "QUEUE_BATCH", default_value_t = 50)]
     pub queue_batch: i32,
+    /// Most `GET /api/events` streams one user may hold open at once (per origin process).
+    #[arg(long, env = "EVENT_STREAMS_PER_USER", default_value_t = 3)]
+    pub event_streams_per_user: usize,
+    /// Most `GET /api/events` streams open at once for one shop (per origin process).
+    #[arg(long, env = "EVENT_STREAMS_PER_SHOP", default_value_t = 5_000)]
+    pub event_streams_per_shop: usize,
+    /// Most items one shop may hold; creating more is refused with 409.
+    #[arg(long, env = "SHOP_ITEM_CAP", default_value_t = 10_000)]
+    pub shop_item_cap: i64,
     /// Hours idempotency keys are kept at least (partitions are dropped once wholly older).
     #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
     pub idempotency_retention_hours: i64,
@@ -112,6 +122,11 @@ impl ServeArgs {
             max_batch: self.purchase_batch_max,
             queue_workers: self.queue_workers,
             queue_batch: self.queue_batch,
+            stream_caps: StreamCaps {
+                per_user: self.event_streams_per_user,
+                per_shop: self.event_streams_per_shop,
+            },
+            item_cap: self.shop_item_cap,
         }
     }
 

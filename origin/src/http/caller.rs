@@ -11,6 +11,7 @@ use axum::{
     extract::{FromRequestParts, Path},
     http::{header::AUTHORIZATION, request::Parts},
 };
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{db::Scope, http::error::ApiError, http::state::AppState};
@@ -39,6 +40,8 @@ impl FromRequestParts<AppState> for Tenant {
 pub struct Caller {
     pub org_id: Uuid,
     pub claims: TokenClaims,
+    /// When the token stops being valid (long-lived answers, such as event streams, end then).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Caller {
@@ -69,6 +72,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Self {
             org_id,
             claims: verified.claims,
+            expires_at: verified.expires_at,
         })
     }
 }

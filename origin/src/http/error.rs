@@ -45,9 +45,17 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    TooManyStreams(String),
+    #[error("the shop already holds {cap} items, as many as it may")]
+    ItemCap { cap: i64 },
     #[error("purchase batch: {0}")]
     Batch(std::sync::Arc<sqlx::Error>),
 }
+
+/// Seconds a client refused an event stream should wait: about how long a closed stream takes
+/// to give its place back.
+const RETRY_AFTER_STREAMS: i64 = 5;
 
 /// Seconds a client should wait before retrying when the database is overloaded or down.
 const RETRY_AFTER_UNAVAILABLE: i64 = 1;
@@ -61,6 +69,7 @@ impl ApiError {
                 ..
             } => Some(*retry_after_seconds),
             Self::KeyInFlight => Some(1),
+            Self::TooManyStreams(_) => Some(RETRY_AFTER_STREAMS),
             _ if self.kind() == ProblemKind::Unavailable => Some(RETRY_AFTER_UNAVAILABLE),
             _ => None,
         }
@@ -87,11 +96,14 @@ impl ApiError {
             Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound(_) => ProblemKind::NotFound,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,
-            Self::Conflict(_) | Self::Cooldown { .. } => ProblemKind::Conflict,
+            Self::Conflict(_) | Self::Cooldown { .. } | Self::ItemCap { .. } => {
+                ProblemKind::Conflict
+            }
             Self::KeyReused => ProblemKind::KeyReused,
             Self::KeyInFlight => ProblemKind::KeyInFlight,
             Self::SalesPaused { .. } => ProblemKind::SalesPaused,
             Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
+            Self::TooManyStreams(_) => ProblemKind::RateLimited,
             Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Batch(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Batch(_) => ProblemKind::Internal,

@@ -6,7 +6,11 @@ use api::token::TokenVerifier;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::{config::operations::OpsSettings, purchase::GroupCommitter, shop::events::EventHub};
+use crate::{
+    config::operations::OpsSettings,
+    purchase::GroupCommitter,
+    shop::event_hub::{EventHub, StreamCaps},
+};
 
 /// Tunables of the purchase path.
 #[derive(Debug, Clone)]
@@ -19,6 +23,10 @@ pub struct Settings {
     pub queue_workers: usize,
     /// Most queued purchases one worker transaction claims.
     pub queue_batch: i32,
+    /// Most event streams open at once per user and per shop, in this process.
+    pub stream_caps: StreamCaps,
+    /// Most items one shop may hold (creates past it are refused).
+    pub item_cap: i64,
 }
 
 impl Default for Settings {
@@ -28,6 +36,8 @@ impl Default for Settings {
             max_batch: 64,
             queue_workers: 1,
             queue_batch: 50,
+            stream_caps: StreamCaps::default(),
+            item_cap: 10_000,
         }
     }
 }
@@ -69,8 +79,8 @@ impl AppState {
             db,
             tokens: Arc::new(tokens),
             edge_secret: None,
+            events: EventHub::new(settings.stream_caps),
             settings,
-            events: EventHub::default(),
             replica: None,
             ops: OpsSettings::default(),
         }))

@@ -1,14 +1,20 @@
 //! Listing a shop's inventory (public; cached at the edge for a second). Reads go to the replica
 //! when there is one (see `db::replica`).
+//!
+//! The list comes a page at a time (`limit`, at most `MAX_PAGE_ITEMS`), in (name, id) order,
+//! resuming after the item named by the `after` cursor: no request makes the database, the
+//! origin or the edge carry a whole shop, however large it grows.
 
 use api::{
-    inventory::{InventoryList, Item},
+    inventory::{InventoryList, Item, DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS},
     Problem,
 };
 use axum::{
-    extract::{Path, State},
+    extract::{rejection::QueryRejection, Path, Query, State},
     Json,
 };
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::http::openapi::doc_types::{ReadAfterHeader, TenantPath, Unavailable};
@@ -20,15 +26,26 @@ use crate::{
     http::state::AppState,
 };
 
+/// Which page of the inventory.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items on this page: 1 to 200, default 50.
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub after: Option<Uuid>,
+}
+
 /// `GET /api/tenant/{org_id}/inventory`
 #[utoipa::path(
     get,
     path = "/api/tenant/{org_id}/inventory",
-    summary = "List the shop's items",
+    summary = "List the shop's items, a page at a time",
     tag = "shop",
-    params(TenantPath, ReadAfterHeader),
+    params(TenantPath, PageQuery, ReadAfterHeader),
     responses(
-        (status = 200, description = "The shop's items", body = InventoryList),
+        (status = 200, description = "A page of the shop's items, and the cursor of the next", body = InventoryList),
+        (status = 400, description = "limit outside 1..=200, or after not an item id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The shop id is not a UUID", body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
@@ -37,19 +54,39 @@ pub async fn list_items(
     State(state): State<AppState>,
     tenant: Tenant,
     read_after: ReadAfter,
+    page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<InventoryList>, ApiError> {
+    let Query(page) = page.map_err(|_| {
+        ApiError::Malformed("limit must be a whole number and after an item id".into())
+    })?;
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
+    if !(1..=MAX_PAGE_ITEMS).contains(&limit) {
+        return Err(ApiError::Malformed(format!(
+            "limit must be between 1 and {MAX_PAGE_ITEMS}"
+        )));
+    }
     let scope = Scope::anonymous(tenant.0);
     let mut tx = replica::begin_read(&state, &scope, read_after).await?;
-    let items = sqlx::query_as!(
+    // One more than the page: whether it comes back says whether there is a next page.
+    let mut items = sqlx::query_as!(
         Item,
         "SELECT id, sku, name, price_cents, stock FROM inventory
-         WHERE organization_id = $1 ORDER BY name, id",
-        scope.org_id
+         WHERE organization_id = $1
+           AND ($2::uuid IS NULL OR (name, id) > (
+                SELECT name, id FROM inventory WHERE organization_id = $1 AND id = $2))
+         ORDER BY name, id
+         LIMIT $3",
+        scope.org_id,
+        page.after,
+        limit + 1
     )
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(InventoryList { items }))
+    let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = more.then(|| items.last().map(|item| item.id)).flatten();
+    Ok(Json(InventoryList { items, next }))
 }
 
 /// `GET /api/tenant/{org_id}/inventory/{item_id}`

@@ -1,0 +1,301 @@
+//! The process-wide fan-out of live events, with a bounded number of listeners.
+//!
+//! One `LISTEN` connection per origin process receives every committed stock change and queued
+//! purchase outcome (`pg_notify` inside the writing transaction, so only committed facts are
+//! announced). Each shop with open streams has its own broadcast channel: an event is parsed
+//! once, stored once (behind an `Arc`) and wakes only the streams of its own shop.
+//!
+//! Streams are a resource a client could hoard, so opening one takes a `StreamPermit` under two
+//! caps, per user and per shop; the permit is given back when the stream ends. A channel holds
+//! at most `BUFFER` events per shop: a stream that falls that far behind is ended (its client
+//! reconnects and reloads) instead of being buffered without bound.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{postgres::PgListener, PgPool};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::purchase::{queue::PURCHASE_CHANNEL, STOCK_CHANNEL};
+
+/// Events one shop's stream may be behind by before it is ended.
+const BUFFER: usize = 256;
+
+/// A committed stock level.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StockEvent {
+    pub org_id: Uuid,
+    pub item_id: Uuid,
+    pub stock: i32,
+}
+
+/// A decided queued purchase.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PurchaseEvent {
+    pub org_id: Uuid,
+    pub sub: String,
+    pub purchase_id: Uuid,
+    pub status: String,
+    pub order_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ShopEvent {
+    Stock(StockEvent),
+    Purchase(PurchaseEvent),
+}
+
+impl ShopEvent {
+    fn org_id(&self) -> Uuid {
+        match self {
+            Self::Stock(e) => e.org_id,
+            Self::Purchase(e) => e.org_id,
+        }
+    }
+}
+
+/// How many streams may be open at once in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCaps {
+    pub per_user: usize,
+    pub per_shop: usize,
+}
+
+impl Default for StreamCaps {
+    fn default() -> Self {
+        Self {
+            per_user: 3,
+            per_shop: 5_000,
+        }
+    }
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamRefused {
+    #[error("this user already has {0} event streams open; close one first")]
+    UserCap(usize),
+    #[error("this shop has {0} event streams open; retry shortly")]
+    ShopCap(usize),
+}
+
+/// The process-wide fan-out point.
+#[derive(Debug, Clone)]
+pub struct EventHub {
+    shared: Arc<Hub>,
+}
+
+#[derive(Debug)]
+struct Hub {
+    caps: StreamCaps,
+    shops: Mutex<HashMap<Uuid, ShopStreams>>,
+}
+
+#[derive(Debug)]
+struct ShopStreams {
+    sender: broadcast::Sender<Arc<ShopEvent>>,
+    open: usize,
+    by_user: HashMap<String, usize>,
+}
+
+/// One open stream's place under the caps; dropping it gives the place back.
+#[derive(Debug)]
+pub struct StreamPermit {
+    hub: Arc<Hub>,
+    org_id: Uuid,
+    sub: String,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self::new(StreamCaps::default())
+    }
+}
+
+impl EventHub {
+    pub fn new(caps: StreamCaps) -> Self {
+        Self {
+            shared: Arc::new(Hub {
+                caps,
+                shops: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A receiver of `org_id`'s events for user `sub`, if the caps allow one more stream.
+    pub fn subscribe(
+        &self,
+        org_id: Uuid,
+        sub: &str,
+    ) -> Result<(broadcast::Receiver<Arc<ShopEvent>>, StreamPermit), StreamRefused> {
+        let caps = self.shared.caps;
+        let mut shops = self.shared.lock();
+        let shop = shops.entry(org_id).or_insert_with(|| ShopStreams {
+            sender: broadcast::channel(BUFFER).0,
+            open: 0,
+            by_user: HashMap::new(),
+        });
+        if shop.open >= caps.per_shop {
+            return Err(StreamRefused::ShopCap(caps.per_shop));
+        }
+        let mine = shop.by_user.entry(sub.to_owned()).or_default();
+        if *mine >= caps.per_user {
+            return Err(StreamRefused::UserCap(caps.per_user));
+        }
+        *mine += 1;
+        shop.open += 1;
+        let receiver = shop.sender.subscribe();
+        let permit = StreamPermit {
+            hub: Arc::clone(&self.shared),
+            org_id,
+            sub: sub.to_owned(),
+        };
+        Ok((receiver, permit))
+    }
+
+    /// Streams open now, across every shop.
+    pub fn open_streams(&self) -> usize {
+        self.shared.lock().values().map(|shop| shop.open).sum()
+    }
+
+    /// Hands `event` to its shop's open streams (none open: dropped).
+    pub fn publish(&self, event: ShopEvent) {
+        let shops = self.shared.lock();
+        if let Some(shop) = shops.get(&event.org_id()) {
+            // No receiver left is fine: the last stream is closing.
+            let _ = shop.sender.send(Arc::new(event));
+        }
+    }
+
+    /// Listens on Postgres and publishes until the process ends, reconnecting after failures.
+    pub async fn listen(self, db: PgPool) {
+        loop {
+            if let Err(err) = self.listen_once(&db).await {
+                tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn listen_once(&self, db: &PgPool) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(db).await?;
+        listener
+            .listen_all([STOCK_CHANNEL, PURCHASE_CHANNEL])
+            .await?;
+        loop {
+            let notification = listener.recv().await?;
+            let event = match notification.channel() {
+                STOCK_CHANNEL => serde_json::from_str(notification.payload())
+                    .ok()
+                    .map(ShopEvent::Stock),
+                PURCHASE_CHANNEL => serde_json::from_str(notification.payload())
+                    .ok()
+                    .map(ShopEvent::Purchase),
+                _ => None,
+            };
+            if let Some(event) = event {
+                self.publish(event);
+            }
+        }
+    }
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ShopStreams>> {
+        // The map stays consistent under a panic elsewhere: every change is a single step.
+        self.shops.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut shops = self.hub.lock();
+        let Some(shop) = shops.get_mut(&self.org_id) else {
+            return;
+        };
+        shop.open = shop.open.saturating_sub(1);
+        if let Some(mine) = shop.by_user.get_mut(&self.sub) {
+            *mine = mine.saturating_sub(1);
+            if *mine == 0 {
+                shop.by_user.remove(&self.sub);
+            }
+        }
+        if shop.open == 0 {
+            shops.remove(&self.org_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_past_the_cap_is_refused_and_a_closed_stream_gives_its_place_back() {
+        let hub = EventHub::new(StreamCaps {
+            per_user: 2,
+            per_shop: 3,
+        });
+        let shop = Uuid::new_v4();
+        let first = hub.subscribe(shop, "alice").unwrap();
+        let _second = hub.subscribe(shop, "alice").unwrap();
+        assert_eq!(
+            hub.subscribe(shop, "alice").unwrap_err(),
+            StreamRefused::UserCap(2)
+        );
+        let _bob = hub.subscribe(shop, "bob").unwrap();
+        assert_eq!(
+            hub.subscribe(shop, "carol").unwrap_err(),
+            StreamRefused::ShopCap(3)
+        );
+        assert!(
+            hub.subscribe(Uuid::new_v4(), "carol").is_ok(),
+            "other shops are not capped"
+        );
+        drop(first);
+        assert!(hub.subscribe(shop, "alice").is_ok());
+    }
+
+    #[test]
+    fn a_stream_that_falls_behind_is_told_so_instead_of_buffered() {
+        let hub = EventHub::default();
+        let shop = Uuid::new_v4();
+        let (mut rx, _permit) = hub.subscribe(shop, "sleepy").unwrap();
+        for stock in 0..(BUFFER as i32 + 10) {
+            hub.publish(ShopEvent::Stock(StockEvent {
+                org_id: shop,
+                item_id: Uuid::nil(),
+                stock,
+            }));
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(10))
+        ));
+    }
+
+    #[test]
+    fn events_reach_only_their_own_shop() {
+        let hub = EventHub::default();
+        let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let (mut rx, _permit) = hub.subscribe(mine, "alice").unwrap();
+        let stock = |org_id| {
+            ShopEvent::Stock(StockEvent {
+                org_id,
+                item_id: Uuid::nil(),
+                stock: 1,
+            })
+        };
+        hub.publish(stock(other));
+        hub.publish(stock(mine));
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.org_id(), mine);
+        assert!(rx.try_recv().is_err());
+    }
+}
