@@ -12,5 +12,6 @@ pub mod purchase;
 pub mod sales;
 pub mod shop;
 pub mod token;
+pub mod write_position;
 
 pub use problem::{Problem, ProblemKind};

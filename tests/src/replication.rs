@@ -80,9 +80,14 @@ impl Replicated {
             .expect("resume replay");
     }
 
-    /// Waits until the replica has replayed `lsn` (an `X-Write-LSN` value).
-    pub async fn wait_for_replay(&self, lsn: &str) {
-        let lsn = lsn.parse().expect("a WAL position");
+    /// Waits until the replica has replayed the position of `sealed` (an `X-Write-LSN` value,
+    /// whose first part is the WAL position).
+    pub async fn wait_for_replay(&self, sealed: &str) {
+        let lsn = sealed
+            .split('.')
+            .next()
+            .and_then(|lsn| lsn.parse().ok())
+            .expect("a sealed WAL position");
         clusters::wait_for_replay(&self.replica_admin, lsn, REPLICA_DEADLINE)
             .await
             .expect("the replica replays the write");

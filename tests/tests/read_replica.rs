@@ -115,6 +115,12 @@ async fn reads_use_the_replica_and_a_writer_always_sees_its_write() {
 
     // Without the position, the (paused) replica answers: still the old stock.
     assert_eq!(w.stock_read(&chair, None).await, 5);
+    // A position the origin did not seal, or one edited to send reads to the primary, is
+    // ignored like no position at all.
+    let raised = lsn.replacen(lsn.split('.').next().unwrap(), "FFFFFFFF/FFFFFFFF", 1);
+    for forged in ["FFFFFFFF/FFFFFFFF".to_owned(), raised] {
+        assert_eq!(w.stock_read(&chair, Some((WRITE_LSN, forged))).await, 5);
+    }
     // With it, by header or by cookie, the read goes where the write is.
     assert_eq!(
         w.stock_read(&chair, Some((WRITE_LSN, lsn.clone()))).await,

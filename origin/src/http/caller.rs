@@ -4,7 +4,10 @@
 //! `app_metadata.org_id` must be that shop (else `403`). Roles come from the token only: no
 //! table is read to decide what a caller may do; `Admin` is a caller whose token says `admin`.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use api::token::{Role, TokenClaims};
 use axum::{
@@ -69,11 +72,31 @@ impl FromRequestParts<AppState> for Caller {
         if verified.claims.app_metadata.org_id != org_id {
             return Err(ApiError::Forbidden("the token belongs to another shop"));
         }
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.fill(org_id, &verified.claims.sub);
+        }
         Ok(Self {
             org_id,
             claims: verified.claims,
             expires_at: verified.expires_at,
         })
+    }
+}
+
+/// Where a middleware learns who the handler found the caller to be, without verifying the
+/// token a second time: it puts an empty slot in the request, `Caller` fills it.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(Arc<OnceLock<(Uuid, String)>>);
+
+impl CallerSlot {
+    /// Records the verified caller (a second extraction in one request finds the same one).
+    pub fn fill(&self, org_id: Uuid, sub: &str) {
+        let _ = self.0.set((org_id, sub.to_owned()));
+    }
+
+    /// The caller's shop and subject, once a handler verified them.
+    pub fn get(&self) -> Option<&(Uuid, String)> {
+        self.0.get()
     }
 }
 

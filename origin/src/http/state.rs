@@ -2,8 +2,9 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::token::TokenVerifier;
-use secrecy::SecretString;
+use api::{token::TokenVerifier, write_position::WritePositionKey};
+use rand_core::{OsRng, RngCore};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 use crate::{
@@ -52,6 +53,10 @@ pub struct Shared {
     pub db: PgPool,
     pub tokens: Arc<TokenVerifier>,
     pub edge_secret: Option<Arc<SecretString>>,
+    /// Seals the write positions this process hands out and opens those sent back: derived
+    /// from the edge secret (so the edge and every origin share it), else made at start-up
+    /// (honoured by this process only).
+    pub write_positions: WritePositionKey,
     pub settings: Settings,
     pub committer: GroupCommitter,
     pub events: EventHub,
@@ -79,6 +84,7 @@ impl AppState {
             db,
             tokens: Arc::new(tokens),
             edge_secret: None,
+            write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
             events: EventHub::new(settings.stream_caps),
             settings,
             replica: None,
@@ -88,7 +94,12 @@ impl AppState {
 
     /// Requires `secret` on tenant routes (see `http::middleware::edge_secret`).
     pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
-        Arc::make_mut(&mut self.0).edge_secret = secret.map(Arc::new);
+        let shared = Arc::make_mut(&mut self.0);
+        if let Some(secret) = &secret {
+            shared.write_positions =
+                WritePositionKey::from_edge_secret(secret.expose_secret().as_bytes());
+        }
+        shared.edge_secret = secret.map(Arc::new);
         self
     }
 
@@ -103,4 +114,11 @@ impl AppState {
         Arc::make_mut(&mut self.0).ops = ops;
         self
     }
+}
+
+/// A fresh secret for a process that shares none with the edge.
+fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
 }

@@ -1,12 +1,15 @@
 //! Handing out the position of a write, so the writer's next reads can insist on seeing it.
 //!
 //! A handler that already knows a position at or past its commit (a batch that asked the
-//! primary once for all its writes) sets `X-Write-LSN` itself; the middleware then only adds
-//! the cookie. Otherwise it asks the primary after the handler returned.
+//! primary once for all its writes) sets `X-Write-LSN` itself; otherwise the primary is asked
+//! after the handler returned. Either way the position goes out sealed for the writer's shop
+//! and user (`api::write_position`), in the `X-Write-LSN` header and a cookie of the same
+//! value, so only positions an origin issued are ever honoured.
 
-use super::{lsn::Lsn, positions::committed_position};
-use crate::{http::state::AppState, observability::recorder::names};
-use api::headers::{WRITE_LSN, WRITE_LSN_COOKIE};
+use api::{
+    headers::{WRITE_LSN, WRITE_LSN_COOKIE},
+    write_position::{WritePosition, LIFETIME_SECONDS},
+};
 use axum::{
     extract::{Request, State},
     http::{header::SET_COOKIE, HeaderValue},
@@ -14,22 +17,33 @@ use axum::{
     response::Response,
 };
 
-/// How long the cookie lives: far longer than any healthy replica lags, short enough that it
-/// does not pin a browser to the primary after a replica outage.
-const COOKIE_MAX_AGE_SECONDS: u32 = 300;
+use super::{lsn::Lsn, positions::committed_position};
+use crate::{
+    http::{caller::CallerSlot, state::AppState},
+    observability::recorder::names,
+};
 
 /// Middleware: a successful write (any method but GET, HEAD, OPTIONS and TRACE) answers with
 /// the primary's WAL position after its commit, when reads may go to a replica.
-pub async fn stamp(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn stamp(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let is_write = !request.method().is_safe();
+    if !is_write || state.replica.is_none() {
+        return next.run(request).await;
+    }
+    let caller = CallerSlot::default();
+    request.extensions_mut().insert(caller.clone());
     let mut response = next.run(request).await;
-    if !is_write || !response.status().is_success() || state.replica.is_none() {
+    // What a handler set is the bare position; only its sealed form leaves the origin.
+    let from_handler = response
+        .headers_mut()
+        .remove(WRITE_LSN)
+        .and_then(|value| value.to_str().ok()?.parse::<Lsn>().ok());
+    let Some((org_id, sub)) = caller.get() else {
+        return response;
+    };
+    if !response.status().is_success() {
         return response;
     }
-    let from_handler = response
-        .headers()
-        .get(WRITE_LSN)
-        .and_then(|value| value.to_str().ok()?.parse::<Lsn>().ok());
     let lsn = match from_handler {
         Some(lsn) => lsn,
         None => match committed_position(&state.db).await {
@@ -42,19 +56,21 @@ pub async fn stamp(State(state): State<AppState>, request: Request, next: Next) 
             }
         },
     };
+    let now = chrono::Utc::now().timestamp();
+    let sealed = WritePosition::issued(lsn, *org_id, sub, now).seal(&state.write_positions);
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&lsn.to_string()) {
+    if let Ok(value) = HeaderValue::from_str(&sealed) {
         headers.insert(WRITE_LSN, value);
     }
-    if let Ok(cookie) = HeaderValue::from_str(&cookie(lsn)) {
+    if let Ok(cookie) = HeaderValue::from_str(&cookie(&sealed)) {
         headers.append(SET_COOKIE, cookie);
     }
     response
 }
 
-fn cookie(lsn: Lsn) -> String {
+fn cookie(sealed: &str) -> String {
     format!(
-        "{WRITE_LSN_COOKIE}={lsn}; Path=/; Max-Age={COOKIE_MAX_AGE_SECONDS}; HttpOnly; Secure; SameSite=Lax"
+        "{WRITE_LSN_COOKIE}={sealed}; Path=/; Max-Age={LIFETIME_SECONDS}; HttpOnly; Secure; SameSite=Lax"
     )
 }
 
@@ -62,39 +78,82 @@ fn cookie(lsn: Lsn) -> String {
 mod tests {
     use std::time::Duration;
 
-    use api::token::{KeySet, TokenVerifier};
+    use api::{
+        token::{KeySet, TokenVerifier},
+        write_position::WritePositionKey,
+    };
     use axum::{
         body::Body,
-        http::{header::SET_COOKIE, Method, StatusCode},
+        http::{Method, StatusCode},
         middleware,
         routing::post,
-        Router,
+        Extension, Router,
     };
+    use secrecy::SecretString;
     use tower::ServiceExt;
+    use uuid::Uuid;
 
     use super::*;
     use crate::{db::pools::connect_lazily, db::PoolLimits};
 
+    const SECRET: &str = "edge secret";
+
     /// State whose pools point at a port nobody listens on: asking the primary would fail.
     fn state_without_a_database() -> AppState {
-        let nowhere = "postgres://nobody@127.0.0.1:1/none".parse().expect("URL");
+        let nowhere = || "postgres://nobody@127.0.0.1:1/none".parse().expect("URL");
         let limits = PoolLimits {
             max_connections: 1,
             acquire_timeout: Duration::from_millis(50),
         };
         let keys = KeySet::from_jwks_json(r#"{"keys":[]}"#).expect("empty key set");
         AppState::new(
-            connect_lazily(nowhere, limits),
+            connect_lazily(nowhere(), limits),
             TokenVerifier::new(keys, "-", "-"),
         )
-        .with_replica(Some(connect_lazily(
-            "postgres://nobody@127.0.0.1:1/none".parse().expect("URL"),
-            limits,
-        )))
+        .with_replica(Some(connect_lazily(nowhere(), limits)))
+        .with_edge_secret(Some(SecretString::from(SECRET)))
+    }
+
+    async fn write(app: Router) -> Response {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/write")
+            .body(Body::empty())
+            .expect("request");
+        app.oneshot(request).await.expect("response")
     }
 
     #[tokio::test]
-    async fn a_position_the_handler_set_is_kept_and_becomes_the_cookie() {
+    async fn the_position_goes_out_sealed_for_the_writer_in_header_and_cookie() {
+        let state = state_without_a_database();
+        let shop = Uuid::new_v4();
+        let app = Router::new()
+            .route(
+                "/write",
+                post(move |Extension(caller): Extension<CallerSlot>| async move {
+                    caller.fill(shop, "alice");
+                    ([(WRITE_LSN, "0/3000148")], "done")
+                }),
+            )
+            .layer(middleware::from_fn_with_state(state.clone(), stamp))
+            .with_state(state);
+        let response = write(app).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let sealed = response.headers()[WRITE_LSN].to_str().expect("ASCII");
+        let key = WritePositionKey::from_edge_secret(SECRET.as_bytes());
+        let now = chrono::Utc::now().timestamp();
+        let position = WritePosition::open(sealed, &key, shop, now).expect("opens");
+        assert_eq!(position.lsn, "0/3000148".parse().expect("LSN"));
+        assert_eq!(position.sub, "alice");
+        let cookie = response.headers()[SET_COOKIE].to_str().expect("ASCII");
+        assert!(
+            cookie.starts_with(&format!("furnitureops_write_lsn={sealed};")),
+            "{cookie}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_with_no_verified_caller_hands_out_no_position() {
         let state = state_without_a_database();
         let app = Router::new()
             .route(
@@ -103,18 +162,8 @@ mod tests {
             )
             .layer(middleware::from_fn_with_state(state.clone(), stamp))
             .with_state(state);
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri("/write")
-            .body(Body::empty())
-            .expect("request");
-        let response = app.oneshot(request).await.expect("response");
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[WRITE_LSN], "0/3000148");
-        let cookie = response.headers()[SET_COOKIE].to_str().expect("ASCII");
-        assert!(
-            cookie.starts_with("furnitureops_write_lsn=0/3000148;"),
-            "{cookie}"
-        );
+        let response = write(app).await;
+        assert!(response.headers().get(WRITE_LSN).is_none());
+        assert!(response.headers().get(SET_COOKIE).is_none());
     }
 }
