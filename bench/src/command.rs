@@ -62,6 +62,15 @@ pub enum BenchCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Heap an idle `GET /api/events` stream holds on the origin, against bare TCP connections.
+    Streams {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, env = "DATABASE_APP_USER", default_value = "furnitureops_app")]
+        app_user: String,
+        #[arg(long, default_value_t = 1_000)]
+        streams: usize,
+    },
     /// Log lines written per 10k requests with sampling off and on.
     LogSampling {
         #[command(flatten)]
@@ -154,6 +163,17 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 pool_size,
             })
             .await
+        }
+        BenchCommand::Streams {
+            database,
+            app_user,
+            streams,
+        } => {
+            let role = db::AppRole {
+                user: app_user,
+                password: None,
+            };
+            crate::streams::run(database.url(), &role, streams.max(2)).await
         }
         BenchCommand::Edge { database } => crate::edge::run(database.url()).await,
         BenchCommand::LogSampling {

@@ -16,9 +16,17 @@ mod replica;
 mod rls;
 mod scratch;
 mod stats;
+mod streams;
 mod tokens;
 
+use std::alloc::System;
+
+use cap::Cap;
 use clap::Parser;
+
+/// Counts live heap bytes, so a benchmark can say what a connection or a stream holds.
+#[global_allocator]
+static HEAP: Cap<System> = Cap::new(System, usize::MAX);
 
 #[derive(Debug, Parser)]
 #[command(
