@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod edge;
+pub mod origin_link;
 pub mod origin_log;
 pub mod origin_server;
 pub mod rate_limit_fields;
@@ -19,6 +20,7 @@ pub mod two_shops;
 pub mod wait;
 
 pub use edge::{Edge, EdgeConfig};
+pub use origin_link::OriginLink;
 pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;
