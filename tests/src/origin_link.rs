@@ -103,7 +103,8 @@ impl OriginLink {
     }
 
     fn listen(&self, listener: TcpListener) {
-        let (origin, faults, accepted) = (self.origin, self.fault.subscribe(), self.accepted.clone());
+        let (origin, faults, accepted) =
+            (self.origin, self.fault.subscribe(), self.accepted.clone());
         let task = tokio::spawn(async move {
             let mut killed = faults.clone();
             loop {

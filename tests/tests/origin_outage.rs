@@ -121,12 +121,16 @@ async fn fresh_inventory(edge: &Edge, domain: &str) -> String {
 /// Reads `domain`'s inventory until it comes from the last good copy, checking that no read
 /// is held past the read deadline; answers the stale response.
 async fn until_stale(edge: &Edge, domain: &str) -> Response {
-    wait::until(Duration::from_secs(5), "a stale inventory answer", || async {
-        let (response, took) = timed(edge.get(domain, "/api/inventory")).await;
-        assert!(took < READ_DEADLINE + SLACK, "a read was held {took:?}");
-        assert_eq!(response.status(), StatusCode::OK, "reads never fail here");
-        (header(&response, EDGE_CACHE) == "stale").then_some(response)
-    })
+    wait::until(
+        Duration::from_secs(5),
+        "a stale inventory answer",
+        || async {
+            let (response, took) = timed(edge.get(domain, "/api/inventory")).await;
+            assert!(took < READ_DEADLINE + SLACK, "a read was held {took:?}");
+            assert_eq!(response.status(), StatusCode::OK, "reads never fail here");
+            (header(&response, EDGE_CACHE) == "stale").then_some(response)
+        },
+    )
     .await
 }
 
@@ -217,9 +221,7 @@ async fn a_frozen_origin_gets_readers_the_last_good_stock_and_buyers_a_quick_503
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn a_killed_origin_gets_each_shop_its_own_last_good_stock_and_buyers_a_quick_503(
-    db: PgPool,
-) {
+async fn a_killed_origin_gets_each_shop_its_own_last_good_stock_and_buyers_a_quick_503(db: PgPool) {
     let w = world(db, &[]).await;
     let chair = w.chair().await;
     let committed_key = Uuid::new_v4().to_string();
@@ -281,7 +283,11 @@ async fn stale_stock_is_never_served_past_its_maximum_age(db: PgPool) {
         (response.status() != StatusCode::OK).then_some(response)
     })
     .await;
-    assert!(stored.elapsed() >= Duration::from_secs(2), "{:?}", stored.elapsed());
+    assert!(
+        stored.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        stored.elapsed()
+    );
     assert_origin_refusal(refused).await;
 }
 
@@ -313,7 +319,10 @@ async fn a_purchase_whose_answer_is_lost_in_a_freeze_is_replayed_on_retry(db: Pg
     w.link.freeze();
     lock.commit().await.unwrap();
     let (lost, took) = purchase.await.unwrap();
-    assert!(took < WRITE_DEADLINE + SLACK, "the purchase was held {took:?}");
+    assert!(
+        took < WRITE_DEADLINE + SLACK,
+        "the purchase was held {took:?}"
+    );
     let problem = assert_origin_refusal(lost).await;
     assert!(problem.is(ProblemKind::OriginTimeout), "{problem:?}");
     wait::until(Duration::from_secs(5), "the purchase committed", || async {

@@ -54,11 +54,7 @@ impl Lifetimes {
     fn from_env(env: &Env) -> Self {
         Self {
             fresh_seconds: settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS),
-            last_good_seconds: settings::number_var(
-                env,
-                STALE_MAX_VAR,
-                DEFAULT_STALE_MAX_SECONDS,
-            ),
+            last_good_seconds: settings::number_var(env, STALE_MAX_VAR, DEFAULT_STALE_MAX_SECONDS),
         }
     }
 }

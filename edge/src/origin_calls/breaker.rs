@@ -103,7 +103,8 @@ impl Breaker {
     pub fn admit(&mut self, now_ms: u64, lease_ms: u64) -> Permission {
         match self.state {
             State::Closed { .. } => Permission::Go,
-            State::Open { until_ms, .. } | State::Probing {
+            State::Open { until_ms, .. }
+            | State::Probing {
                 lease_until_ms: until_ms,
                 ..
             } if now_ms < until_ms => Permission::Refused {
