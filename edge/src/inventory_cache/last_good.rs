@@ -16,7 +16,7 @@
 use api::headers;
 use worker::{Cache, Response, Result};
 
-use super::{origin_answer::OriginAnswer, EntryKey};
+use super::{entry_key::EntryKey, origin_answer::OriginAnswer};
 use crate::{clock::now_ms, respond::Answer};
 
 /// When the copy was stored, in Unix milliseconds; never sent to clients.
@@ -31,7 +31,7 @@ pub struct LastGood {
 impl LastGood {
     pub fn of(key: &EntryKey) -> Self {
         Self {
-            url: key.url.replacen("/__edge-cache/", "/__edge-last-good/", 1),
+            url: key.last_good_url(),
         }
     }
 

@@ -17,6 +17,7 @@
 //!
 //! Responses say `Cache-Control` and `X-Edge-Cache: hit|miss|stale` (a stale one also `Age`).
 
+mod entry_key;
 mod last_good;
 mod origin_answer;
 
@@ -34,6 +35,7 @@ use crate::{
     settings, single_flight,
     single_flight::SingleFlight,
 };
+use entry_key::EntryKey;
 use last_good::LastGood;
 use origin_answer::OriginAnswer;
 
@@ -55,23 +57,6 @@ impl Lifetimes {
         Self {
             fresh_seconds: settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS),
             last_good_seconds: settings::number_var(env, STALE_MAX_VAR, DEFAULT_STALE_MAX_SECONDS),
-        }
-    }
-}
-
-/// Which cached answer: the shop it belongs to and the cache URL it is stored under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct EntryKey {
-    org_id: Uuid,
-    url: String,
-}
-
-impl EntryKey {
-    fn new(host: &str, org_id: Uuid, api_path: &str, query: Option<&str>) -> Self {
-        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-        Self {
-            org_id,
-            url: format!("https://{host}/__edge-cache/{org_id}/{api_path}{query}"),
         }
     }
 }
