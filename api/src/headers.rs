@@ -6,7 +6,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const EDGE_SECRET: &str = "x-edge-secret";
 /// Content type of every refusal (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
-/// Says whether an edge response came from its cache (`hit`) or the origin (`miss`).
+/// Says whether an edge response came from its cache (`hit`), the origin (`miss`), or the last
+/// good copy because the origin could not answer (`stale`, with `Age` in seconds).
 pub const EDGE_CACHE: &str = "x-edge-cache";
 /// W3C Trace Context: the trace a request belongs to and the span that sent it.
 pub const TRACEPARENT: &str = "traceparent";

@@ -23,6 +23,10 @@ pub enum ProblemKind {
     RateLimited,
     SalesPaused,
     Unavailable,
+    /// The edge gave up waiting for the origin (its deadline for the route class passed).
+    OriginTimeout,
+    /// The edge could not reach the origin, or is giving it a rest after repeated failures.
+    OriginUnavailable,
     Internal,
 }
 
@@ -37,7 +41,10 @@ impl ProblemKind {
             Self::KeyReused => 422,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
-            Self::SalesPaused | Self::Unavailable => 503,
+            Self::SalesPaused
+            | Self::Unavailable
+            | Self::OriginTimeout
+            | Self::OriginUnavailable => 503,
             Self::Internal => 500,
         }
     }
@@ -58,6 +65,8 @@ impl ProblemKind {
             Self::RateLimited => "rate-limited",
             Self::SalesPaused => "sales-paused",
             Self::Unavailable => "unavailable",
+            Self::OriginTimeout => "origin-timeout",
+            Self::OriginUnavailable => "origin-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -78,6 +87,8 @@ impl ProblemKind {
             Self::RateLimited => "Too many requests",
             Self::SalesPaused => "Sales are paused",
             Self::Unavailable => "Temporarily unavailable",
+            Self::OriginTimeout => "The shop did not answer in time",
+            Self::OriginUnavailable => "The shop is catching up",
             Self::Internal => "Internal error",
         }
     }

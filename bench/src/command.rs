@@ -61,6 +61,8 @@ pub enum BenchCommand {
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,
+        /// Which sections to run (cache, limiter, outage, size); all when none is named.
+        sections: Vec<String>,
     },
     /// Heap an idle `GET /api/events` stream holds on the origin, against bare TCP connections.
     Streams {
@@ -175,7 +177,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             };
             crate::streams::run(database.url(), &role, streams.max(2)).await
         }
-        BenchCommand::Edge { database } => crate::edge::run(database.url()).await,
+        BenchCommand::Edge { database, sections } => {
+            crate::edge::run(database.url(), &sections).await
+        }
         BenchCommand::LogSampling {
             database,
             app_user,

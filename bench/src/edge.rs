@@ -7,8 +7,12 @@
 //! 1. origin hits while one shop's `GET /api/inventory` is asked 200 times a second for 10 s;
 //! 2. the limiter's overhead: the same route, one request at a time, alternating between a shop
 //!    whose reads are limited and one whose reads are unlimited (the baseline), in one run;
-//! 3. the Worker's wasm size, raw and gzipped.
+//! 3. honest readers' success rate and latency with the origin frozen for a few seconds in the
+//!    middle of the run, next to the same run without the fault (`outage`);
+//! 4. the Worker's wasm size, raw and gzipped.
 //!
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `size`), e.g.
+//! `cargo run --release -p bench -- edge outage size`; all of them run by default.
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
 use std::{
@@ -19,6 +23,7 @@ use std::{
 };
 
 use crate::{
+    edge_outage as outage,
     scratch::with_scratch_database,
     stats::{summarize, Summary},
 };
@@ -38,17 +43,31 @@ const MAX_IN_FLIGHT: usize = 256;
 const OVERHEAD_ROUNDS: usize = 2_000;
 const WARM_UP_ROUNDS: usize = 50;
 
-pub async fn run(owner_url: &str) -> anyhow::Result<()> {
-    with_scratch_database(owner_url, "edge", |_, owner| measure(owner)).await
+pub async fn run(owner_url: &str, sections: &[String]) -> anyhow::Result<()> {
+    with_scratch_database(owner_url, "edge", |_, owner| measure(owner, sections)).await
 }
 
-async fn measure(owner: PgPool) -> anyhow::Result<()> {
+async fn measure(owner: PgPool, sections: &[String]) -> anyhow::Result<()> {
+    let wanted = |section: &str| sections.is_empty() || sections.iter().any(|name| name == section);
+    if wanted("cache") || wanted("limiter") {
+        cache_and_limiter(&owner, wanted("cache"), wanted("limiter")).await?;
+    }
+    if wanted("outage") {
+        outage::honest_readers_through_a_frozen_origin(&owner).await?;
+    }
+    if wanted("size") {
+        wasm_size()?;
+    }
+    Ok(())
+}
+
+async fn cache_and_limiter(owner: &PgPool, cache: bool, limiter: bool) -> anyhow::Result<()> {
     let items: Vec<(String, i32)> = (0..50).map(|i| (format!("SKU-{i}"), 10)).collect();
     let items: Vec<(&str, i32)> = items.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    let limited = Shop::create(&owner, LIMITED, &items).await;
-    let baseline = Shop::create(&owner, BASELINE, &items).await;
+    let limited = Shop::create(owner, LIMITED, &items).await;
+    let baseline = Shop::create(owner, BASELINE, &items).await;
     let keys = TestKeys::new();
-    let origin = OriginServer::start(&owner, &keys).await;
+    let origin = OriginServer::start(owner, &keys).await;
     // The limited shop's quota is high enough that the load is never refused: what is measured
     // is the cost of asking the limiter, not of being refused by it.
     let config = EdgeConfig::new(&origin.url, &[limited.clone(), baseline.clone()], &keys)
@@ -59,9 +78,12 @@ async fn measure(owner: PgPool) -> anyhow::Result<()> {
         .shop_rate_limits(baseline.org_id, json!({"read": "unlimited"}));
     let edge = Arc::new(Edge::start_with(config).await);
 
-    origin_hits_under_load(&edge, &origin, &limited).await?;
-    limiter_overhead(&edge).await?;
-    wasm_size()?;
+    if cache {
+        origin_hits_under_load(&edge, &origin, &limited).await?;
+    }
+    if limiter {
+        limiter_overhead(&edge).await?;
+    }
     Ok(())
 }
 

@@ -1,14 +1,18 @@
 //! Forwarding to the origin: `/api/<rest>` on a shop domain becomes
 //! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs, plus the
-//! request id, the trace context and the edge secret.
+//! request id, the trace context and the edge secret, within the deadline of its route class.
 
-use api::{headers, ProblemKind};
+use std::time::Duration;
+
+use api::headers;
 use uuid::Uuid;
-use worker::{
-    js_sys::Uint8Array, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
-};
+use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Result};
 
-use crate::{problem::problem_response, trace_context::TraceContext};
+use crate::{
+    origin_calls::{self, OriginPolicy},
+    respond::Answer,
+    trace_context::TraceContext,
+};
 
 /// Where a request goes: which shop, which API path, under which request id and trace.
 #[derive(Debug, Clone, Copy)]
@@ -88,21 +92,23 @@ pub fn origin_request(
     Request::new_with_init(&url, &init)
 }
 
-/// Sends `request` to the origin; an origin that cannot be reached is a 503 problem.
-pub async fn send(request: Request, request_id: &str) -> Result<Response> {
-    match Fetch::Request(request).send().await {
-        Ok(response) => Ok(response),
-        Err(err) => {
-            worker::console_error!("origin unreachable for request {request_id}: {err}");
-            origin_unreachable(request_id)
+/// Sends `request` to the origin within `deadline`; an origin that cannot answer (or is resting)
+/// is a 503 problem with `Retry-After`.
+pub async fn send(
+    request: Request,
+    request_id: &str,
+    policy: &OriginPolicy,
+    deadline: Duration,
+) -> Result<Answer> {
+    let answered = origin_calls::call(&policy.breaker, request, deadline, |response| async {
+        Ok(response)
+    })
+    .await;
+    Ok(match answered {
+        Ok(response) => Answer::from(response),
+        Err(failure) => {
+            worker::console_error!("request {request_id} got no origin answer: {failure:?}");
+            Answer::from(failure.problem(request_id)?)
         }
-    }
-}
-
-pub fn origin_unreachable(request_id: &str) -> Result<Response> {
-    problem_response(
-        ProblemKind::Unavailable,
-        "the shop is temporarily unavailable",
-        request_id,
-    )
+    })
 }

@@ -5,16 +5,21 @@
 //!    unknown);
 //! 3. the caller's token, when the route needs one (401/403);
 //! 4. purchases while the shop's sales are paused (503 `sales-paused`);
-//! 5. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
+//! 5. what only the origin can answer while the origin is resting after repeated failures
+//!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
+//! 6. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
 //!    asked and the class fails closed);
-//! 6. inventory reads from the cache (looked up while the limiter decides), everything else
-//!    forwarded to the origin with the request id and trace context;
-//! 7. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
+//! 7. inventory reads from the cache (looked up while the limiter decides), everything else
+//!    forwarded to the origin with the request id and trace context, within the deadline of
+//!    its route class (503 `origin-timeout` past it); an inventory read the origin cannot
+//!    answer gets the shop's last good copy, marked stale;
+//! 8. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
 //!    flip what the edge knew of the switch.
 //!
-//! The kill switch comes before the limiter: a paused sale is refused from isolate memory, and
-//! a buyer retrying it uses up no quota. Refused requests never reach the origin, so nothing is
-//! written for them.
+//! The kill switch and the resting origin come before the limiter: both are refused from
+//! isolate memory, and a buyer retrying uses up no quota. Refused requests never reach the
+//! origin, so nothing is written for them. A request's calls to the origin (a purchase's
+//! kill-switch poll, then the purchase) share one deadline, counted from step 4.
 
 use api::{headers, purchase::BuyRequest, ProblemKind};
 use futures::future::join;
@@ -22,10 +27,11 @@ use worker::{Env, Request, Result};
 
 use crate::{
     auth, body, forward, inventory_cache,
+    origin_calls::{self, OriginFailure, OriginPolicy},
     problem::{problem_response, problem_retry_after},
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
     respond::Answer,
-    route::Route,
+    route::{Route, RouteClass},
     sales_pause, storefront, tenant,
     trace_context::TraceContext,
 };
@@ -69,9 +75,21 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         Ok(claims) => claims,
         Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
     };
+    let policy = OriginPolicy::from_env(env);
+    let budget = policy.deadlines.budget(route.class());
+    // A reader who just wrote (it carries its write's position) must see that write: the shared
+    // cache may be older, so it goes to the origin, which picks a pool that has the write.
+    let answerable_from_cache = route.is_cacheable() && !carries_write_position(&req);
 
     if route.is_purchase() {
-        if let Some(paused) = sales_pause::paused(env, org_id, request_id, id.trace).await {
+        let status_call = sales_pause::StatusCall {
+            org_id,
+            request_id,
+            trace: id.trace,
+            policy: &policy,
+            deadline: budget.left().min(policy.deadlines.of(RouteClass::Read)),
+        };
+        if let Some(paused) = sales_pause::paused(env, status_call).await {
             let response = problem_retry_after(
                 ProblemKind::SalesPaused,
                 &paused.detail(),
@@ -82,11 +100,16 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         }
     }
 
+    if !answerable_from_cache {
+        if let Some(retry_after_ms) = origin_calls::resting_for() {
+            let resting = OriginFailure::Resting { retry_after_ms };
+            return Ok(resting.problem(request_id)?.into());
+        }
+    }
+
     // Looking in the cache has no effect, so it overlaps the limiter's round trip.
     let query = req.url()?.query().map(str::to_owned);
-    // A reader who just wrote (it carries its write's position) must see that write: the shared
-    // cache may be older, so it goes to the origin, which picks a pool that has the write.
-    let entry = (route.is_cacheable() && !carries_write_position(&req))
+    let entry = answerable_from_cache
         .then(|| inventory_cache::Entry::new(&host, org_id, api_path, query.as_deref()));
     let lookup = async {
         match &entry {
@@ -116,8 +139,11 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
     let answer = match entry {
-        Some(entry) => entry.fetch(env, origin_request, request_id).await?,
-        None => Answer::from(forward::send(origin_request, request_id).await?),
+        Some(entry) => {
+            let fetch = entry.fetch(env, origin_request, request_id, &policy, budget.left());
+            fetch.await?
+        }
+        None => forward::send(origin_request, request_id, &policy, budget.left()).await?,
     };
     if route.is_purchase() && (200..300).contains(&answer.status()) {
         let item_id = serde_json::from_slice::<BuyRequest>(&body)

@@ -14,6 +14,7 @@ mod forward;
 mod gateway;
 mod inventory_cache;
 mod isolate_memo;
+mod origin_calls;
 mod problem;
 mod rate_limit;
 mod request_id;

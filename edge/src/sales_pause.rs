@@ -5,15 +5,23 @@
 //! edge learns the switch from `GET {ORIGIN_URL}/api/tenant/{org_id}/sales` and remembers it per
 //! shop in the isolate for at most `REMEMBER_MS`, so a flip is obeyed here within about two
 //! seconds; concurrent purchases that find nothing remembered share one status request. A flip
-//! made through this isolate is obeyed at once. When the status cannot be read the purchase
-//! goes on, and the origin decides.
+//! made through this isolate is obeyed at once. When the status cannot be read (the origin
+//! answers nothing within the deadline the caller gives, out of the purchase's own budget, or
+//! is resting) the purchase goes on, and the origin decides.
+
+use std::time::Duration;
 
 use api::sales::SalesStatus;
 use uuid::Uuid;
-use worker::{Env, Fetch, Method, Request, RequestInit, Result};
+use worker::{Env, Method, Request, RequestInit, Response, Result};
 
 use crate::{
-    clock::now_ms, forward, isolate_memo::IsolateMemo, single_flight, single_flight::SingleFlight,
+    clock::now_ms,
+    forward,
+    isolate_memo::IsolateMemo,
+    origin_calls::{self, OriginPolicy},
+    single_flight,
+    single_flight::SingleFlight,
     trace_context::TraceContext,
 };
 
@@ -55,28 +63,46 @@ thread_local! {
     static FLIGHTS: SingleFlight<Uuid, Option<Paused>> = SingleFlight::default();
 }
 
-/// Whether `org_id`'s sales are paused, as far as the edge knows.
-pub async fn paused(
-    env: &Env,
-    org_id: Uuid,
-    request_id: &str,
-    trace: &TraceContext,
-) -> Option<Paused> {
+/// Where a status request goes and how long it may take.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusCall<'a> {
+    pub org_id: Uuid,
+    pub request_id: &'a str,
+    pub trace: &'a TraceContext,
+    pub policy: &'a OriginPolicy,
+    pub deadline: Duration,
+}
+
+/// Whether the shop's sales are paused, as far as the edge knows.
+pub async fn paused(env: &Env, call: StatusCall<'_>) -> Option<Paused> {
+    let StatusCall {
+        org_id,
+        request_id,
+        trace,
+        policy,
+        deadline,
+    } = call;
+    let policy = policy.breaker;
     if let Some(known) = KNOWN.with(|known| known.get(&org_id, now_ms())) {
         return known;
     }
     let request = status_request(env, org_id, request_id, trace);
     let read = || async move {
-        let paused = match request {
-            Ok(request) => read_status(request).await,
-            Err(err) => Err(err),
-        }
-        .unwrap_or_else(|err| {
-            worker::console_error!(
-                "sales status of {org_id} unreadable, the origin decides: {err}"
-            );
-            None
-        });
+        let status = match request {
+            Ok(request) => origin_calls::call(&policy, request, deadline, read_status)
+                .await
+                .unwrap_or_else(|failure| {
+                    worker::console_error!(
+                        "sales status of {org_id} unreadable ({failure:?}), the origin decides"
+                    );
+                    None
+                }),
+            Err(err) => {
+                worker::console_error!("sales status request of {org_id} not made: {err}");
+                None
+            }
+        };
+        let paused = status.and_then(Paused::from_status);
         let now = now_ms();
         KNOWN.with(|known| known.remember(org_id, paused.clone(), now + REMEMBER_MS, now));
         paused
@@ -102,15 +128,16 @@ fn status_request(
     Request::new_with_init(&forward::tenant_url(env, org_id, "sales")?, &init)
 }
 
-async fn read_status(request: Request) -> Result<Option<Paused>> {
-    let mut response = Fetch::Request(request).send().await?;
+/// The status in an answer of the origin; `None` (logged) when it answered something else.
+async fn read_status(mut response: Response) -> Result<Option<SalesStatus>> {
     if response.status_code() != 200 {
-        return Err(worker::Error::RustError(format!(
-            "the origin answered {}",
+        worker::console_error!(
+            "the origin answered {} to a sales status request",
             response.status_code()
-        )));
+        );
+        return Ok(None);
     }
-    Ok(Paused::from_status(response.json::<SalesStatus>().await?))
+    response.json::<SalesStatus>().await.map(Some)
 }
 
 #[cfg(test)]

@@ -4,14 +4,27 @@
 // - Signed in (a shopper token in sessionStorage), stock arrives as `stock` events from
 //   GET /api/events. That route needs `Authorization`, which EventSource cannot send, so the
 //   stream is read with fetch() and parsed here. While the stream is down, and for guests, the
-//   inventory is polled every second instead.
+//   inventory is polled every second instead. The stream reconnects with growing pauses, and is
+//   dropped when it falls silent (the origin sends a comment every 15 s) or when the inventory
+//   comes back stale, since either means the origin stopped talking.
+// - When the origin cannot answer, the edge serves the last good stock marked
+//   `X-Edge-Cache: stale` with its `Age`: the page says how old it is until fresh stock returns.
 // - A click on Buy gets one Idempotency-Key. Every retry of that click (a network error, a 5xx,
 //   or 409 "still running") sends the same key, so the origin answers the first purchase again
 //   instead of making a second one. The button stays disabled while the click is in flight.
+//   While the shop is catching up (503 `origin-unavailable` or `origin-timeout`) the shopper is
+//   told when to press Buy again; the same key goes with it.
 "use strict";
 
 const TOKEN_KEY = "furnitureops.shopper-token";
 const POLL_MS = 1000;
+// How often a page with live events checks that the origin still answers.
+const LIVE_CHECK_MS = 5000;
+// An event stream quiet for this long is dead (the origin sends a comment every 15 s).
+const STREAM_SILENCE_MS = 40000;
+const STREAM_BACKOFF_MAX_MS = 10000;
+// Retries of a buy wait for Retry-After by themselves only when it is this short.
+const AUTO_RETRY_MAX_S = 2;
 // The edge may answer inventory reads from a cache up to a second old.
 const EDGE_CACHE_MS = 1000;
 const BUY_ATTEMPTS = 4;
@@ -23,6 +36,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const shop = {
   token: null,
+  named: false,
   live: false,
   stream: null, // AbortController of the open event stream
   rows: new Map(), // item id -> <li>
@@ -110,12 +124,15 @@ async function loadShopName() {
   const { name } = await response.json();
   $("shop-name").textContent = name;
   document.title = name;
+  shop.named = true;
 }
 
+// Shows the shop's stock; answers whether it was the edge's stale copy.
 async function loadInventory() {
   const startedAt = performance.now();
   const response = await fetch("/api/inventory", { cache: "no-store" });
   if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
+  const stale = response.headers.get("x-edge-cache") === "stale";
   const { items } = await response.json();
   for (const item of items) {
     // A stock event newer than this read knows better than the read does.
@@ -124,13 +141,35 @@ async function loadInventory() {
     }
     showItem(item);
   }
-  notice("");
+  document.body.classList.toggle("stale", stale);
+  if (stale) {
+    const age = Number(response.headers.get("age") ?? 0);
+    notice(`Stock as of ${age} s ago: the shop is catching up.`);
+  } else {
+    notice("");
+  }
+  return stale;
 }
 
+// Says the shop cannot be reached; answers true, like a stale read: the origin is not talking.
+function unreachable() {
+  notice("The shop cannot be reached; retrying…");
+  return true;
+}
+
+// Polls the stock every second while there are no live events. With live events it only
+// checks now and then that the origin answers: stale stock means the stream is stalled too,
+// so it is dropped and polling takes over until the stream is back.
 async function pollWhileNotLive() {
+  let lastCheck = performance.now();
   for (;;) {
+    if (!shop.named) loadShopName().catch(() => {});
     if (!shop.live) {
-      await loadInventory().catch(() => notice("The shop cannot be reached; retrying…"));
+      await loadInventory().catch(unreachable);
+    } else if (performance.now() - lastCheck >= LIVE_CHECK_MS) {
+      lastCheck = performance.now();
+      const originSilent = await loadInventory().catch(unreachable);
+      if (originSilent) shop.stream?.abort();
     }
     await sleep(POLL_MS);
   }
@@ -138,14 +177,16 @@ async function pollWhileNotLive() {
 
 // ---- Live events ------------------------------------------------------------------------
 
-// Reads a text/event-stream body, calling onEvent(name, data) per event, until it ends.
-async function readEvents(body, onEvent) {
+// Reads a text/event-stream body, calling onEvent(name, data) per event, until it ends or
+// `onSilence` is called after STREAM_SILENCE_MS without a byte.
+async function readEvents(body, onEvent, onSilence) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let pending = "";
   let name = "message";
   let data = [];
   for (;;) {
-    const { value, done } = await reader.read();
+    const silence = setTimeout(onSilence, STREAM_SILENCE_MS);
+    const { value, done } = await reader.read().finally(() => clearTimeout(silence));
     if (done) return;
     const lines = (pending + value).split("\n");
     pending = lines.pop();
@@ -185,12 +226,13 @@ function onEvent(name, data) {
 async function followEvents() {
   let backoff = 500;
   while (shop.token) {
-    shop.stream = new AbortController();
+    const stream = new AbortController();
+    shop.stream = stream;
     try {
       const response = await fetch("/api/events", {
         headers: { authorization: `Bearer ${shop.token}`, accept: "text/event-stream" },
         cache: "no-store",
-        signal: shop.stream.signal,
+        signal: stream.signal,
       });
       if (response.status === 401 || response.status === 403) {
         signOut();
@@ -198,16 +240,20 @@ async function followEvents() {
         return;
       }
       if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-      await readEvents(response.body, (name, data) => {
-        backoff = 500;
-        onEvent(name, data);
-      });
+      await readEvents(
+        response.body,
+        (name, data) => {
+          backoff = 500;
+          onEvent(name, data);
+        },
+        () => stream.abort(),
+      );
     } catch {
       // The stream broke: poll until it is back.
     }
     shop.live = false;
     await sleep(backoff + Math.random() * backoff);
-    backoff = Math.min(backoff * 2, 15000);
+    backoff = Math.min(backoff * 2, STREAM_BACKOFF_MAX_MS);
   }
 }
 
@@ -242,6 +288,9 @@ function outcome(response, body, row, quantity) {
   if (type === `${PROBLEM}sales-paused`) {
     return `Sales are paused right now (${body.detail}); try again in ${wait} s.`;
   }
+  if (catchingUp(body)) {
+    return `The shop is catching up: please press Buy again in ${wait} s (your order will not be placed twice).`;
+  }
   if (response.status === 401) {
     signOut();
     return "Please sign in to buy: open your shop's sign-in link.";
@@ -250,9 +299,16 @@ function outcome(response, body, row, quantity) {
   return `${body?.title ?? "The purchase failed"}: ${body?.detail ?? `HTTP ${response.status}`}.`;
 }
 
-// Answers after which the same click may safely be sent again with its key.
+// The edge could not get an answer from the origin.
+function catchingUp(body) {
+  return [`${PROBLEM}origin-unavailable`, `${PROBLEM}origin-timeout`].includes(body?.type);
+}
+
+// Answers after which the same click may safely be sent again with its key, at once: a shop
+// catching up for longer is left to the shopper.
 function worthRetrying(response, body) {
   if (body?.type === `${PROBLEM}idempotency-key-in-flight`) return true;
+  if (catchingUp(body)) return retryAfterSeconds(response, 1) <= AUTO_RETRY_MAX_S;
   return response.status >= 500 && body?.type !== `${PROBLEM}sales-paused`;
 }
 
@@ -273,10 +329,12 @@ async function buy(row, quantity) {
     }
     const again = !response || worthRetrying(response, answer);
     if (!again) {
-      shop.unsettledKeys.delete(body);
+      // A refusal while catching up may hide a purchase that went through: keep its key.
+      if (!catchingUp(answer)) shop.unsettledKeys.delete(body);
       return outcome(response, answer, row, quantity);
     }
     if (attempt === BUY_ATTEMPTS) {
+      if (response && catchingUp(answer)) return outcome(response, answer, row, quantity);
       return "The shop did not answer. Press Buy again: the same order will not be placed twice.";
     }
     await sleep(response ? retryAfterSeconds(response, 1) * 1000 : 250 * 2 ** attempt);

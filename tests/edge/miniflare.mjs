@@ -3,8 +3,9 @@
 // Configuration comes from the environment so each test can point its own Worker at its own
 // origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE,
 // EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). The bindings mirror wrangler.toml:
-// INVENTORY_CACHE_TTL_SECONDS, RATE_LIMIT_DEFAULTS and RATE_LIMIT_WHEN_UNREACHABLE (JSON) are
-// passed on when set, RATE_LIMITS (JSON object org id -> limits) seeds that KV namespace, and
+// INVENTORY_CACHE_TTL_SECONDS, INVENTORY_STALE_MAX_SECONDS, and RATE_LIMIT_DEFAULTS,
+// RATE_LIMIT_WHEN_UNREACHABLE, ORIGIN_DEADLINES_MS and ORIGIN_BREAKER (JSON) are passed on when
+// set, RATE_LIMITS (JSON object org id -> limits) seeds that KV namespace, and
 // the RATE_LIMITER Durable Object is bound unless WITHOUT_RATE_LIMITER=1 (to test what the
 // Worker does when the limiter cannot be reached). Prints `ready <url>` once the KV namespaces
 // are seeded; the harness waits for that line, not for a first HTTP answer.
@@ -22,10 +23,16 @@ const bindings = {
   JWT_JWKS: env.JWT_JWKS ?? '{"keys":[]}',
 };
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
-if (env.INVENTORY_CACHE_TTL_SECONDS) {
-  bindings.INVENTORY_CACHE_TTL_SECONDS = env.INVENTORY_CACHE_TTL_SECONDS;
+for (const name of ["INVENTORY_CACHE_TTL_SECONDS", "INVENTORY_STALE_MAX_SECONDS"]) {
+  if (env[name]) bindings[name] = env[name];
 }
-for (const name of ["RATE_LIMIT_DEFAULTS", "RATE_LIMIT_WHEN_UNREACHABLE"]) {
+const jsonVars = [
+  "RATE_LIMIT_DEFAULTS",
+  "RATE_LIMIT_WHEN_UNREACHABLE",
+  "ORIGIN_DEADLINES_MS",
+  "ORIGIN_BREAKER",
+];
+for (const name of jsonVars) {
   if (env[name]) bindings[name] = JSON.parse(env[name]);
 }
 

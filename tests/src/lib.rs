@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod clusters;
 pub mod edge;
+pub mod origin_link;
 pub mod origin_log;
 pub mod origin_server;
 pub mod rate_limit_fields;
@@ -20,6 +21,7 @@ pub mod two_shops;
 pub mod wait;
 
 pub use edge::{Edge, EdgeConfig};
+pub use origin_link::OriginLink;
 pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;

@@ -6,89 +6,63 @@
 //!   entry, even for equal paths (or a domain moved from one shop to another).
 //! - Concurrent misses in one isolate share one origin request (`single_flight`).
 //! - Only 2xx answers are stored; errors reach the callers that shared the fetch and no one else.
+//! - The origin fetch has the read deadline (`origin_calls`), so a shopper waits at most that
+//!   long before getting the last good copy.
 //! - A purchase answered 2xx through this isolate deletes the shop's entries, and a fetch that
 //!   was already under way for that shop is neither joined nor stored afterwards, so the buyer's
 //!   next read shows the new stock.
 //!
-//! Responses say `Cache-Control` and `X-Edge-Cache: hit|miss`.
+//! - Each success is also kept as the shop's last good copy of that answer (`last_good`), served
+//!   for up to `INVENTORY_STALE_MAX_SECONDS` when the origin cannot answer.
+//!
+//! Responses say `Cache-Control` and `X-Edge-Cache: hit|miss|stale` (a stale one also `Age`).
 
-use std::{cell::RefCell, collections::HashMap};
+mod entry_key;
+mod last_good;
+mod origin_answer;
+
+use std::{cell::RefCell, collections::HashMap, time::Duration};
 
 use api::headers;
-use futures::future::join_all;
+use futures::future::{join, join_all};
 use uuid::Uuid;
-use worker::{Cache, Env, Fetch, Request, Response, Result};
+use worker::{Cache, Env, Request, Result};
 
 use crate::{
-    clock::now_ms, forward, respond::Answer, settings, single_flight, single_flight::SingleFlight,
+    clock::now_ms,
+    origin_calls::{self, OriginFailure, OriginPolicy},
+    respond::Answer,
+    settings, single_flight,
+    single_flight::SingleFlight,
 };
+use entry_key::EntryKey;
+use last_good::LastGood;
+use origin_answer::OriginAnswer;
 
 const TTL_VAR: &str = "INVENTORY_CACHE_TTL_SECONDS";
 const DEFAULT_TTL_SECONDS: u64 = 1;
-/// Origin headers kept on a shared answer (the rest, like its request id, belong to the caller
-/// that made the fetch).
-const KEPT_HEADERS: [&str; 2] = ["content-type", "retry-after"];
+const STALE_MAX_VAR: &str = "INVENTORY_STALE_MAX_SECONDS";
+const DEFAULT_STALE_MAX_SECONDS: u64 = 300;
 
-/// Which cached answer: the shop it belongs to and the cache URL it is stored under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct EntryKey {
-    org_id: Uuid,
-    url: String,
+/// How long the two copies of an answer are kept: the fresh one, answered without asking the
+/// origin, and the last good one, answered only when the origin cannot answer.
+#[derive(Debug, Clone, Copy)]
+struct Lifetimes {
+    fresh_seconds: u64,
+    last_good_seconds: u64,
 }
 
-impl EntryKey {
-    fn new(host: &str, org_id: Uuid, api_path: &str, query: Option<&str>) -> Self {
-        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+impl Lifetimes {
+    fn from_env(env: &Env) -> Self {
         Self {
-            org_id,
-            url: format!("https://{host}/__edge-cache/{org_id}/{api_path}{query}"),
+            fresh_seconds: settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS),
+            last_good_seconds: settings::number_var(env, STALE_MAX_VAR, DEFAULT_STALE_MAX_SECONDS),
         }
     }
 }
 
-/// An origin answer read in full, so that every caller sharing the fetch gets its own copy.
-#[derive(Debug, Clone)]
-struct OriginAnswer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl OriginAnswer {
-    async fn read(mut response: Response) -> Result<Self> {
-        let headers = KEPT_HEADERS
-            .iter()
-            .filter_map(|name| {
-                let value = response.headers().get(name).ok().flatten()?;
-                Some(((*name).to_owned(), value))
-            })
-            .collect();
-        Ok(Self {
-            status: response.status_code(),
-            headers,
-            body: response.bytes().await?,
-        })
-    }
-
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    fn response(&self, ttl_seconds: u64) -> Result<Response> {
-        let response = Response::from_bytes(self.body.clone())?.with_status(self.status);
-        let headers = response.headers();
-        for (name, value) in &self.headers {
-            headers.set(name, value)?;
-        }
-        let cache_control = if self.is_success() {
-            format!("public, max-age={ttl_seconds}")
-        } else {
-            "no-store".to_owned()
-        };
-        headers.set("cache-control", &cache_control)?;
-        Ok(response)
-    }
-}
+/// What a shared fetch brings back: the origin's answer, or why there is none.
+type Fetched = std::result::Result<OriginAnswer, OriginFailure>;
 
 /// What this isolate knows about one shop's entries.
 #[derive(Debug, Default)]
@@ -100,8 +74,7 @@ struct ShopEntries {
 }
 
 thread_local! {
-    /// `None` answers mean the origin could not be reached.
-    static FLIGHTS: SingleFlight<EntryKey, Option<OriginAnswer>> = SingleFlight::default();
+    static FLIGHTS: SingleFlight<EntryKey, Fetched> = SingleFlight::default();
     static SHOPS: RefCell<HashMap<Uuid, ShopEntries>> = RefCell::new(HashMap::new());
 }
 
@@ -135,59 +108,83 @@ impl Entry {
     }
 
     /// The answer after a miss: from a fetch under way, or from a new fetch of `origin_request`
-    /// (which is then stored).
+    /// within `deadline` (whose success is then stored). When the origin cannot answer (no
+    /// answer in time, no connection, a 5xx, or it is resting) the last good copy is served if
+    /// there is one young enough; otherwise the origin's error, or a 503 problem.
     pub async fn fetch(
         self,
         env: &Env,
         origin_request: Request,
         request_id: &str,
+        policy: &OriginPolicy,
+        deadline: Duration,
     ) -> Result<Answer> {
-        let ttl_seconds = settings::number_var(env, TTL_VAR, DEFAULT_TTL_SECONDS);
+        let lifetimes = Lifetimes::from_env(env);
+        let policy = policy.breaker;
         // The answer is shared with other shoppers: it must not depend on this caller's token.
         origin_request.headers().delete("authorization")?;
+        let last_good = LastGood::of(&self.key);
         let key = self.key;
         let started_under = generation(key.org_id);
         let flight_key = key.clone();
-        let fetch = move || fetch_and_store(key, origin_request, started_under, ttl_seconds);
-        let answer =
-            single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_ticks()).await;
-        Ok(match answer {
-            Some(answer) => {
-                Answer::from(answer.response(ttl_seconds)?).with(headers::EDGE_CACHE, "miss")
+        let fetch = move || async move {
+            let fetched =
+                origin_calls::call(&policy, origin_request, deadline, OriginAnswer::read).await;
+            if let Ok(answer) = &fetched {
+                store(&key, answer, started_under, lifetimes).await;
             }
-            None => forward::origin_unreachable(request_id)?.into(),
-        })
+            fetched
+        };
+        let fetched =
+            single_flight::share(&FLIGHTS, flight_key, fetch, single_flight::worker_ticks()).await;
+        let miss = |answer: OriginAnswer| -> Result<Answer> {
+            let response = answer.response(lifetimes.fresh_seconds)?;
+            Ok(Answer::from(response).with(headers::EDGE_CACHE, "miss"))
+        };
+        match fetched {
+            Ok(answer) if answer.status < 500 => miss(answer),
+            failed => {
+                if lifetimes.last_good_seconds > 0 {
+                    if let Some(copy) = last_good.recall(lifetimes.last_good_seconds).await {
+                        return Ok(copy);
+                    }
+                }
+                match failed {
+                    Ok(answer) => miss(answer),
+                    Err(failure) => Ok(failure.problem(request_id)?.into()),
+                }
+            }
+        }
     }
 }
 
-async fn fetch_and_store(
-    key: EntryKey,
-    origin_request: Request,
-    started_under: u64,
-    ttl_seconds: u64,
-) -> Option<OriginAnswer> {
-    let answer = match Fetch::Request(origin_request).send().await {
-        Ok(response) => OriginAnswer::read(response).await,
-        Err(err) => Err(err),
-    };
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(err) => {
-            worker::console_error!("origin unreachable for {}: {err}", key.url);
-            return None;
+/// Stores a successful `answer`: as the fresh entry, unless a purchase made since the fetch
+/// started (the stock changed), and as the last good copy.
+async fn store(key: &EntryKey, answer: &OriginAnswer, started_under: u64, lifetimes: Lifetimes) {
+    if !answer.is_success() {
+        return;
+    }
+    let fresh = async {
+        if generation(key.org_id) != started_under {
+            return;
         }
-    };
-    if answer.is_success() && generation(key.org_id) == started_under {
-        let stored = match answer.response(ttl_seconds) {
+        let stored = match answer.response(lifetimes.fresh_seconds) {
             Ok(response) => Cache::default().put(key.url.as_str(), response).await,
             Err(err) => Err(err),
         };
         match stored {
-            Ok(()) => remember_stored(&key, now_ms() + ttl_seconds * 1_000),
+            Ok(()) => remember_stored(key, now_ms() + lifetimes.fresh_seconds * 1_000),
             Err(err) => worker::console_error!("cache write failed for {}: {err}", key.url),
         }
-    }
-    Some(answer)
+    };
+    let last_good = async {
+        if lifetimes.last_good_seconds > 0 {
+            LastGood::of(key)
+                .keep(answer, lifetimes.last_good_seconds)
+                .await;
+        }
+    };
+    join(fresh, last_good).await;
 }
 
 fn remember_stored(key: &EntryKey, until_ms: u64) {
