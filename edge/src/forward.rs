@@ -14,11 +14,12 @@ use crate::{
     trace_context::TraceContext,
 };
 
-/// Where a request goes: which shop, which API path, under which request id and trace.
+/// Where a request goes: which shop, which API path and query, under which request id and trace.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub org_id: Uuid,
     pub api_path: &'a str,
+    pub query: Option<&'a str>,
     pub request_id: &'a str,
     pub trace: &'a TraceContext,
 }
@@ -65,11 +66,7 @@ pub fn origin_request(
     env: &Env,
     target: Target<'_>,
 ) -> Result<Request> {
-    let query = req
-        .url()?
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let query = target.query.map(|q| format!("?{q}")).unwrap_or_default();
     let url = format!(
         "{}{query}",
         tenant_url(env, target.org_id, target.api_path)?

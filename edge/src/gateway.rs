@@ -3,13 +3,16 @@
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
 //! 2. the route (paths outside `/api/` are the storefront's) and the shop, from the host (404
 //!    unknown);
-//! 3. the caller's token, when the route needs one (401/403);
+//! 3. the caller's token, when the route needs one (401/403); an inventory read's query, kept
+//!    to the parameters the origin knows in one canonical form (400 for a malformed one), so
+//!    no client-chosen spelling makes a new cache entry;
 //! 4. purchases while the shop's sales are paused (503 `sales-paused`);
 //! 5. what only the origin can answer while the origin is resting after repeated failures
 //!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
 //! 6. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
 //!    asked and the class fails closed);
-//! 7. inventory reads from the cache (looked up while the limiter decides), everything else
+//! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
+//!    honoured write position only from an entry known to include that write), everything else
 //!    forwarded to the origin with the request id and trace context, within the deadline of
 //!    its route class (503 `origin-timeout` past it); an inventory read the origin cannot
 //!    answer gets the shop's last good copy, marked stale;
@@ -27,9 +30,11 @@ use worker::{Env, Request, Result};
 
 use crate::{
     auth, body, forward, inventory_cache,
+    inventory_read::InventoryRead,
     origin_calls::{self, OriginFailure, OriginPolicy},
     problem::{problem_response, problem_retry_after},
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
+    read_your_writes,
     respond::Answer,
     route::{Route, RouteClass},
     sales_pause, storefront, tenant,
@@ -77,9 +82,20 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     let policy = OriginPolicy::from_env(env);
     let budget = policy.deadlines.budget(route.class());
-    // A reader who just wrote (it carries its write's position) must see that write: the shared
-    // cache may be older, so it goes to the origin, which picks a pool that has the write.
-    let answerable_from_cache = route.is_cacheable() && !carries_write_position(&req);
+    let url = req.url()?;
+    // An inventory read in its canonical form: what it is cached under and forwarded as.
+    let inventory_read = if route.is_cacheable() {
+        let pairs = url
+            .query_pairs()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()));
+        match InventoryRead::parse(api_path, pairs) {
+            Ok(read) => Some(read),
+            Err(detail) => return refuse(ProblemKind::MalformedRequest, &detail, request_id),
+        }
+    } else {
+        None
+    };
+    let answerable_from_cache = inventory_read.is_some();
 
     if route.is_purchase() {
         let status_call = sales_pause::StatusCall {
@@ -107,10 +123,12 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         }
     }
 
-    // Looking in the cache has no effect, so it overlaps the limiter's round trip.
-    let query = req.url()?.query().map(str::to_owned);
-    let entry = answerable_from_cache
-        .then(|| inventory_cache::Entry::new(&host, org_id, api_path, query.as_deref()));
+    // Looking in the cache has no effect, so it overlaps the limiter's round trip. A reader
+    // who just wrote and sent its write's sealed position must see that write.
+    let entry = inventory_read.as_ref().map(|read| {
+        let position = read_your_writes::honoured(&req, env, org_id);
+        inventory_cache::Entry::new(&host, org_id, read, position)
+    });
     let lookup = async {
         match &entry {
             Some(entry) => entry.cached().await,
@@ -131,9 +149,15 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         return Ok(with_standing(hit, standing));
     }
 
+    let canonical_path = inventory_read.as_ref().map(InventoryRead::api_path);
+    let query = match &inventory_read {
+        Some(read) => read.query(),
+        None => url.query().map(str::to_owned),
+    };
     let target = forward::Target {
         org_id,
-        api_path,
+        api_path: canonical_path.as_deref().unwrap_or(api_path),
+        query: query.as_deref(),
         request_id,
         trace: id.trace,
     };
@@ -198,18 +222,4 @@ fn with_standing(answer: Answer, standing: Option<Standing>) -> Answer {
             .with(headers::RATELIMIT, standing.ratelimit_field()),
         None => answer,
     }
-}
-
-/// True when the request names the position of the caller's own last write (`X-Write-LSN` or
-/// its cookie), which asks for read-your-writes.
-fn carries_write_position(req: &Request) -> bool {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    header(headers::WRITE_LSN).is_some()
-        || header("cookie").is_some_and(|cookie| {
-            cookie.split(';').any(|pair| {
-                pair.trim_start()
-                    .strip_prefix(headers::WRITE_LSN_COOKIE)
-                    .is_some_and(|rest| rest.starts_with('='))
-            })
-        })
 }

@@ -14,6 +14,12 @@
 //!
 //! - Each success is also kept as the shop's last good copy of that answer (`last_good`), served
 //!   for up to `INVENTORY_STALE_MAX_SECONDS` when the origin cannot answer.
+//! - A reader with an honoured write position (`read_your_writes`) is answered from the fresh
+//!   entry only if that entry is known to include the write (it was fetched for that position or
+//!   a later one); otherwise the fetch carries the position, the answer is stored as covering it,
+//!   and readers of the same position share that one fetch. Replaying one position therefore
+//!   costs the origin one request, not one per read. Such a reader never gets the last good
+//!   copy: it asked to see its write, and an old copy would hide it.
 //!
 //! Responses say `Cache-Control` and `X-Edge-Cache: hit|miss|stale` (a stale one also `Age`).
 
@@ -23,14 +29,16 @@ mod origin_answer;
 
 use std::{cell::RefCell, collections::HashMap, time::Duration};
 
-use api::headers;
+use api::{headers, write_position::Lsn};
 use futures::future::{join, join_all};
 use uuid::Uuid;
 use worker::{Cache, Env, Request, Result};
 
 use crate::{
     clock::now_ms,
+    inventory_read::InventoryRead,
     origin_calls::{self, OriginFailure, OriginPolicy},
+    read_your_writes::HonouredPosition,
     respond::Answer,
     settings, single_flight,
     single_flight::SingleFlight,
@@ -64,6 +72,16 @@ impl Lifetimes {
 /// What a shared fetch brings back: the origin's answer, or why there is none.
 type Fetched = std::result::Result<OriginAnswer, OriginFailure>;
 
+/// The newest write a cached fresh entry is known to include; never sent to clients.
+const COVERS: &str = "x-edge-covers";
+
+/// One shared fetch: the entry, and the write it must include (if a reader insists on one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FlightKey {
+    entry: EntryKey,
+    after: Option<Lsn>,
+}
+
 /// What this isolate knows about one shop's entries.
 #[derive(Debug, Default)]
 struct ShopEntries {
@@ -74,7 +92,7 @@ struct ShopEntries {
 }
 
 thread_local! {
-    static FLIGHTS: SingleFlight<EntryKey, Fetched> = SingleFlight::default();
+    static FLIGHTS: SingleFlight<FlightKey, Fetched> = SingleFlight::default();
     static SHOPS: RefCell<HashMap<Uuid, ShopEntries>> = RefCell::new(HashMap::new());
 }
 
@@ -82,29 +100,50 @@ fn generation(org_id: Uuid) -> u64 {
     SHOPS.with(|shops| shops.borrow().get(&org_id).map_or(0, |s| s.generation))
 }
 
-/// One inventory answer: where it is cached and how to fetch it.
+/// One inventory answer: where it is cached and how to fetch it, for one reader.
 #[derive(Debug, Clone)]
 pub struct Entry {
     key: EntryKey,
+    /// The write this reader insists on seeing, if any.
+    position: Option<HonouredPosition>,
 }
 
 impl Entry {
-    pub fn new(host: &str, org_id: Uuid, api_path: &str, query: Option<&str>) -> Self {
+    pub fn new(
+        host: &str,
+        org_id: Uuid,
+        read: &InventoryRead,
+        position: Option<HonouredPosition>,
+    ) -> Self {
         Self {
-            key: EntryKey::new(host, org_id, api_path, query),
+            key: EntryKey::new(host, org_id, &read.api_path(), read.query().as_deref()),
+            position,
         }
     }
 
-    /// The cached answer, if there is one. Looking has no effect, so the gateway does it while
-    /// the rate limiter decides; a cache that cannot be read is a miss.
+    /// The cached answer, if there is one this reader may have. Looking has no effect, so the
+    /// gateway does it while the rate limiter decides; a cache that cannot be read is a miss.
     pub async fn cached(&self) -> Option<Answer> {
-        match Cache::default().get(self.key.url.as_str(), false).await {
-            Ok(hit) => hit.map(|hit| Answer::from(hit).with(headers::EDGE_CACHE, "hit")),
+        let hit = match Cache::default().get(self.key.url.as_str(), false).await {
+            Ok(hit) => hit?,
             Err(err) => {
                 worker::console_error!("cache read failed for {}: {err}", self.key.url);
-                None
+                return None;
+            }
+        };
+        let covers = hit
+            .headers()
+            .get(COVERS)
+            .ok()
+            .flatten()
+            .and_then(|lsn| lsn.parse::<Lsn>().ok());
+        if let Some(position) = &self.position {
+            if covers.is_none_or(|covers| covers < position.lsn) {
+                return None;
             }
         }
+        let _ = hit.headers().delete(COVERS);
+        Some(Answer::from(hit).with(headers::EDGE_CACHE, "hit"))
     }
 
     /// The answer after a miss: from a fetch under way, or from a new fetch of `origin_request`
@@ -121,17 +160,29 @@ impl Entry {
     ) -> Result<Answer> {
         let lifetimes = Lifetimes::from_env(env);
         let policy = policy.breaker;
-        // The answer is shared with other shoppers: it must not depend on this caller's token.
-        origin_request.headers().delete("authorization")?;
-        let last_good = LastGood::of(&self.key);
+        // The answer is shared with other shoppers: it must not depend on this caller's token
+        // or cookies, only on the one position it must include.
+        let outbound = origin_request.headers();
+        outbound.delete("authorization")?;
+        outbound.delete("cookie")?;
+        outbound.delete(headers::WRITE_LSN)?;
+        if let Some(position) = &self.position {
+            outbound.set(headers::WRITE_LSN, &position.sealed)?;
+        }
+        let after = self.position.as_ref().map(|position| position.lsn);
+        let last_good =
+            (after.is_none() && lifetimes.last_good_seconds > 0).then(|| LastGood::of(&self.key));
         let key = self.key;
         let started_under = generation(key.org_id);
-        let flight_key = key.clone();
+        let flight_key = FlightKey {
+            entry: key.clone(),
+            after,
+        };
         let fetch = move || async move {
             let fetched =
                 origin_calls::call(&policy, origin_request, deadline, OriginAnswer::read).await;
             if let Ok(answer) = &fetched {
-                store(&key, answer, started_under, lifetimes).await;
+                store(&key, answer, after, started_under, lifetimes).await;
             }
             fetched
         };
@@ -144,7 +195,7 @@ impl Entry {
         match fetched {
             Ok(answer) if answer.status < 500 => miss(answer),
             failed => {
-                if lifetimes.last_good_seconds > 0 {
+                if let Some(last_good) = last_good {
                     if let Some(copy) = last_good.recall(lifetimes.last_good_seconds).await {
                         return Ok(copy);
                     }
@@ -158,9 +209,16 @@ impl Entry {
     }
 }
 
-/// Stores a successful `answer`: as the fresh entry, unless a purchase made since the fetch
-/// started (the stock changed), and as the last good copy.
-async fn store(key: &EntryKey, answer: &OriginAnswer, started_under: u64, lifetimes: Lifetimes) {
+/// Stores a successful `answer`: as the fresh entry (known to include the write at `covers`,
+/// when the fetch asked for one), unless a purchase made since the fetch started (the stock
+/// changed), and as the last good copy.
+async fn store(
+    key: &EntryKey,
+    answer: &OriginAnswer,
+    covers: Option<Lsn>,
+    started_under: u64,
+    lifetimes: Lifetimes,
+) {
     if !answer.is_success() {
         return;
     }
@@ -168,7 +226,15 @@ async fn store(key: &EntryKey, answer: &OriginAnswer, started_under: u64, lifeti
         if generation(key.org_id) != started_under {
             return;
         }
-        let stored = match answer.response(lifetimes.fresh_seconds) {
+        let response = answer
+            .response(lifetimes.fresh_seconds)
+            .and_then(|response| {
+                if let Some(covers) = covers {
+                    response.headers().set(COVERS, &covers.to_string())?;
+                }
+                Ok(response)
+            });
+        let stored = match response {
             Ok(response) => Cache::default().put(key.url.as_str(), response).await,
             Err(err) => Err(err),
         };
@@ -207,7 +273,7 @@ pub async fn invalidate(host: &str, org_id: Uuid, item_id: Option<Uuid>) {
         shop.generation += 1;
         shop.stored.drain().map(|(url, _)| url).collect()
     });
-    FLIGHTS.with(|flights| flights.forget(|key| key.org_id == org_id));
+    FLIGHTS.with(|flights| flights.forget(|key| key.entry.org_id == org_id));
     urls.push(EntryKey::new(host, org_id, "inventory", None).url);
     if let Some(item_id) = item_id {
         urls.push(EntryKey::new(host, org_id, &format!("inventory/{item_id}"), None).url);

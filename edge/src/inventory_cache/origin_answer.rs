@@ -1,7 +1,15 @@
 //! An origin answer to an inventory read, read in full, so that every caller sharing the fetch
 //! gets its own copy and both cache entries can be made from it.
+//!
+//! What is read in full is held in the isolate's memory once per caller, so it is capped:
+//! an answer over `MAX_BODY_BYTES` (a page of 200 items is about 40 KB) is not buffered but
+//! treated as an origin failure.
 
-use worker::{Response, Result};
+use futures::StreamExt;
+use worker::{Error, Response, Result};
+
+/// The most an inventory answer may weigh before the edge refuses to buffer it.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Origin headers kept on a shared answer (the rest, like its request id, belong to the caller
 /// that made the fetch).
@@ -23,10 +31,28 @@ impl OriginAnswer {
                 Some(((*name).to_owned(), value))
             })
             .collect();
+        let declared = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|length| length.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        let mut chunks = response.stream()?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Self {
             status: response.status_code(),
             headers,
-            body: response.bytes().await?,
+            body,
         })
     }
 
@@ -49,4 +75,10 @@ impl OriginAnswer {
         headers.set("cache-control", &cache_control)?;
         Ok(response)
     }
+}
+
+fn too_large() -> Error {
+    Error::RustError(format!(
+        "the origin's inventory answer is over {MAX_BODY_BYTES} bytes"
+    ))
 }

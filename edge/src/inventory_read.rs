@@ -1,0 +1,131 @@
+//! What an inventory read asks for, in one canonical form.
+//!
+//! The cache keys an answer on what the read asks for, so a key must not be something a client
+//! can vary at will: `?r=<random>`, `?limit=050`, a parameter twice or an upper-case item id
+//! would each make a new key and a new origin request. Only the parameters the origin knows
+//! (`limit`, `after`) are kept, checked against the same rules the origin applies (a malformed
+//! one is refused here, `400`, without asking the origin), written in one way, in one order;
+//! anything else in the query is dropped before the read is cached or forwarded.
+
+use api::inventory::{DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS};
+use uuid::Uuid;
+
+/// A cacheable inventory read: the list (one page of it) or one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventoryRead {
+    Page { limit: i64, after: Option<Uuid> },
+    Item(Uuid),
+}
+
+impl InventoryRead {
+    /// Reads `api_path` (`inventory` or `inventory/{id}`) and its query pairs; the error is the
+    /// problem's detail.
+    pub fn parse<'a>(
+        api_path: &str,
+        query: impl IntoIterator<Item = (String, String)> + 'a,
+    ) -> Result<Self, String> {
+        if let Some(id) = api_path.strip_prefix("inventory/") {
+            return Uuid::parse_str(id)
+                .map(Self::Item)
+                .map_err(|_| "the item id is not a UUID".to_owned());
+        }
+        let (mut limit, mut after) = (None, None);
+        for (name, value) in query {
+            let slot = match name.as_str() {
+                "limit" => &mut limit,
+                "after" => &mut after,
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(format!("{name} may be given once"));
+            }
+        }
+        let limit = match limit {
+            None => DEFAULT_PAGE_ITEMS,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_ITEMS).contains(n))
+                .ok_or_else(|| format!("limit must be between 1 and {MAX_PAGE_ITEMS}"))?,
+        };
+        let after = after
+            .map(|raw| Uuid::parse_str(&raw).map_err(|_| "after must be an item id".to_owned()))
+            .transpose()?;
+        Ok(Self::Page { limit, after })
+    }
+
+    /// The API path, with the item id written canonically.
+    pub fn api_path(&self) -> String {
+        match self {
+            Self::Page { .. } => "inventory".to_owned(),
+            Self::Item(id) => format!("inventory/{id}"),
+        }
+    }
+
+    /// The canonical query: known parameters only, the default limit left out.
+    pub fn query(&self) -> Option<String> {
+        let Self::Page { limit, after } = self else {
+            return None;
+        };
+        let mut pairs = Vec::new();
+        if let Some(after) = after {
+            pairs.push(format!("after={after}"));
+        }
+        if *limit != DEFAULT_PAGE_ITEMS {
+            pairs.push(format!("limit={limit}"));
+        }
+        (!pairs.is_empty()).then(|| pairs.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(path: &str, query: &[(&str, &str)]) -> Result<InventoryRead, String> {
+        let pairs = query
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()));
+        InventoryRead::parse(path, pairs)
+    }
+
+    #[test]
+    fn unknown_parameters_and_spellings_do_not_make_new_keys() {
+        let plain = parse("inventory", &[]).unwrap();
+        for query in [
+            vec![("r", "123")],
+            vec![("limit", "50")],
+            vec![("limit", "050"), ("cache", "bust")],
+        ] {
+            let read = parse("inventory", &query).unwrap();
+            assert_eq!(read, plain, "{query:?}");
+            assert_eq!(read.query(), None);
+        }
+        let id = "5F0C6B9E-3B1A-4C1E-9D4A-2B7E0C1D2E3F";
+        let page = parse("inventory", &[("x", "y"), ("limit", "7"), ("after", id)]).unwrap();
+        assert_eq!(
+            page.query().as_deref(),
+            Some("after=5f0c6b9e-3b1a-4c1e-9d4a-2b7e0c1d2e3f&limit=7")
+        );
+        let item = parse(&format!("inventory/{id}"), &[("r", "1")]).unwrap();
+        assert_eq!(
+            item.api_path(),
+            "inventory/5f0c6b9e-3b1a-4c1e-9d4a-2b7e0c1d2e3f"
+        );
+        assert_eq!(item.query(), None);
+    }
+
+    #[test]
+    fn malformed_reads_are_refused() {
+        for query in [
+            vec![("limit", "0")],
+            vec![("limit", "201")],
+            vec![("limit", "many")],
+            vec![("after", "nope")],
+            vec![("limit", "5"), ("limit", "6")],
+        ] {
+            assert!(parse("inventory", &query).is_err(), "{query:?}");
+        }
+        assert!(parse("inventory/not-a-uuid", &[]).is_err());
+    }
+}
