@@ -8,7 +8,8 @@
 //! 5. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
 //!    asked and the class fails closed);
 //! 6. inventory reads from the cache (looked up while the limiter decides), everything else
-//!    forwarded to the origin with the request id and trace context;
+//!    checked against the shop's read ceiling (429) and forwarded to the origin with the
+//!    request id and trace context;
 //! 7. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
 //!    flip what the edge knew of the switch.
 //!
@@ -106,6 +107,11 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));
+    }
+    // The shop's ceiling guards the origin, so only what reaches it counts.
+    if let Outcome::Refused(ceiling) = rate_limit::origin_ceiling(env, org_id, route.class()).await
+    {
+        return too_many_requests(ceiling, request_id);
     }
 
     let target = forward::Target {
