@@ -19,7 +19,7 @@ pub mod tokens;
 pub mod two_shops;
 pub mod wait;
 
-pub use edge::{Edge, EdgeConfig};
+pub use edge::{Edge, EdgeConfig, LimiterStats};
 pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;
