@@ -7,7 +7,9 @@
 //! 1. origin hits while one shop's `GET /api/inventory` is asked 200 times a second for 10 s;
 //! 2. the limiter's overhead: the same route, one request at a time, alternating between a shop
 //!    whose reads are limited and one whose reads are unlimited (the baseline), in one run;
-//! 3. the Worker's wasm size, raw and gzipped.
+//! 3. the limiter's cost in Durable Object requests per 1,000 honest requests, old policy and
+//!    new side by side (`edge_limiter`);
+//! 4. the Worker's wasm size, raw and gzipped.
 //!
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
@@ -61,6 +63,7 @@ async fn measure(owner: PgPool) -> anyhow::Result<()> {
 
     origin_hits_under_load(&edge, &origin, &limited).await?;
     limiter_overhead(&edge).await?;
+    crate::edge_limiter::limiter_cost(&owner, &origin, &keys).await?;
     wasm_size()?;
     Ok(())
 }

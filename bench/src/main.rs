@@ -8,6 +8,7 @@
 mod command;
 mod cpu;
 mod edge;
+mod edge_limiter;
 mod hot_item;
 mod idempotency;
 mod load;
