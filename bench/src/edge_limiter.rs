@@ -53,25 +53,30 @@ enum Honest {
     },
 }
 
-/// The 1,000 requests, in the order they are sent: every fifth a buy, the reads split between
-/// shoppers and anonymous addresses, a quarter of them for a single item.
+/// The 1,000 requests, in the order they are sent: every fifth a buy, the reads alternating
+/// between shoppers and anonymous addresses, every fourth read for a single item.
 fn honest_mix() -> Vec<Honest> {
+    let mut reads = 0;
     (0..REQUESTS)
         .map(|n| {
-            let item = (n % 4 == 1).then_some(n % ITEMS);
             if n % BUY_EVERY == 0 {
-                Honest::Buy {
-                    shopper: (n / BUY_EVERY) % SHOPPERS,
-                    item: (n / BUY_EVERY) % ITEMS,
-                }
-            } else if n % 2 == 0 {
+                let buy = n / BUY_EVERY;
+                return Honest::Buy {
+                    shopper: buy % SHOPPERS,
+                    item: buy % ITEMS,
+                };
+            }
+            let read = reads;
+            reads += 1;
+            let item = (read % 4 == 3).then_some(read % ITEMS);
+            if read % 2 == 0 {
                 Honest::ShopperRead {
-                    shopper: n % SHOPPERS,
+                    shopper: (read / 2) % SHOPPERS,
                     item,
                 }
             } else {
                 Honest::AnonymousRead {
-                    address: n % ANONYMOUS.len(),
+                    address: (read / 2) % ANONYMOUS.len(),
                     item,
                     n,
                 }
@@ -114,12 +119,14 @@ impl BenchShop {
             })
         };
         let builder = match request {
-            Honest::Buy { shopper, item } => {
-                edge.buy(domain, &self.tokens[*shopper], self.items[*item], 1)
-            }
+            Honest::Buy { shopper, item } => edge
+                .buy(domain, &self.tokens[*shopper], self.items[*item], 1)
+                .header("cf-connecting-ip", shopper_address(*shopper)),
+            // Public reads are keyed by address even with a token: each shopper has their own.
             Honest::ShopperRead { shopper, item } => edge
                 .get(domain, &read_path(*item))
-                .bearer_auth(&self.tokens[*shopper]),
+                .bearer_auth(&self.tokens[*shopper])
+                .header("cf-connecting-ip", shopper_address(*shopper)),
             Honest::AnonymousRead { address, item, n } => {
                 let base = ANONYMOUS[*address];
                 let ip = if base.ends_with("::") {
@@ -134,12 +141,17 @@ impl BenchShop {
         let response = builder.send().await?;
         anyhow::ensure!(
             response.status().is_success(),
-            "{domain}: {request:?} answered {}",
-            response.status()
+            "{domain}: {request:?} answered {} ({:?})",
+            response.status(),
+            response.headers().get(api::headers::RATELIMIT_POLICY)
         );
         response.bytes().await?;
         Ok(())
     }
+}
+
+fn shopper_address(shopper: usize) -> String {
+    format!("192.0.2.{}", shopper + 1)
 }
 
 pub async fn limiter_cost(

@@ -12,7 +12,7 @@
 //! - **Writes** are always checked by the object, against the client's quota and the shop's
 //!   write ceiling in one request.
 //! - **The shop's read ceiling** protects the origin, so it counts only reads that reach it (not
-//!   answered by the cache): each isolate counts a tenth of it on its own, then asks the object.
+//!   answered by the cache): each isolate counts a fifth of it on its own, then asks the object.
 //!
 //! A client in cooldown, and a shop whose ceiling is reached, are remembered by the isolate too,
 //! so their requests are refused here without a round trip. When the object cannot be asked in
@@ -43,8 +43,10 @@ use crate::{clock::now_ms, isolate_memo::IsolateMemo, route::RouteClass};
 
 /// Share of a client's read quota an isolate admits before asking the object.
 const CLIENT_LOCAL_PERCENT: u32 = 50;
-/// Share of a shop's read ceiling an isolate admits before asking the object.
-const SHOP_LOCAL_PERCENT: u32 = 10;
+/// Share of a shop's read ceiling an isolate admits before asking the object. Reads that miss
+/// the cache are many during a sale (every purchase drops the shop's cached inventory), and an
+/// honest shop must not pay an object request for them.
+const SHOP_LOCAL_PERCENT: u32 = 20;
 
 /// The limiter's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
