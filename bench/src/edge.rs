@@ -7,9 +7,11 @@
 //! 1. origin hits while one shop's `GET /api/inventory` is asked 200 times a second for 10 s;
 //! 2. the limiter's overhead: the same route, one request at a time, alternating between a shop
 //!    whose reads are limited and one whose reads are unlimited (the baseline), in one run;
-//! 3. honest readers' success rate and latency with the origin frozen for a few seconds in the
+//! 3. the limiter's cost in Durable Object requests per 1,000 honest requests, old policy and
+//!    new side by side (`edge_limiter`);
+//! 4. honest readers' success rate and latency with the origin frozen for a few seconds in the
 //!    middle of the run, next to the same run without the fault (`outage`);
-//! 4. the Worker's wasm size, raw and gzipped.
+//! 5. the Worker's wasm size, raw and gzipped.
 //!
 //! Sections can be chosen by name (`cache`, `limiter`, `outage`, `size`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default.
@@ -83,6 +85,7 @@ async fn cache_and_limiter(owner: &PgPool, cache: bool, limiter: bool) -> anyhow
     }
     if limiter {
         limiter_overhead(&edge).await?;
+        crate::edge_limiter::limiter_cost(owner, &origin, &keys).await?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 mod command;
 mod cpu;
 mod edge;
+mod edge_limiter;
 mod edge_outage;
 mod hot_item;
 mod idempotency;

@@ -13,7 +13,7 @@
 //!    asked and the class fails closed);
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
-//!    forwarded to the origin with the request id and trace context, within the deadline of
+//!    checked against the shop's read ceiling (429) and forwarded to the origin with the request id and trace context, within the deadline of
 //!    its route class (503 `origin-timeout` past it); an inventory read the origin cannot
 //!    answer gets the shop's last good copy, marked stale;
 //! 8. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
@@ -147,6 +147,11 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));
+    }
+    // The shop's ceiling guards the origin, so only what reaches it counts.
+    if let Outcome::Refused(ceiling) = rate_limit::origin_ceiling(env, org_id, route.class()).await
+    {
+        return too_many_requests(ceiling, request_id);
     }
 
     let canonical_path = inventory_read.as_ref().map(InventoryRead::api_path);

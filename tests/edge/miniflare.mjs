@@ -9,7 +9,13 @@
 // the RATE_LIMITER Durable Object is bound unless WITHOUT_RATE_LIMITER=1 (to test what the
 // Worker does when the limiter cannot be reached). Prints `ready <url>` once the KV namespaces
 // are seeded; the harness waits for that line, not for a first HTTP answer.
+//
+// Before that it prints `limiter-stats <url>`: a server on another port, for the harness only,
+// where `GET /?shop=<org id>` answers the request counts of that shop's limiter object. It asks
+// the object through the binding directly, as the Worker never does, so no client of the
+// Worker can reach or forge it.
 import { Miniflare } from "miniflare";
+import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,6 +73,24 @@ const seed = async (binding, json) => {
 };
 await seed("TENANT_DOMAINS", env.DOMAINS);
 await seed("RATE_LIMITS", env.RATE_LIMITS);
+
+if (durableObjects.RATE_LIMITER) {
+  const limiters = await mf.getDurableObjectNamespace("RATE_LIMITER");
+  const stats = http.createServer(async (req, res) => {
+    try {
+      const shop = new URL(req.url, "http://stats").searchParams.get("shop");
+      const limiter = limiters.get(limiters.idFromName(`shop:${shop}`));
+      const answer = await limiter.fetch("https://rate-limiter/stats");
+      res.writeHead(answer.status, { "content-type": "application/json" });
+      res.end(await answer.text());
+    } catch (err) {
+      res.writeHead(500);
+      res.end(String(err));
+    }
+  });
+  await new Promise((resolve) => stats.listen(0, "127.0.0.1", resolve));
+  console.log(`limiter-stats http://127.0.0.1:${stats.address().port}`);
+}
 console.log(`ready ${url.origin}`);
 
 const stop = async () => {

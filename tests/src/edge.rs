@@ -19,7 +19,18 @@ use crate::{shop::Shop, tokens::TestKeys};
 pub struct Edge {
     pub url: String,
     pub http: reqwest::Client,
+    /// Where the harness reads the limiter objects' request counts (not the Worker's port).
+    limiter_stats_url: Option<String>,
     child: Child,
+}
+
+/// What one shop's limiter object has served since it was loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct LimiterStats {
+    /// Requests from the Worker: each one a billed Durable Object request.
+    pub checks: u64,
+    /// Alarm invocations (billed as requests too).
+    pub alarms: u64,
 }
 
 /// What the Worker is started with.
@@ -112,10 +123,14 @@ impl Edge {
         let mut child = command.spawn().expect("start node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
+        let (url, limiter_stats_url) = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut limiter_stats_url = None;
             while let Some(line) = lines.next_line().await.expect("read miniflare output") {
+                if let Some(url) = line.strip_prefix("limiter-stats ") {
+                    limiter_stats_url = Some(url.trim().to_owned());
+                }
                 if let Some(url) = line.strip_prefix("ready ") {
-                    return url.trim().to_owned();
+                    return (url.trim().to_owned(), limiter_stats_url);
                 }
             }
             panic!("miniflare exited before it was ready");
@@ -127,8 +142,27 @@ impl Edge {
         Self {
             url,
             http: reqwest::Client::new(),
+            limiter_stats_url,
             child,
         }
+    }
+
+    /// The request counts of `org_id`'s limiter object.
+    pub async fn limiter_stats(&self, org_id: Uuid) -> LimiterStats {
+        let url = self
+            .limiter_stats_url
+            .as_deref()
+            .expect("the Worker runs with its limiter");
+        self.http
+            .get(url)
+            .query(&[("shop", org_id.to_string())])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("limiter stats")
+            .json()
+            .await
+            .expect("limiter stats are JSON")
     }
 
     /// A request to `path` on `shop`'s domain.

@@ -20,7 +20,7 @@ pub mod tokens;
 pub mod two_shops;
 pub mod wait;
 
-pub use edge::{Edge, EdgeConfig};
+pub use edge::{Edge, EdgeConfig, LimiterStats};
 pub use origin_link::OriginLink;
 pub use origin_server::OriginServer;
 pub use shop::Shop;

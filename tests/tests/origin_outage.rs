@@ -13,7 +13,12 @@
 
 use std::time::{Duration, Instant};
 
-use api::{headers::EDGE_CACHE, token::Role, Problem, ProblemKind};
+use api::{
+    headers::EDGE_CACHE,
+    token::Role,
+    write_position::{WritePosition, WritePositionKey},
+    Problem, ProblemKind,
+};
 use e2e::{rate_limit_fields, wait, Edge, EdgeConfig, OriginLink, OriginServer, Shop, TestKeys};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -250,17 +255,23 @@ async fn a_killed_origin_gets_each_shop_its_own_last_good_stock_and_buyers_a_qui
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_reader_who_asked_for_its_own_writes_gets_the_error_not_stale_stock(db: PgPool) {
-    let w = world(db, &[]).await;
+    const SECRET: &str = "edge-secret-for-outages";
+    let w = world(db, &[("EDGE_SHARED_SECRET", SECRET)]).await;
     fresh_inventory(&w.edge, DOMAIN).await;
     w.link.kill().await;
     until_stale(&w.edge, DOMAIN).await;
+    // The position an origin would have handed this writer (sealed under the shared key).
+    let key = WritePositionKey::from_edge_secret(SECRET.as_bytes());
+    let now = chrono::Utc::now().timestamp();
+    let sealed =
+        WritePosition::issued("0/16B3748".parse().unwrap(), w.shop.org_id, "alice", now).seal(&key);
     let with_header = w
         .edge
         .get(DOMAIN, "/api/inventory")
-        .header(api::headers::WRITE_LSN, "0/16B3748");
+        .header(api::headers::WRITE_LSN, &sealed);
     let with_cookie = w.edge.get(DOMAIN, "/api/inventory").header(
         "cookie",
-        format!("{}=0/16B3748", api::headers::WRITE_LSN_COOKIE),
+        format!("{}={sealed}", api::headers::WRITE_LSN_COOKIE),
     );
     for request in [with_header, with_cookie] {
         let (response, took) = timed(request).await;
@@ -268,13 +279,23 @@ async fn a_reader_who_asked_for_its_own_writes_gets_the_error_not_stale_stock(db
         assert_ne!(header(&response, EDGE_CACHE), "stale");
         assert_origin_refusal(response).await;
     }
+    // A position nobody sealed asks for nothing: that reader gets the stale copy like anyone.
+    let forged = w
+        .edge
+        .get(DOMAIN, "/api/inventory")
+        .header(api::headers::WRITE_LSN, "0/16B3748")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&forged, EDGE_CACHE), "stale");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn stale_stock_is_never_served_past_its_maximum_age(db: PgPool) {
     let w = world(db, &[("INVENTORY_STALE_MAX_SECONDS", "2")]).await;
-    fresh_inventory(&w.edge, DOMAIN).await;
+    // The copy is stored during the fresh read, so no earlier than this.
     let stored = Instant::now();
+    fresh_inventory(&w.edge, DOMAIN).await;
     w.link.kill().await;
     until_stale(&w.edge, DOMAIN).await;
     let refused = wait::until(Duration::from_secs(10), "the copy too old", || async {

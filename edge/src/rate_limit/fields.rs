@@ -1,15 +1,26 @@
 //! The `RateLimit-Policy` and `RateLimit` fields of the IETF draft httpapi-ratelimit-headers,
-//! for example `RateLimit-Policy: "write";q=30;w=60` and `RateLimit: "write";r=29;t=60`.
-//! Both are HTTP structured fields (RFC 9651), written with `sfv`.
+//! for example `RateLimit-Policy: "write";q=30;w=60` and `RateLimit: "write";r=29;t=60`; a
+//! shop's ceiling is named `"shop-read"` or `"shop-write"`. Both are HTTP structured fields
+//! (RFC 9651), written with `sfv`.
 
+use serde::{Deserialize, Serialize};
 use sfv::{key_ref, string_ref, Integer, ItemSerializer};
 
 use super::policy::Quota;
 use crate::route::RouteClass;
 
-/// Where a client stands against one quota after a check.
+/// Whose quota: one client's, or the ceiling of the whole shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Client,
+    Shop,
+}
+
+/// Where a request stands against one quota after a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
+    pub scope: Scope,
     pub class: RouteClass,
     pub quota: Quota,
     pub remaining: u32,
@@ -18,9 +29,18 @@ pub struct Standing {
 }
 
 impl Standing {
+    /// The policy's name in both fields, e.g. `read` or `shop-write`.
+    pub fn policy_name(&self) -> &'static str {
+        match (self.scope, self.class) {
+            (Scope::Client, class) => class.name(),
+            (Scope::Shop, RouteClass::Read) => "shop-read",
+            (Scope::Shop, RouteClass::Write) => "shop-write",
+        }
+    }
+
     pub fn policy_field(&self) -> String {
         ItemSerializer::new()
-            .bare_item(string_ref(self.class.name()))
+            .bare_item(string_ref(self.policy_name()))
             .parameter(key_ref("q"), Integer::from(self.quota.limit))
             .parameter(key_ref("w"), Integer::from(self.quota.window_seconds))
             .finish()
@@ -29,7 +49,7 @@ impl Standing {
     pub fn ratelimit_field(&self) -> String {
         let reset = Integer::try_from(self.reset_seconds).unwrap_or(Integer::MAX);
         ItemSerializer::new()
-            .bare_item(string_ref(self.class.name()))
+            .bare_item(string_ref(self.policy_name()))
             .parameter(key_ref("r"), Integer::from(self.remaining))
             .parameter(key_ref("t"), reset)
             .finish()
@@ -48,7 +68,8 @@ mod tests {
 
     #[test]
     fn fields_follow_the_draft() {
-        let standing = Standing {
+        let mut standing = Standing {
+            scope: Scope::Client,
             class: RouteClass::Write,
             quota: Quota {
                 limit: 30,
@@ -59,6 +80,8 @@ mod tests {
         };
         assert_eq!(standing.policy_field(), r#""write";q=30;w=60"#);
         assert_eq!(standing.ratelimit_field(), r#""write";r=29;t=60"#);
+        standing.scope = Scope::Shop;
+        assert_eq!(standing.policy_field(), r#""shop-write";q=30;w=60"#);
         assert_eq!(whole_seconds(1), 1);
         assert_eq!(whole_seconds(1_000), 1);
         assert_eq!(whole_seconds(1_001), 2);

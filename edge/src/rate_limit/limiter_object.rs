@@ -1,32 +1,26 @@
-//! The `RateLimiter` Durable Object: one instance per (shop, client), named by the Worker, so
-//! every request of that client, from any isolate anywhere, is checked against one log.
+//! The `RateLimiter` Durable Object: one instance per shop, named by the Worker
+//! (`shop:{org_id}`), holding the exact log of every client of the shop that the isolates
+//! could not decide on their own, and the shop's ceiling across all clients. One object per
+//! shop, not per client, so rotating addresses or tokens never creates objects, and a write is
+//! checked against its client's quota and the shop's ceiling in a single request.
 //!
-//! The log lives in the object's SQLite storage. A check reads and writes it synchronously, with
-//! no await in between, so concurrent requests to the object are decided one after the other and
-//! the limit is exact. Idle objects clean up after themselves: an alarm set for when the last
-//! window and cooldown have passed deletes their storage.
+//! A check reads and writes the logs synchronously, with no await in between, so concurrent
+//! requests to the object are decided one after the other and the limits are exact. Idle
+//! objects clean up after themselves: an alarm set for when the last window and cooldown have
+//! passed deletes their storage. The object counts the requests it serves, for the cost figures
+//! of the tests and the bench.
 
 use std::cell::Cell;
 
-use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
-    State,
-};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 use super::{
-    protocol::{CheckRequest, Verdict},
-    sliding_window::{decide, window_ms, Decision, LogState},
+    log_store::{LogKey, LogStore},
+    policy::Cooldown,
+    protocol::{CheckRequest, Stats, Verdict, STATS_PATH},
+    sliding_window::{decide, window_ms, Decision},
 };
 use crate::clock::now_ms;
-
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS admitted (class TEXT NOT NULL, at_ms INTEGER NOT NULL);
-    CREATE INDEX IF NOT EXISTS admitted_by_class ON admitted (class, at_ms);
-    CREATE TABLE IF NOT EXISTS refused (class TEXT NOT NULL, at_ms INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS cooldown (class TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS quiet (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
-";
 
 /// Granularity of the stored quiet time.
 const QUIET_STEP_MS: u64 = 5_000;
@@ -38,6 +32,7 @@ pub struct RateLimiter {
     alarm_set: Cell<bool>,
     /// The quiet time last written to storage by this instance.
     quiet_written: Cell<u64>,
+    stats: Cell<Stats>,
 }
 
 impl DurableObject for RateLimiter {
@@ -47,16 +42,24 @@ impl DurableObject for RateLimiter {
             schema_ready: Cell::new(false),
             alarm_set: Cell::new(false),
             quiet_written: Cell::new(0),
+            stats: Cell::new(Stats::default()),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.method() == Method::Get && req.path() == STATS_PATH {
+            return Response::from_json(&self.stats.get());
+        }
+        self.stats.set(Stats {
+            checks: self.stats.get().checks + 1,
+            ..self.stats.get()
+        });
         let check: CheckRequest = req.json().await?;
         let now = now_ms();
         let verdict = self.check(&check, now)?;
         if !self.alarm_set.get() {
             self.alarm_set.set(true);
-            let quiet_at = self.quiet_at()?.unwrap_or(now);
+            let quiet_at = self.store()?.quiet_at()?.unwrap_or(now);
             self.state
                 .storage()
                 .set_alarm(i64::try_from(quiet_at.saturating_sub(now)).unwrap_or(i64::MAX))
@@ -66,8 +69,12 @@ impl DurableObject for RateLimiter {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.stats.set(Stats {
+            alarms: self.stats.get().alarms + 1,
+            ..self.stats.get()
+        });
         let now = now_ms();
-        match self.quiet_at()? {
+        match self.store()?.quiet_at()? {
             Some(quiet_at) if quiet_at > now => {
                 let wait = i64::try_from(quiet_at - now).unwrap_or(i64::MAX);
                 self.state.storage().set_alarm(wait).await?;
@@ -89,138 +96,73 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-#[derive(Deserialize)]
-struct Admitted {
-    count: u32,
-    oldest: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Count {
-    count: u32,
-}
-
-#[derive(Deserialize)]
-struct Until {
-    until_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct Quiet {
-    at_ms: u64,
-}
-
-fn integer(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
 impl RateLimiter {
-    fn sql(&self) -> Result<SqlStorage> {
+    fn store(&self) -> Result<LogStore> {
         let sql = self.state.storage().sql();
         if !self.schema_ready.get() {
-            sql.exec(SCHEMA, None)?;
+            LogStore::create_schema(&sql)?;
             self.schema_ready.set(true);
         }
-        Ok(sql)
+        Ok(LogStore::new(sql))
     }
 
-    /// Decides one request and writes what the decision says. Synchronous on purpose: nothing
-    /// else runs in this object between the read and the write.
-    fn check(&self, check: &CheckRequest, now: u64) -> Result<Verdict> {
-        let sql = self.sql()?;
-        let class = SqlStorageValue::from(check.class.name());
-        let cooldown_until_ms = sql
-            .exec(
-                "SELECT until_ms FROM cooldown WHERE class = ?",
-                vec![class.clone()],
-            )?
-            .to_array::<Until>()?
-            .first()
-            .map(|row| row.until_ms);
-        if let Some(until_ms) = cooldown_until_ms.filter(|until| *until > now) {
-            return Ok(Decision::CoolingDown { until_ms }.verdict(now));
+    /// Decides one request against every log it names and writes what the decisions say: the
+    /// request is admitted, and logged everywhere, only if every log admits it. Synchronous on
+    /// purpose: nothing else runs in this object between the reads and the writes.
+    fn check(&self, request: &CheckRequest, now: u64) -> Result<Verdict> {
+        let store = self.store()?;
+        let class = request.class.name();
+        let mut quiet_at = now;
+        let mut admissions = Vec::with_capacity(request.checks.len());
+        for check in &request.checks {
+            let key = LogKey::new(check.client.as_deref(), class);
+            let window = window_ms(check.quota);
+            let horizon = now.saturating_sub(window);
+            quiet_at = quiet_at.max(now + window);
+            if check.client.is_some() {
+                store.sweep_clients(class, horizon, now)?;
+            }
+            // What the isolate admitted on its own is the log's, whatever happens next.
+            store.admit(&key, now, check.admitted_locally)?;
+            let cooldown_until_ms = match check.cooldown {
+                Cooldown::NONE => None,
+                _ => store.cooldown_until(&key)?,
+            };
+            let log = store.state(&key, horizon, check.quota.limit, cooldown_until_ms)?;
+            let decision = decide(&log, check.quota, check.cooldown, now);
+            match decision {
+                Decision::Admit { .. } => admissions.push((key, decision, check.scope())),
+                Decision::Refuse { .. } => {
+                    store.refuse(&key, now)?;
+                    return self.settle(decision.verdict(check.scope(), now), quiet_at);
+                }
+                Decision::StartCooldown { until_ms } => {
+                    store.start_cooldown(&key, until_ms)?;
+                    let verdict = decision.verdict(check.scope(), now);
+                    return self.settle(verdict, quiet_at.max(until_ms));
+                }
+                Decision::CoolingDown { .. } => {
+                    return self.settle(decision.verdict(check.scope(), now), quiet_at);
+                }
+            }
         }
-
-        let window = window_ms(check);
-        let horizon = integer(now.saturating_sub(window));
-        sql.exec(
-            "DELETE FROM admitted WHERE class = ? AND at_ms <= ?",
-            vec![class.clone(), horizon.clone()],
-        )?;
-        let admitted: Admitted = sql
-            .exec(
-                "SELECT count(*) AS count, min(at_ms) AS oldest FROM admitted WHERE class = ?",
-                vec![class.clone()],
-            )?
-            .one()?;
-        // Refusals only matter once the quota is used up.
-        let refusals = if admitted.count >= check.quota.limit {
-            sql.exec(
-                "DELETE FROM refused WHERE class = ? AND at_ms <= ?",
-                vec![class.clone(), horizon],
-            )?;
-            sql.exec(
-                "SELECT count(*) AS count FROM refused WHERE class = ?",
-                vec![class.clone()],
-            )?
-            .one::<Count>()?
-            .count
-        } else {
-            0
-        };
-        let log = LogState {
-            admitted: admitted.count,
-            oldest_admitted_ms: admitted.oldest,
-            refusals,
-            cooldown_until_ms,
-        };
-
-        let decision = decide(&log, check, now);
-        let mut quiet_at = now + window;
-        match decision {
-            Decision::Admit { .. } => {
-                sql.exec(
-                    "INSERT INTO admitted (class, at_ms) VALUES (?, ?)",
-                    vec![class, integer(now)],
-                )?;
-            }
-            Decision::Refuse { .. } => {
-                sql.exec(
-                    "INSERT INTO refused (class, at_ms) VALUES (?, ?)",
-                    vec![class, integer(now)],
-                )?;
-            }
-            Decision::StartCooldown { until_ms } => {
-                sql.exec("DELETE FROM refused WHERE class = ?", vec![class.clone()])?;
-                sql.exec(
-                    "INSERT INTO cooldown (class, until_ms) VALUES (?, ?)
-                     ON CONFLICT (class) DO UPDATE SET until_ms = excluded.until_ms",
-                    vec![class, integer(until_ms)],
-                )?;
-                quiet_at = quiet_at.max(until_ms);
-            }
-            Decision::CoolingDown { .. } => {}
+        for (key, _, _) in &admissions {
+            store.admit(key, now, 1)?;
         }
-        // Rounded up so that the stored time is never early and is rewritten only every few
-        // seconds, not on every request.
+        let Some((_, decision, scope)) = admissions.first() else {
+            return Err(worker::Error::RustError("a check that names no log".into()));
+        };
+        self.settle(decision.verdict(*scope, now), quiet_at)
+    }
+
+    /// Stores when everything written so far will have expired, rounded up so that the stored
+    /// time is never early and is rewritten only every few seconds, not on every request.
+    fn settle(&self, verdict: Verdict, quiet_at: u64) -> Result<Verdict> {
         let quiet_at = quiet_at.div_ceil(QUIET_STEP_MS) * QUIET_STEP_MS;
         if quiet_at > self.quiet_written.get() {
-            sql.exec(
-                "INSERT INTO quiet (id, at_ms) VALUES (1, ?)
-                 ON CONFLICT (id) DO UPDATE SET at_ms = max(at_ms, excluded.at_ms)",
-                vec![integer(quiet_at)],
-            )?;
+            self.store()?.quiet_no_earlier_than(quiet_at)?;
             self.quiet_written.set(quiet_at);
         }
-        Ok(decision.verdict(now))
-    }
-
-    /// When every window and cooldown of this client will have passed.
-    fn quiet_at(&self) -> Result<Option<u64>> {
-        let rows = self
-            .sql()?
-            .exec("SELECT at_ms FROM quiet WHERE id = 1", None)?
-            .to_array::<Quiet>()?;
-        Ok(rows.first().map(|row| row.at_ms))
+        Ok(verdict)
     }
 }

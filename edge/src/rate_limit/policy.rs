@@ -1,16 +1,21 @@
-//! Which quota applies to a request: per route class (reads, writes), with platform defaults
-//! from the `RATE_LIMIT_DEFAULTS` var and per-shop overrides in the `RATE_LIMITS` KV namespace
-//! (key: organization id). Both use the same JSON shape, and a shop's entry only needs the
-//! parts it changes:
+//! Which quotas apply to a request: per route class (reads, writes), one for each client and a
+//! ceiling for the shop as a whole, with platform defaults from the `RATE_LIMIT_DEFAULTS` var and
+//! per-shop overrides in the `RATE_LIMITS` KV namespace (key: organization id). Both use the
+//! same JSON shape, and a shop's entry only needs the parts it changes:
 //!
 //! ```json
 //! {"read": {"limit": 300, "window_seconds": 60},
 //!  "write": {"limit": 30, "window_seconds": 60},
-//!  "cooldown": {"after_refusals": 20, "seconds": 60}}
+//!  "shop_read": {"limit": 6000, "window_seconds": 60},
+//!  "shop_write": {"limit": 600, "window_seconds": 60},
+//!  "cooldown": {"after_refusals": 20, "seconds": 60},
+//!  "exact_reads": false}
 //! ```
 //!
-//! A class may be `"unlimited"` (for example a shop's own monitoring domain). Shop entries are
-//! remembered in the isolate for a few seconds: KV itself takes longer than that to spread.
+//! Any quota may be `"unlimited"` (for example a shop's own monitoring domain). `exact_reads`
+//! sends every read to the limiter object instead of counting it in the isolate first: exact,
+//! and one object request per read. Shop entries are remembered in the isolate for a few
+//! seconds: KV itself takes longer than that to spread.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -43,6 +48,14 @@ pub struct Cooldown {
     pub seconds: u32,
 }
 
+impl Cooldown {
+    /// No cooldown: the shop's ceiling refuses while it is reached and no longer.
+    pub const NONE: Self = Self {
+        after_refusals: 0,
+        seconds: 0,
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Unlimited {
@@ -71,7 +84,10 @@ impl ClassSetting {
 struct LimitSettings {
     read: Option<ClassSetting>,
     write: Option<ClassSetting>,
+    shop_read: Option<ClassSetting>,
+    shop_write: Option<ClassSetting>,
     cooldown: Option<Cooldown>,
+    exact_reads: Option<bool>,
 }
 
 /// The limits in force for one shop.
@@ -79,7 +95,11 @@ struct LimitSettings {
 pub struct ShopLimits {
     read: Option<Quota>,
     write: Option<Quota>,
+    shop_read: Option<Quota>,
+    shop_write: Option<Quota>,
     pub cooldown: Cooldown,
+    /// Every read is checked by the object, none counted in the isolate first.
+    pub exact_reads: bool,
 }
 
 impl ShopLimits {
@@ -93,13 +113,23 @@ impl ShopLimits {
             limit: 30,
             window_seconds: 60,
         }),
+        // 20 times a client's quota: a busy sale passes, one shop's flood stays one shop's.
+        shop_read: Some(Quota {
+            limit: 6_000,
+            window_seconds: 60,
+        }),
+        shop_write: Some(Quota {
+            limit: 600,
+            window_seconds: 60,
+        }),
         cooldown: Cooldown {
             after_refusals: 20,
             seconds: 60,
         },
+        exact_reads: false,
     };
 
-    /// The quota of `class`, or `None` when the class is unlimited for this shop.
+    /// The quota of one client for `class`, or `None` when the class is unlimited for this shop.
     pub fn quota(&self, class: RouteClass) -> Option<Quota> {
         match class {
             RouteClass::Read => self.read,
@@ -107,11 +137,26 @@ impl ShopLimits {
         }
     }
 
+    /// The ceiling of `class` across all clients of the shop, or `None` when there is none.
+    pub fn shop_quota(&self, class: RouteClass) -> Option<Quota> {
+        match class {
+            RouteClass::Read => self.shop_read,
+            RouteClass::Write => self.shop_write,
+        }
+    }
+
     fn overridden_by(self, settings: LimitSettings) -> Self {
         Self {
             read: settings.read.map_or(self.read, ClassSetting::quota),
             write: settings.write.map_or(self.write, ClassSetting::quota),
+            shop_read: settings
+                .shop_read
+                .map_or(self.shop_read, ClassSetting::quota),
+            shop_write: settings
+                .shop_write
+                .map_or(self.shop_write, ClassSetting::quota),
             cooldown: settings.cooldown.unwrap_or(self.cooldown),
+            exact_reads: settings.exact_reads.unwrap_or(self.exact_reads),
         }
     }
 }
@@ -218,6 +263,24 @@ mod tests {
         let limits = ShopLimits::BUILT_IN.overridden_by(parse(r#"{"read": "unlimited"}"#));
         assert_eq!(limits.quota(RouteClass::Read), None);
         assert!(limits.quota(RouteClass::Write).is_some());
+    }
+
+    #[test]
+    fn shop_ceilings_and_exact_reads_can_be_set_per_shop() {
+        let limits = ShopLimits::BUILT_IN.overridden_by(parse(
+            r#"{"shop_read": {"limit": 50, "window_seconds": 10}, "shop_write": "unlimited",
+                "exact_reads": true}"#,
+        ));
+        assert_eq!(
+            limits.shop_quota(RouteClass::Read),
+            Some(Quota {
+                limit: 50,
+                window_seconds: 10
+            })
+        );
+        assert_eq!(limits.shop_quota(RouteClass::Write), None);
+        assert!(limits.exact_reads);
+        assert_eq!(limits.quota(RouteClass::Read), ShopLimits::BUILT_IN.read);
     }
 
     #[test]

@@ -1,29 +1,65 @@
-//! What the Worker asks the limiter object and what it answers. The Worker sends the quota
+//! What the Worker asks the limiter object and what it answers. The Worker sends the quotas
 //! with every check, so the object needs no configuration of its own and a changed KV entry
 //! takes effect on the next request.
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Cooldown, Quota};
+use super::{
+    fields::Scope,
+    policy::{Cooldown, Quota},
+};
 use crate::route::RouteClass;
 
 /// The path the Worker posts checks to (the host part of a stub URL is ignored).
 pub const CHECK_URL: &str = "https://rate-limiter/check";
+/// The path that answers the object's own request counts. The Worker never sends a request
+/// there, and nothing from outside reaches an object except through the Worker, so only
+/// whoever holds the binding directly (the test harness) can read it.
+pub const STATS_PATH: &str = "/stats";
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// One request to decide against one or more logs, all of which must admit it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRequest {
     pub class: RouteClass,
+    pub checks: Vec<QuotaCheck>,
+}
+
+/// One log to check: a client's, or the shop's as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuotaCheck {
+    /// The client's key; `None` for the shop's ceiling.
+    pub client: Option<String>,
     pub quota: Quota,
     pub cooldown: Cooldown,
+    /// Admissions the isolate made on its own since it last reported: logged before deciding.
+    pub admitted_locally: u32,
+}
+
+impl QuotaCheck {
+    pub fn scope(&self) -> Scope {
+        match self.client {
+            Some(_) => Scope::Client,
+            None => Scope::Shop,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub admitted: bool,
+    /// Whose quota the rest describes: the first check's when admitted, else the refusing one's.
+    pub scope: Scope,
     /// Requests still admitted in the current window, after this one.
     pub remaining: u32,
     /// Milliseconds until a slot frees up (or the cooldown ends).
     pub reset_ms: u64,
     /// The client is in a cooldown that ends in `reset_ms`.
     pub cooling_down: bool,
+}
+
+/// What the object has served since it was last loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub checks: u64,
+    pub alarms: u64,
 }

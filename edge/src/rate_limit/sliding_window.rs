@@ -5,7 +5,11 @@
 //! hammering; once a cooldown starts, requests are refused without reading or writing either
 //! log until it ends.
 
-use super::{protocol::CheckRequest, protocol::Verdict};
+use super::{
+    fields::Scope,
+    policy::{Cooldown, Quota},
+    protocol::Verdict,
+};
 
 /// The log for one route class at the moment of a request, entries older than the window
 /// already dropped.
@@ -30,26 +34,25 @@ pub enum Decision {
     CoolingDown { until_ms: u64 },
 }
 
-pub fn window_ms(check: &CheckRequest) -> u64 {
-    u64::from(check.quota.window_seconds) * 1_000
+pub fn window_ms(quota: Quota) -> u64 {
+    u64::from(quota.window_seconds) * 1_000
 }
 
-pub fn decide(log: &LogState, check: &CheckRequest, now_ms: u64) -> Decision {
+pub fn decide(log: &LogState, quota: Quota, cooldown: Cooldown, now_ms: u64) -> Decision {
     if let Some(until_ms) = log.cooldown_until_ms.filter(|until| *until > now_ms) {
         return Decision::CoolingDown { until_ms };
     }
-    let window = window_ms(check);
+    let window = window_ms(quota);
     // When the oldest admission leaves the window, a slot frees up.
     let reset_ms = log
         .oldest_admitted_ms
         .map_or(window, |oldest| (oldest + window).saturating_sub(now_ms));
-    if log.admitted < check.quota.limit {
+    if log.admitted < quota.limit {
         return Decision::Admit {
-            remaining: check.quota.limit - log.admitted - 1,
+            remaining: quota.limit - log.admitted - 1,
             reset_ms,
         };
     }
-    let cooldown = check.cooldown;
     if cooldown.after_refusals > 0 && log.refusals + 1 >= cooldown.after_refusals {
         Decision::StartCooldown {
             until_ms: now_ms + u64::from(cooldown.seconds) * 1_000,
@@ -60,25 +63,28 @@ pub fn decide(log: &LogState, check: &CheckRequest, now_ms: u64) -> Decision {
 }
 
 impl Decision {
-    pub fn verdict(self, now_ms: u64) -> Verdict {
+    pub fn verdict(self, scope: Scope, now_ms: u64) -> Verdict {
         match self {
             Self::Admit {
                 remaining,
                 reset_ms,
             } => Verdict {
                 admitted: true,
+                scope,
                 remaining,
                 reset_ms,
                 cooling_down: false,
             },
             Self::Refuse { reset_ms } => Verdict {
                 admitted: false,
+                scope,
                 remaining: 0,
                 reset_ms,
                 cooling_down: false,
             },
             Self::StartCooldown { until_ms } | Self::CoolingDown { until_ms } => Verdict {
                 admitted: false,
+                scope,
                 remaining: 0,
                 reset_ms: until_ms.saturating_sub(now_ms),
                 cooling_down: true,
@@ -90,21 +96,14 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        rate_limit::policy::{Cooldown, Quota},
-        route::RouteClass,
-    };
 
-    const CHECK: CheckRequest = CheckRequest {
-        class: RouteClass::Write,
-        quota: Quota {
-            limit: 3,
-            window_seconds: 10,
-        },
-        cooldown: Cooldown {
-            after_refusals: 2,
-            seconds: 30,
-        },
+    const QUOTA: Quota = Quota {
+        limit: 3,
+        window_seconds: 10,
+    };
+    const COOLDOWN: Cooldown = Cooldown {
+        after_refusals: 2,
+        seconds: 30,
     };
 
     /// Runs `decide` over a log kept in memory, applying each decision as the object does.
@@ -124,7 +123,7 @@ mod tests {
         }
 
         fn request(&mut self, now: u64) -> Decision {
-            let window = window_ms(&CHECK);
+            let window = window_ms(QUOTA);
             let cooling = self.cooldown_until_ms.is_some_and(|until| until > now);
             if !cooling {
                 self.admitted.retain(|at| *at > now - window);
@@ -136,7 +135,7 @@ mod tests {
                 refusals: self.refusals.len() as u32,
                 cooldown_until_ms: self.cooldown_until_ms,
             };
-            let decision = decide(&state, &CHECK, now);
+            let decision = decide(&state, QUOTA, COOLDOWN, now);
             match decision {
                 Decision::Admit { .. } => self.admitted.push(now),
                 Decision::Refuse { .. } => self.refusals.push(now),
@@ -198,7 +197,7 @@ mod tests {
         for (i, start) in admitted.iter().enumerate() {
             let in_window = admitted[i..]
                 .iter()
-                .take_while(|at| **at < start + window_ms(&CHECK))
+                .take_while(|at| **at < start + window_ms(QUOTA))
                 .count();
             assert!(in_window <= 3, "window from {start} holds {in_window}");
         }
@@ -230,11 +229,12 @@ mod tests {
 
     #[test]
     fn verdicts_count_down_to_the_end_of_a_cooldown() {
-        let verdict = Decision::CoolingDown { until_ms: 5_500 }.verdict(1_000);
+        let verdict = Decision::CoolingDown { until_ms: 5_500 }.verdict(Scope::Client, 1_000);
         assert_eq!(
             verdict,
             Verdict {
                 admitted: false,
+                scope: Scope::Client,
                 remaining: 0,
                 reset_ms: 4_500,
                 cooling_down: true
