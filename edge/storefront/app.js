@@ -127,27 +127,37 @@ async function loadShopName() {
   shop.named = true;
 }
 
-// Shows the shop's stock; answers whether it was the edge's stale copy.
+// The list comes a page at a time; the page follows `next` up to this many pages.
+const PAGE_ITEMS = 200;
+const MAX_PAGES = 10;
+
+// Shows the shop's stock, every page of it; answers whether any page was the edge's stale copy.
 async function loadInventory() {
   const startedAt = performance.now();
-  const response = await fetch("/api/inventory", { cache: "no-store" });
-  if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
-  const stale = response.headers.get("x-edge-cache") === "stale";
-  const { items } = await response.json();
-  for (const item of items) {
-    // A stock event newer than this read knows better than the read does.
-    if ((shop.streamedAt.get(item.id) ?? -Infinity) > startedAt) {
-      item.stock = Number(shop.rows.get(item.id)?.dataset.stock ?? item.stock);
+  let stale = false;
+  let age = 0;
+  let after = null;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
+    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store" });
+    if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
+    if (response.headers.get("x-edge-cache") === "stale") {
+      stale = true;
+      age = Math.max(age, Number(response.headers.get("age") ?? 0));
     }
-    showItem(item);
+    const { items, next } = await response.json();
+    for (const item of items) {
+      // A stock event newer than this read knows better than the read does.
+      if ((shop.streamedAt.get(item.id) ?? -Infinity) > startedAt) {
+        item.stock = Number(shop.rows.get(item.id)?.dataset.stock ?? item.stock);
+      }
+      showItem(item);
+    }
+    if (!next) break;
+    after = next;
   }
   document.body.classList.toggle("stale", stale);
-  if (stale) {
-    const age = Number(response.headers.get("age") ?? 0);
-    notice(`Stock as of ${age} s ago: the shop is catching up.`);
-  } else {
-    notice("");
-  }
+  notice(stale ? `Stock as of ${age} s ago: the shop is catching up.` : "");
   return stale;
 }
 

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 const DEMO: &str = "demo.shop.test";
 const OTHER: &str = "other.shop.test";
+/// Items of the other shop besides its lamp: more than the storefront's 200-item pages.
+const SHELVES: usize = 250;
 
 /// Orders per shopper: (sub, orders, units).
 async fn orders_by_shopper(db: &PgPool, org_id: Uuid) -> Vec<(String, i64, i64)> {
@@ -34,7 +36,11 @@ async fn orders_by_shopper(db: &PgPool, org_id: Uuid) -> Vec<(String, i64, i64)>
 async fn a_shopper_uses_the_storefront_in_a_real_browser(db: PgPool) {
     let keys = TestKeys::new();
     let demo = Shop::create(&db, DEMO, &[("CHAIR", 10), ("SOFA", 1), ("TABLE", 5)]).await;
-    let other = Shop::create(&db, OTHER, &[("LAMP", 3)]).await;
+    // More items than one page holds, so the storefront must follow the list's cursor.
+    let shelves: Vec<String> = (0..SHELVES).map(|n| format!("ZZ-SHELF-{n:03}")).collect();
+    let mut other_items: Vec<(&str, i32)> = vec![("LAMP", 3)];
+    other_items.extend(shelves.iter().map(|sku| (sku.as_str(), 1)));
+    let other = Shop::create(&db, OTHER, &other_items).await;
     let origin = OriginServer::start(&db, &keys).await;
     let edge = Edge::start(&origin.url, &[demo.clone(), other.clone()], &keys).await;
     let port = reqwest::Url::parse(&edge.url).unwrap().port().unwrap();
@@ -46,6 +52,7 @@ async fn a_shopper_uses_the_storefront_in_a_real_browser(db: PgPool) {
             ("EDGE_PORT", port.to_string()),
             ("DEMO_DOMAIN", DEMO.to_owned()),
             ("OTHER_DOMAIN", OTHER.to_owned()),
+            ("OTHER_ITEMS", (SHELVES + 1).to_string()),
             ("ALICE_TOKEN", shopper("alice")),
             ("BOB_TOKEN", shopper("bob")),
             ("CAROL_TOKEN", shopper("carol")),
