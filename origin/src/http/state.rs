@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     config::operations::OpsSettings,
-    purchase::GroupCommitter,
+    purchase::{BatchTransaction, GroupCommitter},
     shop::event_hub::{EventHub, StreamCaps},
 };
 
@@ -113,9 +113,19 @@ impl AppState {
         self
     }
 
-    /// Gives session-bound work a direct connection (see `config::pooler`).
+    /// Marks `db` as going through a transaction pooler: session-bound work gets the direct
+    /// `session_db`, and purchase batches commit in explicit transactions (see
+    /// `config::pooler`). `None` leaves everything on `db`.
     pub fn with_session_db(mut self, session_db: Option<PgPool>) -> Self {
-        Arc::make_mut(&mut self.0).session_db = session_db;
+        let shared = Arc::make_mut(&mut self.0);
+        if session_db.is_some() {
+            shared.committer = GroupCommitter::with_transaction(
+                shared.db.clone(),
+                shared.settings.max_batch,
+                BatchTransaction::Explicit,
+            );
+        }
+        shared.session_db = session_db;
         self
     }
 
