@@ -8,7 +8,9 @@ ORIGIN_IMAGE=${ORIGIN_IMAGE:-furnitureops-origin:dev}
 IMAGE_CACHE="$ROOT/target/containers"
 
 ensure_container_tools() {
-  ensure_apt_packages podman runc podman-compose mmdebstrap uidmap slirp4netns
+  # dnsname: containers of one compose project find each other by service name (CNI networks).
+  ensure_apt_packages podman runc podman-compose mmdebstrap uidmap slirp4netns \
+    golang-github-containernetworking-plugin-dnsname
 }
 
 # A registry's image when one answers, else none (the caller makes it).
@@ -63,6 +65,13 @@ timed() {
 COMPOSE_PROJECT=${COMPOSE_PROJECT:-furnitureops}
 compose() { podman-compose --project-name "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" "$@"; }
 
+# The last line an `origin` command prints, run in the compose project (podman-compose echoes
+# its own command and exit code, and the container's tty adds carriage returns).
+in_origin() {
+  compose run --rm --no-deps origin "$@" 2>/dev/null | tr -d '\r' \
+    | grep -v -e '^podman run ' -e '^exit code:' | tail -n1
+}
+
 # Brings the compose file up in its start-up order, one step at a time: podman-compose 1.0
 # starts services in order but does not wait for `service_healthy` or
 # `service_completed_successfully`. Needs POSTGRES_PORT and ORIGIN_PORT exported.
@@ -78,8 +87,11 @@ compose_up() {
     sleep 0.2
   done
   [[ -n "$ready" ]] || { echo "compose: postgres did not become ready" >&2; return 1; }
-  compose run --rm --no-deps migrate >/dev/null
-  compose run --rm --no-deps app-role-password >/dev/null
-  compose up -d --no-deps origin >/dev/null
+  # podman-compose 1.0 `run` tries to start the dependencies again despite --no-deps, and says
+  # so on stderr: kept in a log, the exit code still counts.
+  mkdir -p "$IMAGE_CACHE"
+  compose run --rm --no-deps migrate >/dev/null 2>>"$IMAGE_CACHE/compose.log"
+  compose run --rm --no-deps app-role-password >/dev/null 2>>"$IMAGE_CACHE/compose.log"
+  compose up -d --no-deps origin >/dev/null 2>>"$IMAGE_CACHE/compose.log"
   wait_for_url "http://127.0.0.1:$ORIGIN_PORT/readyz" 60
 }
