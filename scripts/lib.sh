@@ -18,6 +18,19 @@ export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Installs the Debian packages given that are missing (one apt-get update, only when needed).
+ensure_apt_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  log "apt: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
 # Starts the machine's Postgres if it does not answer (it is never stopped by these scripts).
 ensure_postgres() {
   if pg_isready -q -h 127.0.0.1 -p 5432; then return; fi

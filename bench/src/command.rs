@@ -73,6 +73,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         streams: usize,
     },
+    /// Purchases/s of one hot item and of many items through HAProxy, with one origin process
+    /// and with three (needs `cargo build --release -p origin` first).
+    ScaleOut {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
+        #[arg(long, default_value_t = 1_000)]
+        items: usize,
+        /// DATABASE_MAX_CONNECTIONS of every origin.
+        #[arg(long, default_value_t = 8)]
+        pool_size: u32,
+    },
     /// Log lines written per 10k requests with sampling off and on.
     LogSampling {
         #[command(flatten)]
@@ -179,6 +194,21 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Edge { database, sections } => {
             crate::edge::run(database.url(), &sections).await
+        }
+        BenchCommand::ScaleOut {
+            database,
+            seconds,
+            clients,
+            items,
+            pool_size,
+        } => {
+            let bench = crate::scale_out::ScaleOutBench {
+                seconds,
+                clients,
+                items,
+                pool_size,
+            };
+            crate::scale_out::run(database.url(), bench).await
         }
         BenchCommand::LogSampling {
             database,

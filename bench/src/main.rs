@@ -16,6 +16,7 @@ mod load;
 mod log_sampling;
 mod replica;
 mod rls;
+mod scale_out;
 mod scratch;
 mod stats;
 mod streams;

@@ -43,11 +43,11 @@ pub async fn serve(
     let upkeep = tokio::spawn(observability::recorder::run_upkeep());
     let mut background = tokio::task::JoinSet::new();
     // Background work has connections of its own, so it never takes one a request is waiting for.
-    background.spawn(state.events.clone().listen(db::side_pool(
-        &state.db,
-        1,
-        db::BACKGROUND_ACQUIRE_TIMEOUT,
-    )));
+    let listen_db = state
+        .session_db
+        .clone()
+        .unwrap_or_else(|| db::side_pool(&state.db, 1, db::BACKGROUND_ACQUIRE_TIMEOUT));
+    background.spawn(state.events.clone().listen(listen_db));
     if state.settings.queue_workers > 0 {
         let workers = db::side_pool(
             &state.db,

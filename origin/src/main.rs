@@ -294,6 +294,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::with_settings(pools.primary, verifier, args.settings())
         .with_edge_secret(args.edge_shared_secret.clone())
         .with_replica(pools.replica)
+        .with_session_db(pools.session)
         .with_ops(args.operations.settings());
     origin::serve(listener, state, shutdown_signal()).await?;
     Ok(())

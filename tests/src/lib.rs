@@ -8,12 +8,18 @@
 pub mod browser;
 pub mod clusters;
 pub mod edge;
+pub mod load_balancer;
+pub mod origin_container;
 pub mod origin_link;
 pub mod origin_log;
+pub mod origin_process;
 pub mod origin_server;
+pub mod pgbouncer;
+pub mod ports;
 pub mod rate_limit_fields;
 pub mod replication;
 pub mod shop;
+pub mod smoke;
 pub mod sse;
 pub mod stage;
 pub mod tokens;
@@ -22,6 +28,7 @@ pub mod wait;
 
 pub use edge::{Edge, EdgeConfig, LimiterStats};
 pub use origin_link::OriginLink;
+pub use origin_process::{OriginConfig, OriginProcess};
 pub use origin_server::OriginServer;
 pub use shop::Shop;
 pub use stage::Stage;

@@ -4,6 +4,7 @@
 //! line can print them.
 
 pub mod operations;
+pub mod pooler;
 mod secrets;
 
 use std::{net::SocketAddr, time::Duration};
@@ -19,6 +20,7 @@ use crate::{
     shop::event_hub::StreamCaps,
 };
 use operations::OperationsArgs;
+use pooler::PoolerArgs;
 use secrets::secret;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/furnitureops";
@@ -113,6 +115,8 @@ pub struct ServeArgs {
     pub acquire_timeout_ms: u64,
     #[command(flatten)]
     pub operations: OperationsArgs,
+    #[command(flatten)]
+    pub pooler: PoolerArgs,
 }
 
 impl ServeArgs {

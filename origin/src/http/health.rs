@@ -28,7 +28,8 @@ pub async fn live() -> Json<Value> {
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut conn = state.db.acquire().await?;
+    // In a transaction, so a transaction pooler keeps the query on one server connection.
+    let mut conn = state.db.begin().await?;
     let applied = conn
         .list_applied_migrations()
         .await

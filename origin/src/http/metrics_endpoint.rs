@@ -44,10 +44,14 @@ pub async fn render(State(state): State<AppState>) -> Response {
 }
 
 /// Purchases waiting in the queue, across every shop.
+/// In a transaction, so a transaction pooler keeps the query on one server connection.
 async fn queue_depth(db: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(r#"SELECT pending AS "pending!" FROM purchase_queue_depth()"#)
-        .fetch_one(db)
-        .await
+    let mut tx = db.begin().await?;
+    let depth = sqlx::query_scalar!(r#"SELECT pending AS "pending!" FROM purchase_queue_depth()"#)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(depth)
 }
 
 fn record_pool(pool: &'static str, db: &PgPool) {

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     config::operations::OpsSettings,
-    purchase::GroupCommitter,
+    purchase::{BatchTransaction, GroupCommitter},
     shop::event_hub::{EventHub, StreamCaps},
 };
 
@@ -62,6 +62,9 @@ pub struct Shared {
     pub events: EventHub,
     /// A streaming replica for reads (see `db::replica`), as the application role.
     pub replica: Option<PgPool>,
+    /// A direct connection for session-bound work (the event listener's `LISTEN`) when `db`
+    /// goes through a transaction pooler; `None`: `db` is direct and serves it too.
+    pub session_db: Option<PgPool>,
     pub ops: OpsSettings,
 }
 
@@ -88,6 +91,7 @@ impl AppState {
             events: EventHub::new(settings.stream_caps),
             settings,
             replica: None,
+            session_db: None,
             ops: OpsSettings::default(),
         }))
     }
@@ -106,6 +110,22 @@ impl AppState {
     /// Sends reads to `replica` (see `replica::begin_read`).
     pub fn with_replica(mut self, replica: Option<PgPool>) -> Self {
         Arc::make_mut(&mut self.0).replica = replica;
+        self
+    }
+
+    /// Marks `db` as going through a transaction pooler: session-bound work gets the direct
+    /// `session_db`, and purchase batches commit in explicit transactions (see
+    /// `config::pooler`). `None` leaves everything on `db`.
+    pub fn with_session_db(mut self, session_db: Option<PgPool>) -> Self {
+        let shared = Arc::make_mut(&mut self.0);
+        if session_db.is_some() {
+            shared.committer = GroupCommitter::with_transaction(
+                shared.db.clone(),
+                shared.settings.max_batch,
+                BatchTransaction::Explicit,
+            );
+        }
+        shared.session_db = session_db;
         self
     }
 

@@ -45,9 +45,30 @@ pub struct Applied {
     pub stock_left: Option<i32>,
 }
 
+/// How a batch's one statement becomes a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchTransaction {
+    /// The statement alone, a transaction of its own: one round trip.
+    Implicit,
+    /// Inside `BEGIN` ... `COMMIT`, so a transaction pooler keeps the prepared statement and its
+    /// execution on one server connection (see `config::pooler`): two round trips more.
+    Explicit,
+}
+
 /// Applies `orders` (all for `org_id` and `lane`, in arrival order) in one transaction.
 pub async fn apply_batch(
     db: &PgPool,
+    org_id: Uuid,
+    lane: Lane,
+    orders: &[BuyOrder],
+) -> Result<Applied, sqlx::Error> {
+    apply_batch_in(db, BatchTransaction::Implicit, org_id, lane, orders).await
+}
+
+/// `apply_batch`, with the item lane's statement in a `transaction` of the given kind.
+pub async fn apply_batch_in(
+    db: &PgPool,
+    transaction: BatchTransaction,
     org_id: Uuid,
     lane: Lane,
     orders: &[BuyOrder],
@@ -56,7 +77,15 @@ pub async fn apply_batch(
     let first_orders: Vec<&BuyOrder> = firsts.iter().map(|&i| &orders[i]).collect();
     let (decided, stock_left) = match lane {
         Lane::Item(item_id) => {
-            let sold = buy_item(db, org_id, item_id, &first_orders).await?;
+            let sold = match transaction {
+                BatchTransaction::Implicit => buy_item(db, org_id, item_id, &first_orders).await?,
+                BatchTransaction::Explicit => {
+                    let mut tx = db.begin().await?;
+                    let sold = buy_item(&mut *tx, org_id, item_id, &first_orders).await?;
+                    tx.commit().await?;
+                    sold
+                }
+            };
             let outcomes = sold
                 .decisions
                 .into_iter()

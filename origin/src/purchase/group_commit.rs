@@ -29,7 +29,7 @@ use tokio::{runtime::Handle, sync::oneshot};
 use uuid::Uuid;
 
 use super::{
-    engine::{apply_batch, Applied, Lane},
+    engine::{apply_batch_in, Applied, BatchTransaction, Lane},
     order::{BuyOrder, Outcome},
 };
 use crate::{http::error::ApiError, observability::recorder::names};
@@ -78,6 +78,7 @@ impl Lane {
 struct Shared {
     /// Connections made on the committer's own runtime, used only there.
     db: PgPool,
+    transaction: BatchTransaction,
     max_batch: usize,
     lanes: Mutex<HashMap<(Uuid, Lane), Waiting>>,
     runtime: Option<Handle>,
@@ -101,6 +102,12 @@ impl std::fmt::Debug for GroupCommitter {
 
 impl GroupCommitter {
     pub fn new(db: PgPool, max_batch: usize) -> Self {
+        Self::with_transaction(db, max_batch, BatchTransaction::Implicit)
+    }
+
+    /// Commits each batch in a `transaction` of the given kind (explicit behind a transaction
+    /// pooler).
+    pub fn with_transaction(db: PgPool, max_batch: usize, transaction: BatchTransaction) -> Self {
         let (runtime, stop) = match own_runtime() {
             Some((runtime, stop)) => (Some(runtime), Some(stop)),
             None => (None, None),
@@ -117,6 +124,7 @@ impl GroupCommitter {
         Self {
             shared: Arc::new(Shared {
                 db,
+                transaction,
                 max_batch: max_batch.max(1),
                 lanes: Mutex::new(HashMap::new()),
                 runtime,
@@ -170,7 +178,14 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
             return;
         };
         metrics_batch_size(orders.len());
-        let applied = apply_batch(&shared.db, lane_key.0, lane_key.1, &orders).await;
+        let applied = apply_batch_in(
+            &shared.db,
+            shared.transaction,
+            lane_key.0,
+            lane_key.1,
+            &orders,
+        )
+        .await;
         committed(&shared, lane_key, units, applied.as_ref().ok());
         match applied {
             Ok(applied) => {

@@ -15,6 +15,9 @@ mod order;
 pub mod queue;
 pub mod status;
 
-pub use engine::{apply_batch, buy_item, Applied, Decision, Lane, Sold, STOCK_CHANNEL};
+pub use engine::{
+    apply_batch, apply_batch_in, buy_item, Applied, BatchTransaction, Decision, Lane, Sold,
+    STOCK_CHANNEL,
+};
 pub use group_commit::GroupCommitter;
 pub use order::{BuyOrder, Outcome};
