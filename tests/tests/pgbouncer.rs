@@ -163,7 +163,10 @@ async fn two_shops_interleaved_through_the_origin_see_only_their_own_items(db: P
     let keys = TestKeys::new();
     let acme = Shop::create(&db, "chairs.acme.test", &[("ACME-CHAIR", 500)]).await;
     let globex = Shop::create(&db, "sofas.globex.test", &[("GLOBEX-SOFA", 500)]).await;
-    let origin = OriginProcess::start(&through(&db, &pooler, &keys)).await;
+    // 200 requests queue for one server connection: what is tested is that they interleave,
+    // not how fast, so none may give up waiting (the default 500 ms would answer some 503).
+    let config = through(&db, &pooler, &keys).var("DATABASE_ACQUIRE_TIMEOUT_MS", "20000");
+    let origin = OriginProcess::start(&config).await;
     let http = reqwest::Client::new();
 
     let mut requests = Vec::new();
