@@ -209,7 +209,8 @@ async fn wait_for_blocked_reader(db: &PgPool) {
     for _ in 0..500 {
         let waiting = sqlx::query_scalar!(
             r#"SELECT count(*) AS "waiting!" FROM pg_stat_activity
-               WHERE usename = 'furnitureops_app' AND wait_event_type = 'Lock'"#
+               WHERE usename = 'furnitureops_app' AND wait_event_type = 'Lock'
+                 AND datname = current_database()"#
         )
         .fetch_one(db)
         .await
