@@ -1,6 +1,7 @@
 //! Two shops behind one origin and one Worker: where tests of what one shop must never see of
 //! the other, or of per-shop settings, start.
 
+use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{Edge, EdgeConfig, OriginServer, Shop, TestKeys};
@@ -40,5 +41,13 @@ impl TwoShops {
             origin,
             edge,
         }
+    }
+
+    /// Shops on `domains` with 100 chairs each, the first one's quotas set to `limits` (its
+    /// `RATE_LIMITS` entry): where the rate-limit tests start.
+    pub async fn with_limits_on_first(db: &PgPool, domains: [&str; 2], limits: Value) -> Self {
+        let quotas =
+            |config: EdgeConfig, a: &Shop, _: &Shop| config.shop_rate_limits(a.org_id, limits);
+        Self::open(db, domains, &[("CHAIR", 100)], quotas).await
     }
 }

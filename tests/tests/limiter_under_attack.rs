@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use api::{token::Role, Problem, ProblemKind};
-use e2e::{rate_limit_fields, EdgeConfig, Shop, TwoShops};
+use e2e::{rate_limit_fields, Shop, TwoShops};
 use futures::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -24,9 +24,7 @@ struct World {
 
 /// Two shops with 100 chairs each; shop A's quotas are `a_limits` (a `RATE_LIMITS` entry).
 async fn world(db: PgPool, a_limits: Value) -> World {
-    let limits =
-        |config: EdgeConfig, a: &Shop, _: &Shop| config.shop_rate_limits(a.org_id, a_limits);
-    let shops = TwoShops::open(&db, [SHOP_A, SHOP_B], &[("CHAIR", 100)], limits).await;
+    let shops = TwoShops::with_limits_on_first(&db, [SHOP_A, SHOP_B], a_limits).await;
     World { db, shops }
 }
 
