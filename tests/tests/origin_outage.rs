@@ -360,3 +360,29 @@ async fn a_purchase_whose_answer_is_lost_in_a_freeze_is_replayed_on_retry(db: Pg
     assert_eq!(header(&replayed, "idempotent-replayed"), "true");
     assert_eq!(w.orders_of("alice").await, 1);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn readers_arriving_while_a_fetch_hangs_get_the_last_good_copy_at_once(db: PgPool) {
+    // A long read deadline, so waiting for it and not waiting are far apart.
+    let deadlines = json!({"read": 4_000, "write": WRITE_DEADLINE.as_millis()});
+    let w = world(db, &[("ORIGIN_DEADLINES_MS", &deadlines.to_string())]).await;
+    let last_good = fresh_inventory(&w.edge, DOMAIN).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the fresh entry lapses
+    w.link.freeze();
+    let first = tokio::spawn(timed(w.edge.get(DOMAIN, "/api/inventory")));
+    // Past a quarter of the deadline, the first reader's fetch is still hanging.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (later, took) = timed(w.edge.get(DOMAIN, "/api/inventory")).await;
+    assert!(
+        took < Duration::from_millis(1_000),
+        "a later reader waited {took:?} for a fetch that had already hung for 1.5 s"
+    );
+    assert_eq!(header(&later, EDGE_CACHE), "stale");
+    assert_stale_copy_of(later, &last_good).await;
+    let (first, first_took) = first.await.unwrap();
+    assert!(
+        first_took < Duration::from_millis(4_000) + SLACK,
+        "{first_took:?}"
+    );
+    assert_stale_copy_of(first, &last_good).await;
+}

@@ -20,6 +20,9 @@
 //!   and readers of the same position share that one fetch. Replaying one position therefore
 //!   costs the origin one request, not one per read. Such a reader never gets the last good
 //!   copy: it asked to see its write, and an old copy would hide it.
+//! - A reader who finds the same fetch already under way for more than a quarter of the read
+//!   deadline gets the last good copy at once instead of joining it: an origin that has stopped
+//!   answering holds only the readers of its first moments, not everyone until the deadline.
 //!
 //! Responses say `Cache-Control` and `X-Edge-Cache: hit|miss|stale` (a stale one also `Age`).
 
@@ -93,6 +96,8 @@ struct ShopEntries {
 
 thread_local! {
     static FLIGHTS: SingleFlight<FlightKey, Fetched> = SingleFlight::default();
+    /// When each fetch under way started (Unix ms).
+    static STARTED: RefCell<HashMap<FlightKey, u64>> = RefCell::new(HashMap::new());
     static SHOPS: RefCell<HashMap<Uuid, ShopEntries>> = RefCell::new(HashMap::new());
 }
 
@@ -178,9 +183,22 @@ impl Entry {
             entry: key.clone(),
             after,
         };
+        if let Some(last_good) = &last_good {
+            let patience_ms = u64::try_from(deadline.as_millis() / 4).unwrap_or(u64::MAX);
+            let under_way_since =
+                STARTED.with(|started| started.borrow().get(&flight_key).copied());
+            if under_way_since.is_some_and(|since| now_ms().saturating_sub(since) > patience_ms) {
+                if let Some(copy) = last_good.recall(lifetimes.last_good_seconds).await {
+                    return Ok(copy);
+                }
+            }
+        }
+        let started_key = flight_key.clone();
         let fetch = move || async move {
+            let under_way = UnderWay::since_now(started_key);
             let fetched =
                 origin_calls::call(&policy, origin_request, deadline, OriginAnswer::read).await;
+            drop(under_way);
             if let Ok(answer) = &fetched {
                 store(&key, answer, after, started_under, lifetimes).await;
             }
@@ -206,6 +224,23 @@ impl Entry {
                 }
             }
         }
+    }
+}
+
+/// Marks a fetch as under way in `STARTED` for as long as it lives, however it ends (answered,
+/// or dropped with its leader's request).
+struct UnderWay(FlightKey);
+
+impl UnderWay {
+    fn since_now(key: FlightKey) -> Self {
+        STARTED.with(|started| started.borrow_mut().insert(key.clone(), now_ms()));
+        Self(key)
+    }
+}
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        STARTED.with(|started| started.borrow_mut().remove(&self.0));
     }
 }
 
@@ -274,6 +309,11 @@ pub async fn invalidate(host: &str, org_id: Uuid, item_id: Option<Uuid>) {
         shop.stored.drain().map(|(url, _)| url).collect()
     });
     FLIGHTS.with(|flights| flights.forget(|key| key.entry.org_id == org_id));
+    STARTED.with(|started| {
+        started
+            .borrow_mut()
+            .retain(|key, _| key.entry.org_id != org_id)
+    });
     urls.push(EntryKey::new(host, org_id, "inventory", None).url);
     if let Some(item_id) = item_id {
         urls.push(EntryKey::new(host, org_id, &format!("inventory/{item_id}"), None).url);
