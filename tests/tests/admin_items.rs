@@ -129,3 +129,38 @@ async fn admins_restock_absolutely_or_by_delta(db: PgPool) {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn restocks_cannot_push_stock_past_the_maximum(db: PgPool) {
+    let (keys, shop, _origin, edge) = setup(&db).await;
+    let admin = keys.token(shop.org_id, Role::Admin, "boss");
+    let chair = shop.item(&db, "CHAIR").await;
+    let restock = |delta: i64| {
+        edge.request(
+            Method::PATCH,
+            DOMAIN,
+            &format!("/api/admin/items/{}", chair.id),
+        )
+        .bearer_auth(&admin)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&json!({ "stock_delta": delta }))
+        .send()
+    };
+    let to_the_top = restock(1_000_000 - 5).await.unwrap();
+    assert_eq!(to_the_top.status(), StatusCode::OK);
+    for delta in [1, 1_000_000, 1_000_000] {
+        let refused = restock(delta).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::CONFLICT, "+{delta}");
+        let problem: Problem = refused.json().await.unwrap();
+        assert!(problem.is(ProblemKind::Conflict), "{problem:?}");
+    }
+    assert_eq!(shop.item(&db, "CHAIR").await.stock, 1_000_000);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE organization_id = $1 AND action = 'item.update'",
+    )
+    .bind(shop.org_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1, "only the accepted restock is audited");
+}

@@ -3,7 +3,7 @@
 //! audited in its own transaction.
 
 use api::{
-    admin::{CreateItem, ItemPatch},
+    admin::{CreateItem, ItemPatch, MAX_STOCK},
     inventory::Item,
     Problem,
 };
@@ -133,6 +133,15 @@ pub async fn update_item(
     .fetch_optional(&mut *write.tx)
     .await?
     .ok_or(ApiError::NotFound("no such item"))?;
+    // Each delta is within its limits; what they add up to must be too (the row is locked).
+    let restocked = patch
+        .stock_delta
+        .map(|delta| i64::from(before.stock) + i64::from(delta));
+    if restocked.is_some_and(|stock| stock > MAX_STOCK) {
+        return Err(ApiError::Conflict(
+            "the restock would take stock above the maximum of 1000000",
+        ));
+    }
     let item = sqlx::query_as!(
         Item,
         "UPDATE inventory SET
@@ -165,7 +174,6 @@ pub async fn update_item(
     write.finish(Some(entry), StatusCode::OK, &item).await
 }
 
-/// Turns the Postgres error `code` into a 409 with `detail`; other errors pass through.
 /// Refuses a new item once the shop holds `cap`. Concurrent creates of one shop queue on an
 /// advisory lock for the rest of their transaction, so two of them cannot both take the last
 /// place.
@@ -188,6 +196,7 @@ async fn within_item_cap(conn: &mut PgConnection, org_id: Uuid, cap: i64) -> Res
     Ok(())
 }
 
+/// Turns the Postgres error `code` into a 409 with `detail`; other errors pass through.
 fn conflict_on(err: sqlx::Error, code: &str, detail: &'static str) -> ApiError {
     match &err {
         sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => {
