@@ -43,6 +43,15 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(db: PgPool
     reqwest::get(format!("{}/no/such/route", origin.url))
         .await
         .unwrap();
+    // A client may make up methods; each must not become series of its own.
+    let http = reqwest::Client::new();
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("BOT{n}").as_bytes()).unwrap();
+        http.request(method, format!("{tenant}/inventory"))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let (status, content_type, text) = get_text(format!("{}/metrics", origin.url)).await;
     assert_eq!(status, StatusCode::OK);
@@ -65,6 +74,8 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool(db: PgPool
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
+    assert!(!text.contains("BOT"), "made-up methods are labelled other");
+    assert!(text.contains(r#"origin_http_requests_total{method="other",route="/api/tenant/{org_id}/inventory",status="405"} 20"#));
     // Labels hold route templates, never raw paths with ids in them.
     assert!(!text.contains(&shop.org_id.to_string()));
     assert!(!text.contains("/no/such/route"));

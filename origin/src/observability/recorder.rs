@@ -140,12 +140,33 @@ fn describe() {
 /// Counts one answered request.
 pub fn record_request(method: &Method, route: &str, status: StatusCode, latency: Duration) {
     let labels = [
-        ("method", method.as_str().to_owned()),
+        ("method", method_label(method).to_owned()),
         ("route", route.to_owned()),
         ("status", status.as_str().to_owned()),
     ];
     metrics::counter!(names::HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(names::HTTP_REQUEST_DURATION, &labels).record(latency.as_secs_f64());
+}
+
+/// The method as a label: a client may send any token as a method, and each new one would make
+/// new series without end, so methods outside the standard ones are all `other`.
+fn method_label(method: &Method) -> &str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str()
+    } else {
+        "other"
+    }
 }
 
 /// Folds histogram samples into buckets every `UPKEEP_INTERVAL` until dropped, so memory stays
