@@ -46,14 +46,35 @@ const shop = {
 
 // ---- Signing in -------------------------------------------------------------------------
 
+// A sign-in link (`#token=...`) signs the tab in; it never silently replaces a session the tab
+// already has, since whoever made the link would then receive this shopper's purchases.
 function takeToken() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   const fromLink = fragment.get("token");
+  const current = sessionStorage.getItem(TOKEN_KEY);
   if (fromLink) {
-    sessionStorage.setItem(TOKEN_KEY, fromLink);
     history.replaceState(null, "", location.pathname + location.search);
+    if (!current || current === fromLink) {
+      sessionStorage.setItem(TOKEN_KEY, fromLink);
+    } else {
+      askBeforeSwitching(current, fromLink);
+    }
   }
   return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function askBeforeSwitching(current, fromLink) {
+  $("switch-to").textContent = shopperName(fromLink);
+  $("switch-to-again").textContent = shopperName(fromLink);
+  $("switch-from").textContent = shopperName(current);
+  $("switch-session").hidden = false;
+  $("switch-confirm").addEventListener("click", () => {
+    sessionStorage.setItem(TOKEN_KEY, fromLink);
+    location.reload();
+  });
+  $("switch-keep").addEventListener("click", () => {
+    $("switch-session").hidden = true;
+  });
 }
 
 function shopperName(token) {

@@ -211,6 +211,30 @@ const steps = [
     },
   ],
   [
+    "a sign-in link never silently replaces the tab's session",
+    async () => {
+      const page = await openPage(browser, shopUrl(demo, env.ALICE_TOKEN), failures);
+      await waitForText(page.locator("#shopper"), "alice");
+      // Someone sends alice a link that would sign her tab in as bob.
+      const bobsLink = async () => {
+        await page.goto(shopUrl(demo, env.BOB_TOKEN));
+        await page.reload();
+        await waitForText(page.locator("#switch-to"), "bob");
+      };
+      await bobsLink();
+      assert(!(await page.locator("#switch-session").isHidden()), "she is asked first");
+      assert((await page.locator("#shopper").textContent()) === "alice", "still alice");
+      await page.locator("#switch-keep").click();
+      await page.reload();
+      await waitForText(page.locator("#shopper"), "alice");
+      assert(await page.locator("#switch-session").isHidden(), "kept, and not asked again");
+      await bobsLink();
+      await page.locator("#switch-confirm").click();
+      await waitForText(page.locator("#shopper"), "bob");
+      await page.context().close();
+    },
+  ],
+  [
     "screenshots of both shops are saved",
     async () => {
       await mkdir(env.SCREENSHOT_DIR, { recursive: true });
