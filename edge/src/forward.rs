@@ -10,6 +10,7 @@ use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Res
 
 use crate::{
     origin_calls::{self, OriginPolicy},
+    request_id,
     respond::Answer,
     trace_context::TraceContext,
 };
@@ -76,6 +77,9 @@ pub fn origin_request(
         if let Some(value) = req.headers().get(name)? {
             outbound.set(name, &value)?;
         }
+    }
+    if let Some(correlation) = request_id::correlation(req) {
+        outbound.set(headers::CORRELATION_ID, &correlation)?;
     }
     if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;

@@ -43,7 +43,8 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let request_id = request_id::settle(&req);
+    let request_id = request_id::mint();
+    let correlation = request_id::correlation(&req);
     let trace = TraceContext::continue_or_start(&req);
     let identity = gateway::Identity {
         request_id: &request_id,
@@ -61,5 +62,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             )?)
         }
     };
-    answer.with(headers::REQUEST_ID, request_id).finish()
+    let answer = answer.with(headers::REQUEST_ID, request_id);
+    match correlation {
+        Some(correlation) => answer.with(headers::CORRELATION_ID, correlation),
+        None => answer,
+    }
+    .finish()
 }

@@ -33,8 +33,15 @@ async fn every_purchase_and_admin_change_has_exactly_one_entry_with_its_request_
             .send()
             .await
             .unwrap();
+        // The edge mints the request id; the caller's own is only a correlation id.
+        let minted = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(minted, id);
+        assert_eq!(response.headers()["x-correlation-id"], id.as_str());
         if response.status() == StatusCode::CREATED {
-            request_ids.push(id);
+            request_ids.push(minted);
         } else {
             assert_eq!(
                 response.status(),
@@ -57,7 +64,12 @@ async fn every_purchase_and_admin_change_has_exactly_one_entry_with_its_request_
         .await
         .unwrap();
     assert_eq!(patched.status(), StatusCode::OK);
-    request_ids.push("restock".into());
+    request_ids.push(
+        patched.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    );
 
     let page: Value = edge
         .get(DOMAIN, "/api/admin/audit?limit=2")

@@ -1,10 +1,11 @@
-//! Request identity across the edge: `X-Request-ID` is kept or made, reaches the origin and
-//! comes back on every answer (cache hits and refusals included), and the W3C trace context is
-//! continued when valid and started when not.
+//! Request identity across the edge: the edge mints `X-Request-ID` (a caller's own id is kept
+//! as `X-Correlation-ID`, never as the request's identity); both reach the origin and come back
+//! on every answer (cache hits and refusals included), and the W3C trace context is continued
+//! when valid and started when not.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use api::headers::{EDGE_CACHE, REQUEST_ID, TRACEPARENT, TRACESTATE};
+use api::headers::{CORRELATION_ID, EDGE_CACHE, REQUEST_ID, TRACEPARENT, TRACESTATE};
 use e2e::{EdgeConfig, Shop, Stage};
 use origin::http::state::Settings;
 use reqwest::{RequestBuilder, StatusCode};
@@ -28,11 +29,19 @@ async fn stage(db: &PgPool) -> Stage {
     Stage::open_with_edge(db, DOMAIN, &[("CHAIR", 5)], Settings::default(), edge).await
 }
 
-/// Sends `request` with request id `id`; asserts the answer echoes it and returns the answer.
-async fn echoed(request: RequestBuilder, id: &str) -> reqwest::Response {
+/// Sends `request` with the caller's id `id`; asserts the answer echoes it as the correlation id
+/// beside a request id the edge minted, and returns the answer with that minted id.
+async fn echoed(request: RequestBuilder, id: &str) -> (reqwest::Response, String) {
     let response = request.header(REQUEST_ID, id).send().await.unwrap();
-    assert_eq!(response.headers()[REQUEST_ID], id, "{}", response.status());
-    response
+    assert_eq!(
+        response.headers()[CORRELATION_ID],
+        id,
+        "{}",
+        response.status()
+    );
+    let minted = response.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&minted).is_ok(), "minted {minted}");
+    (response, minted)
 }
 
 /// The parts of a version-00 `traceparent`: trace id, parent id, flags.
@@ -51,22 +60,23 @@ fn parts(traceparent: &str) -> (String, String, String) {
 #[sqlx::test(migrations = "../migrations")]
 async fn request_ids_reach_the_origin_and_come_back_on_every_answer(db: PgPool) {
     let w = stage(&db).await;
-    let miss = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-miss").await;
+    let (miss, minted) = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-miss").await;
     assert_eq!(miss.headers()[EDGE_CACHE], "miss");
     let at_origin = w.origin.log.last_ending_with("/inventory").unwrap();
-    assert_eq!(at_origin.header(REQUEST_ID), Some("id-miss"));
+    assert_eq!(at_origin.header(REQUEST_ID), Some(minted.as_str()));
+    assert_eq!(at_origin.header(CORRELATION_ID), Some("id-miss"));
 
-    let hit = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-hit").await;
+    let (hit, _) = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-hit").await;
     assert_eq!(hit.headers()[EDGE_CACHE], "hit");
     echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-third").await;
-    let refused = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-429").await;
+    let (refused, minted) = echoed(w.edge.get(DOMAIN, "/api/inventory"), "id-429").await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let problem: api::Problem = refused.json().await.unwrap();
-    assert_eq!(problem.request_id.as_deref(), Some("id-429"));
+    assert_eq!(problem.request_id.as_deref(), Some(minted.as_str()));
 
-    let unknown_shop = echoed(w.edge.get("nobody.test", "/api/inventory"), "id-404").await;
+    let (unknown_shop, _) = echoed(w.edge.get("nobody.test", "/api/inventory"), "id-404").await;
     assert_eq!(unknown_shop.status(), StatusCode::NOT_FOUND);
-    let no_token = echoed(w.edge.post(DOMAIN, "/api/buy"), "id-401").await;
+    let (no_token, _) = echoed(w.edge.post(DOMAIN, "/api/buy"), "id-401").await;
     assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         w.origin.log.received().len(),

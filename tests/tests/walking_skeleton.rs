@@ -260,7 +260,7 @@ async fn fifty_concurrent_buyers_of_ten_chairs_never_oversell(db: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn request_ids_are_kept_when_valid_and_replaced_when_not(db: PgPool) {
+async fn the_edge_mints_request_ids_and_keeps_the_callers_as_correlation(db: PgPool) {
     let w = world(db, &[("CHAIR", 1)]).await;
     let kept = w
         .edge
@@ -269,7 +269,9 @@ async fn request_ids_are_kept_when_valid_and_replaced_when_not(db: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(kept.headers()["x-request-id"], "trace-me-42");
+    assert_eq!(kept.headers()["x-correlation-id"], "trace-me-42");
+    let minted = kept.headers()["x-request-id"].to_str().unwrap();
+    assert!(Uuid::parse_str(minted).is_ok(), "minted id {minted}");
     let replaced = w
         .edge
         .get(DOMAIN, "/api/inventory")
@@ -282,4 +284,8 @@ async fn request_ids_are_kept_when_valid_and_replaced_when_not(db: PgPool) {
         .unwrap()
         .to_owned();
     assert!(Uuid::parse_str(&fresh).is_ok(), "fresh id {fresh}");
+    assert!(
+        replaced.headers().get("x-correlation-id").is_none(),
+        "an unusable id is not kept"
+    );
 }

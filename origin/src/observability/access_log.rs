@@ -41,9 +41,11 @@ pub async fn observe(
         .to_owned();
     let tenant = tenant_of(request.uri().path());
     let method = request.method().clone();
+    let correlation_id = request_id::correlation_of(&request);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
+        correlation_id = correlation_id.as_deref(),
         tenant = tenant.map(tracing::field::display),
         route = %route,
     );
@@ -63,6 +65,7 @@ pub async fn observe(
         ($level:ident) => {
             tracing::$level!(
                 request_id = %request_id,
+                correlation_id = correlation_id.as_deref(),
                 tenant = tenant.map(tracing::field::display),
                 route = %route,
                 method = %method,

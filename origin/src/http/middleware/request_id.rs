@@ -1,7 +1,9 @@
-//! `X-Request-ID`: kept when the caller's is 1-128 visible ASCII, made fresh otherwise, echoed
-//! on every response and reachable from anywhere in the request (errors carry it in their body).
+//! `X-Request-ID`: kept when the caller's is 1-128 visible ASCII (in production the caller is the
+//! edge, which mints it), made fresh otherwise, echoed on every response and reachable from
+//! anywhere in the request (errors carry it in their body). `X-Correlation-ID`, the client's own
+//! id that the edge passes on, is kept beside it for the logs and echoed, and decides nothing.
 
-use api::headers::{is_valid_request_id, REQUEST_ID};
+use api::headers::{is_valid_request_id, CORRELATION_ID, REQUEST_ID};
 use axum::{
     extract::Request,
     http::{HeaderName, HeaderValue},
@@ -19,6 +21,16 @@ pub fn current() -> Option<String> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// The client's correlation id of `request`, when it sent a usable one.
+pub fn correlation_of(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_valid_request_id(v))
+        .map(str::to_owned)
+}
+
 /// Middleware: settles the request id before anything else runs.
 pub async fn assign(mut request: Request, next: Next) -> Response {
     let name = HeaderName::from_static(REQUEST_ID);
@@ -31,7 +43,13 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| Uuid::new_v4().to_string());
     let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     request.headers_mut().insert(name.clone(), value.clone());
+    let correlation = correlation_of(&request).and_then(|c| HeaderValue::from_str(&c).ok());
     let mut response = CURRENT.scope(id, next.run(request)).await;
     response.headers_mut().insert(name, value);
+    if let Some(correlation) = correlation {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_ID), correlation);
+    }
     response
 }
