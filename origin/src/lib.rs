@@ -40,6 +40,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_split(listener, None, state, shutdown).await
+}
+
+/// Like `serve`; with `operations` given, the probes, `/metrics` and `/openapi.json` are served
+/// there only, and `listener` serves the tenant API alone (`OPS_LISTEN_ADDR`).
+pub async fn serve_split(
+    listener: TcpListener,
+    operations: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let upkeep = tokio::spawn(observability::recorder::run_upkeep());
     let mut background = tokio::task::JoinSet::new();
     // Background work has connections of its own, so it never takes one a request is waiting for.
@@ -61,7 +72,20 @@ pub async fn serve(
             ));
         }
     }
-    let served = axum::serve(listener, app(state))
+    let public_routes = match operations {
+        Some(operations) => {
+            let ops = http::router::routes(state.clone(), http::router::Routes::Operations);
+            let ops = axum::serve(operations, ops);
+            background.spawn(async move {
+                if let Err(err) = ops.await {
+                    tracing::error!(error = %err, "the operations listener stopped");
+                }
+            });
+            http::router::Routes::Api
+        }
+        None => http::router::Routes::Everything,
+    };
+    let served = axum::serve(listener, http::router::routes(state, public_routes))
         .with_graceful_shutdown(shutdown)
         .await;
     background.shutdown().await;

@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (migrates first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations.
     Migrate(DatabaseArgs),
     /// Manage shops and their domains.
@@ -170,7 +170,7 @@ struct TokenCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(database) => {
             let db = owner_pool(&database).await?;
             db::MIGRATOR.run(&db).await.context("migration failed")?;
@@ -286,6 +286,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
+    let operations = match args.ops_listen_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(addr = %addr, "operations routes listening");
+            Some(listener)
+        }
+        None => None,
+    };
     let owner_for_maintenance = owner_pool(&args.database).await?;
     tokio::spawn(retention::run_forever(
         owner_for_maintenance,
@@ -296,7 +306,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_replica(pools.replica)
         .with_session_db(pools.session)
         .with_ops(args.operations.settings());
-    origin::serve(listener, state, shutdown_signal()).await?;
+    origin::serve_split(listener, operations, state, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -228,3 +228,43 @@ async fn every_documented_operation_is_answered_by_its_route(db: PgPool) {
         }
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn with_an_operations_listener_the_public_one_serves_the_api_alone(db: PgPool) {
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 5)]).await;
+    let keys = TestKeys::new();
+    let state = AppState::new(e2e::origin_server::app_pool(&db).await, keys.verifier());
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (public, operations) = (bind().await, bind().await);
+    let public_url = format!("http://{}", public.local_addr().unwrap());
+    let ops_url = format!("http://{}", operations.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(origin::serve_split(
+        public,
+        Some(operations),
+        state,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    for path in ["/metrics", "/openapi.json", "/readyz", "/healthz"] {
+        let (on_public, _, _) = get_text(format!("{public_url}{path}")).await;
+        assert_eq!(
+            on_public,
+            StatusCode::NOT_FOUND,
+            "{path} on the public listener"
+        );
+        let (on_ops, _, _) = get_text(format!("{ops_url}{path}")).await;
+        assert_eq!(on_ops, StatusCode::OK, "{path} on the operations listener");
+    }
+    let inventory = format!("/api/tenant/{}/inventory", shop.org_id);
+    let (api, _, body) = get_text(format!("{public_url}{inventory}")).await;
+    assert_eq!(api, StatusCode::OK);
+    assert!(body.contains("CHAIR"));
+    let (api_on_ops, _, _) = get_text(format!("{ops_url}{inventory}")).await;
+    assert_eq!(api_on_ops, StatusCode::NOT_FOUND);
+
+    drop(stop);
+    served.await.unwrap().unwrap();
+}

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen_addr: SocketAddr,
+    /// When set, `/healthz`, `/readyz`, `/metrics` and `/openapi.json` are served on this address
+    /// only (keep it private), and `LISTEN_ADDR` serves the tenant API alone.
+    #[arg(long, env = "OPS_LISTEN_ADDR")]
+    pub ops_listen_addr: Option<SocketAddr>,
     /// Most connections the pool opens.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub max_connections: u32,

@@ -28,31 +28,38 @@ use crate::{
     shop::{events, inventory, profile},
 };
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// The tenant API and the operations routes, on one listener.
+    Everything,
+    /// The tenant API only (operations routes are on a listener of their own).
+    Api,
+    /// `/healthz`, `/readyz`, `/metrics` and `/openapi.json` only.
+    Operations,
+}
+
+/// Every route, as one listener serves them.
 pub fn router(state: AppState) -> Router {
+    routes(state, Routes::Everything)
+}
+
+/// The routes `which` asks for, with every request layer.
+pub fn routes(state: AppState, which: Routes) -> Router {
     // Installs the process-wide metrics recorder (once) before any request is counted.
     observability::recorder::handle();
-    let tenant = Router::new()
-        .route("/inventory", get(inventory::list_items))
-        .route("/inventory/{item_id}", get(inventory::get_item))
-        .route("/shop", get(profile::shop_profile))
-        .route("/buy", post(buy::buy))
-        .route("/admin/items", post(items::create_item))
-        .route("/admin/items/{item_id}", patch(items::update_item))
-        .route("/admin/kill-switch", put(kill_switch::set_kill_switch))
-        .route("/admin/audit", get(audit::list_audit_entries))
-        .route("/sales", get(kill_switch::sales_status))
-        .route("/purchases/{purchase_id}", get(status::purchase_status))
-        .route("/events", get(events::stream_events))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            edge_secret::require,
-        ));
-    Router::new()
-        .nest("/api/tenant/{org_id}", tenant)
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics_endpoint::render))
-        .route("/openapi.json", get(openapi::document))
+    let mut router = Router::new();
+    if which != Routes::Operations {
+        router = router.nest("/api/tenant/{org_id}", tenant_routes(&state));
+    }
+    if which != Routes::Api {
+        router = router
+            .route("/healthz", get(health::live))
+            .route("/readyz", get(health::ready))
+            .route("/metrics", get(metrics_endpoint::render))
+            .route("/openapi.json", get(openapi::document));
+    }
+    router
         .fallback(|| async { ApiError::NotFound("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
@@ -70,4 +77,23 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
+}
+
+fn tenant_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/inventory", get(inventory::list_items))
+        .route("/inventory/{item_id}", get(inventory::get_item))
+        .route("/shop", get(profile::shop_profile))
+        .route("/buy", post(buy::buy))
+        .route("/admin/items", post(items::create_item))
+        .route("/admin/items/{item_id}", patch(items::update_item))
+        .route("/admin/kill-switch", put(kill_switch::set_kill_switch))
+        .route("/admin/audit", get(audit::list_audit_entries))
+        .route("/sales", get(kill_switch::sales_status))
+        .route("/purchases/{purchase_id}", get(status::purchase_status))
+        .route("/events", get(events::stream_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_secret::require,
+        ))
 }
