@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Tenant(org_id) = Tenant::from_request_parts(parts, state).await?;
         let raw = bearer_token(parts)?;
-        let verified = state.tokens.verify(raw, chrono::Utc::now())?;
+        let verified = state.tokens.verify(raw, chrono::Utc::now()).await?;
         if verified.claims.app_metadata.org_id != org_id {
             return Err(ApiError::Forbidden("the token belongs to another shop"));
         }
