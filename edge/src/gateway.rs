@@ -76,7 +76,8 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         method: &method,
         api_path,
     };
-    let claims = match auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
+    let access = auth::Access::of(&method, api_path);
+    let claims = match auth::authorize(&req, env, org_id, access).await {
         Ok(claims) => claims,
         Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
     };

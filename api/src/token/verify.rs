@@ -68,15 +68,16 @@ pub struct TokenVerifier {
 }
 
 /// A signature the host runtime must check (WebCrypto at the edge): the key's public JWK, the
-/// algorithm its `kid` binds it to, and the bytes to check.
+/// algorithm its `kid` binds it to, and the bytes to check (owned, so the check may outlive
+/// the borrow of the token).
 #[cfg(not(feature = "native-crypto"))]
 #[derive(Debug)]
-pub struct HostCheck<'a> {
-    pub kid: &'a str,
+pub struct HostCheck {
+    pub kid: String,
     pub algorithm: KeyAlgorithm,
     pub jwk: std::rc::Rc<serde_json::Value>,
-    pub signing_input: &'a [u8],
-    pub signature: &'a [u8],
+    pub signing_input: Vec<u8>,
+    pub signature: Vec<u8>,
 }
 
 impl TokenVerifier {
@@ -115,7 +116,7 @@ impl TokenVerifier {
         host: F,
     ) -> Result<VerifiedToken, TokenError>
     where
-        F: FnOnce(HostCheck<'_>) -> Fut,
+        F: FnOnce(HostCheck) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
         let (untrusted, key) = self.prepare(raw)?;
@@ -123,17 +124,17 @@ impl TokenVerifier {
             let claims = check_signature(key, &untrusted)?;
             return self.check_claims(&claims, now);
         };
-        let kid = untrusted.header().key_id.as_deref().unwrap_or_default();
+        let kid = untrusted.header().key_id.clone().unwrap_or_default();
         let signing_input = raw
             .rsplit_once('.')
-            .map(|(input, _)| input.as_bytes())
+            .map(|(input, _)| input.as_bytes().to_vec())
             .ok_or(TokenError::Malformed)?;
         let check = HostCheck {
             kid,
             algorithm: *algorithm,
             jwk: jwk.clone(),
             signing_input,
-            signature: untrusted.signature_bytes(),
+            signature: untrusted.signature_bytes().to_vec(),
         };
         if !host(check).await {
             return Err(TokenError::BadSignature);
