@@ -56,12 +56,10 @@ impl Refusal {
 impl From<KeysError> for Refusal {
     fn from(err: KeysError) -> Self {
         match err {
-            KeysError::Token(TokenError::KeysUnavailable) | KeysError::Misconfigured => {
-                Self::new(
-                    ProblemKind::Unavailable,
-                    "the shop is temporarily unavailable",
-                )
-            }
+            KeysError::Token(TokenError::KeysUnavailable) | KeysError::Misconfigured => Self::new(
+                ProblemKind::Unavailable,
+                "the shop is temporarily unavailable",
+            ),
             KeysError::Token(err) => Self::new(ProblemKind::Unauthenticated, err.to_string()),
         }
     }

@@ -82,7 +82,9 @@ async fn check(
     raw: &str,
     now: DateTime<Utc>,
 ) -> Result<VerifiedToken, TokenError> {
-    verifier.verify_with_host(raw, now, web_crypto::verify).await
+    verifier
+        .verify_with_host(raw, now, web_crypto::verify)
+        .await
 }
 
 type Current = (Rc<TokenVerifier>, FetchRecord, Option<Rc<str>>, bool);
@@ -112,7 +114,9 @@ fn current(env: &Env) -> Result<Current, KeysError> {
     let static_jwks = read("JWT_JWKS");
     let url = read("JWT_JWKS_URL");
     if static_jwks.is_none() && url.is_none() {
-        return Err(misconfigured("neither JWT_JWKS nor JWT_JWKS_URL is set".into()));
+        return Err(misconfigured(
+            "neither JWT_JWKS nor JWT_JWKS_URL is set".into(),
+        ));
     }
     let keys = KeySet::from_jwks_json(static_jwks.as_deref().unwrap_or(r#"{"keys":[]}"#))
         .map_err(|e| misconfigured(format!("JWT_JWKS: {e}")))?;
@@ -154,11 +158,16 @@ async fn refresh(reason: Reason) -> bool {
         if !allowed {
             return false;
         }
-        update(|k| k.record.attempted(now));
+        update(|k| match reason {
+            Reason::Due => k.record.attempted(now),
+            Reason::UnknownKid => k.record.attempted_for_miss(now),
+        });
         let fetched = match fetch(&url).await {
             Ok(fetched) => fetched,
             Err(err) => {
-                worker::console_error!("cannot fetch the token key set: {err}; keeping the last good one");
+                worker::console_error!(
+                    "cannot fetch the token key set: {err}; keeping the last good one"
+                );
                 return false;
             }
         };
@@ -176,7 +185,9 @@ async fn refresh(reason: Reason) -> bool {
                 true
             }
             Err(err) => {
-                worker::console_error!("the provider's key set is not usable: {err}; keeping the last good one");
+                worker::console_error!(
+                    "the provider's key set is not usable: {err}; keeping the last good one"
+                );
                 false
             }
         }

@@ -123,8 +123,16 @@ impl Drop for JwksServer {
 async fn serve_jwks(State(published): State<Arc<Published>>) -> impl IntoResponse {
     published.fetches.fetch_add(1, Ordering::SeqCst);
     if published.down.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], String::new());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("cache-control", "no-store")],
+            String::new(),
+        );
     }
     let jwks = published.jwks.lock().expect("lock").clone();
-    (StatusCode::OK, [("cache-control", "public, max-age=60")], jwks)
+    (
+        StatusCode::OK,
+        [("cache-control", "public, max-age=60")],
+        jwks,
+    )
 }

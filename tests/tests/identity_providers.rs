@@ -69,7 +69,12 @@ impl Stage {
 
     async fn buy_status(&self, token: &str) -> StatusCode {
         let chair = self.shop.item(&self.db, "CHAIR").await;
-        let response = self.edge.buy(SHOP, token, chair.id, 1).send().await.unwrap();
+        let response = self
+            .edge
+            .buy(SHOP, token, chair.id, 1)
+            .send()
+            .await
+            .unwrap();
         response.status()
     }
 
@@ -107,10 +112,20 @@ async fn every_algorithm_passes_the_worker_and_the_origin(db: PgPool) {
             key.algorithm
         );
         let (status, _) = stage.origin_status(&token).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{:?} at the origin", key.algorithm);
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{:?} at the origin",
+            key.algorithm
+        );
     }
-    let hs = stage.keys.token(stage.shop.org_id, Role::Shopper, "operator-user");
-    assert!(stage.buy_status(&hs).await.is_success(), "HS256 from JWT_JWKS");
+    let hs = stage
+        .keys
+        .token(stage.shop.org_id, Role::Shopper, "operator-user");
+    assert!(
+        stage.buy_status(&hs).await.is_success(),
+        "HS256 from JWT_JWKS"
+    );
     let (bought, _) = stage.shop.order_totals(&stage.db).await;
     assert_eq!(bought, 5);
 }
@@ -147,7 +162,10 @@ async fn the_provider_down_keeps_cached_keys_working(db: PgPool) {
     stage.provider.set_down(true);
     for key in [&rs, &es, &rs] {
         assert!(stage.buy_status(&stage.token(key)).await.is_success());
-        assert_eq!(stage.origin_status(&stage.token(key)).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            stage.origin_status(&stage.token(key)).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
     let unknown = ProviderKey::generate(KeyAlgorithm::Es256, "never-published");
     assert_eq!(
@@ -171,9 +189,14 @@ async fn forty_unknown_kids_cost_a_few_fetches(db: PgPool) {
     let through_edge = join_all(strangers.iter().map(|t| stage.buy_status(t))).await;
     assert!(through_edge.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
     let at_origin = join_all(strangers.iter().map(|t| stage.origin_status(t))).await;
-    assert!(at_origin.iter().all(|(s, _)| *s == StatusCode::UNAUTHORIZED));
+    assert!(at_origin
+        .iter()
+        .all(|(s, _)| *s == StatusCode::UNAUTHORIZED));
     let fetched = stage.provider.fetches() - before;
-    assert!(fetched <= 3, "80 unknown-kid tokens caused {fetched} fetches");
+    assert!(
+        fetched <= 3,
+        "80 unknown-kid tokens caused {fetched} fetches"
+    );
     assert_eq!(stage.shop.order_totals(&stage.db).await.0, 1);
 }
 
@@ -215,12 +238,24 @@ async fn an_origin_with_the_url_alone_serves_and_fails_closed_without_it(db: PgP
     let shop = Shop::create(&db, SHOP, &[("CHAIR", 5)]).await;
     let provider = JwksServer::start(&[&rs]).await;
     let options = db.connect_options();
-    let mut config = OriginConfig::new(&options, &TestKeys::new()).var("JWT_JWKS_URL", &provider.url);
+    let mut config =
+        OriginConfig::new(&options, &TestKeys::new()).var("JWT_JWKS_URL", &provider.url);
     config.jwks = String::new();
     let origin = OriginProcess::start(&config).await;
     let token = rs.token(claims(shop.org_id, Role::Shopper, "alone"));
-    let url = format!("{}/api/tenant/{}/purchases/{}", origin.url, shop.org_id, uuid::Uuid::new_v4());
-    let status = reqwest::Client::new().get(&url).bearer_auth(&token).send().await.unwrap().status();
+    let url = format!(
+        "{}/api/tenant/{}/purchases/{}",
+        origin.url,
+        shop.org_id,
+        uuid::Uuid::new_v4()
+    );
+    let status = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, StatusCode::NOT_FOUND, "a valid RS256 token passes");
 
     // With the provider down from the start and no key of its own, the origin and the Worker
@@ -228,16 +263,33 @@ async fn an_origin_with_the_url_alone_serves_and_fails_closed_without_it(db: PgP
     provider.set_down(true);
     let tokens = origin_keys(None, &provider.url).await;
     let closed = OriginServer::start_with(AppState::new(app_pool(&db).await, tokens)).await;
-    let url = format!("{}/api/tenant/{}/purchases/{}", closed.url, shop.org_id, uuid::Uuid::new_v4());
-    let response = reqwest::Client::new().get(&url).bearer_auth(&token).send().await.unwrap();
+    let url = format!(
+        "{}/api/tenant/{}/purchases/{}",
+        closed.url,
+        shop.org_id,
+        uuid::Uuid::new_v4()
+    );
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let mut edge_config = e2e::edge::EdgeConfig::new(&closed.url, &[shop.clone()], &TestKeys::new())
-        .var("JWT_JWKS_URL", &provider.url);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let mut edge_config =
+        e2e::edge::EdgeConfig::new(&closed.url, &[shop.clone()], &TestKeys::new())
+            .var("JWT_JWKS_URL", &provider.url);
     edge_config.jwks = String::new();
     let edge = Edge::start_with(edge_config).await;
     let chair = shop.item(&db, "CHAIR").await;
     let response = edge.buy(SHOP, &token, chair.id, 1).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
 }

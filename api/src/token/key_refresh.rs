@@ -6,7 +6,9 @@
 //!   `MIN_FRESH..MAX_FRESH` (a provider saying `max-age=0` must not cost a fetch per request, nor
 //!   one saying a year keep a revoked key that long).
 //! - A token naming an unknown `kid` may start a fetch, at most once per `MISS_INTERVAL`, so a
-//!   flood of made-up `kid`s costs the provider one request every few seconds.
+//!   flood of made-up `kid`s costs the provider one request every few seconds. The interval
+//!   counts from the last fetch a miss started, not from a scheduled one: a provider that
+//!   publishes a key and signs with it right after a scheduled fetch still costs nobody a 401.
 //! - While the provider cannot be reached, the last good set is used for `STALE_LIMIT` after it
 //!   was fetched; past that, token checks fail closed (503) instead of trusting old keys.
 
@@ -49,6 +51,8 @@ pub struct FetchRecord {
     pub fresh_until_ms: u64,
     /// When the last fetch was started, good or not.
     pub attempted_at_ms: Option<u64>,
+    /// When the last fetch started by an unknown `kid` was.
+    pub miss_at_ms: Option<u64>,
 }
 
 impl FetchRecord {
@@ -61,6 +65,11 @@ impl FetchRecord {
         self.attempted_at_ms = Some(now_ms);
     }
 
+    pub fn attempted_for_miss(&mut self, now_ms: u64) {
+        self.attempted_at_ms = Some(now_ms);
+        self.miss_at_ms = Some(now_ms);
+    }
+
     /// The set should be fetched again before the next use (stale, or never had).
     pub fn is_due(&self, now_ms: u64) -> bool {
         now_ms >= self.fresh_until_ms && !self.attempted_recently(now_ms)
@@ -68,7 +77,7 @@ impl FetchRecord {
 
     /// An unknown `kid` may start a fetch now.
     pub fn may_fetch_for_miss(&self, now_ms: u64) -> bool {
-        !self.attempted_recently(now_ms)
+        !within_interval(self.miss_at_ms, now_ms)
     }
 
     /// The last good set is too old to trust (or there never was one).
@@ -78,9 +87,12 @@ impl FetchRecord {
     }
 
     fn attempted_recently(&self, now_ms: u64) -> bool {
-        self.attempted_at_ms
-            .is_some_and(|at| now_ms.saturating_sub(at) < millis(MISS_INTERVAL))
+        within_interval(self.attempted_at_ms, now_ms)
     }
+}
+
+fn within_interval(at_ms: Option<u64>, now_ms: u64) -> bool {
+    at_ms.is_some_and(|at| now_ms.saturating_sub(at) < millis(MISS_INTERVAL))
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -93,7 +105,10 @@ mod tests {
 
     #[test]
     fn max_age_is_kept_within_bounds() {
-        assert_eq!(freshness(Some("public, max-age=300")), Duration::from_secs(300));
+        assert_eq!(
+            freshness(Some("public, max-age=300")),
+            Duration::from_secs(300)
+        );
         assert_eq!(freshness(Some("max-age=0")), MIN_FRESH);
         assert_eq!(freshness(Some("max-age=99999999")), MAX_FRESH);
         assert_eq!(freshness(None), DEFAULT_FRESH);
@@ -106,6 +121,11 @@ mod tests {
         assert!(record.is_expired(0) && record.may_fetch_for_miss(0));
         record.attempted(1_000);
         record.fetched(1_000, MIN_FRESH);
+        assert!(
+            record.may_fetch_for_miss(2_000),
+            "a scheduled fetch does not hold misses back"
+        );
+        record.attempted_for_miss(1_000);
         assert!(!record.may_fetch_for_miss(5_000));
         assert!(record.may_fetch_for_miss(11_000));
         assert!(!record.is_due(30_000) && record.is_due(61_000));

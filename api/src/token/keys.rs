@@ -31,9 +31,15 @@ impl KeyAlgorithm {
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Self::Hs256, Self::Es256, Self::EdDsa, Self::Rs256, Self::Ps256]
-            .into_iter()
-            .find(|alg| alg.name() == name)
+        [
+            Self::Hs256,
+            Self::Es256,
+            Self::EdDsa,
+            Self::Rs256,
+            Self::Ps256,
+        ]
+        .into_iter()
+        .find(|alg| alg.name() == name)
     }
 
     /// The algorithm a key's material implies (RSA keys say RS256 unless `alg` says PS256); a
@@ -158,7 +164,9 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet").field("kids", &self.kids()).finish()
+        f.debug_struct("KeySet")
+            .field("kids", &self.kids())
+            .finish()
     }
 }
 
@@ -196,7 +204,10 @@ impl KeySet {
             reason,
         };
         let key = RawKey::deserialize(value).map_err(|e| refuse("?", e.to_string()))?;
-        let kid = key.kid.clone().ok_or_else(|| refuse("?", "no kid".into()))?;
+        let kid = key
+            .kid
+            .clone()
+            .ok_or_else(|| refuse("?", "no kid".into()))?;
         if key.usage.as_deref().is_some_and(|usage| usage != "sig") {
             return Err(refuse(&kid, "not a signing key".into()));
         }
@@ -279,7 +290,10 @@ fn typed_keys(
     }
     #[cfg(not(feature = "native-crypto"))]
     {
-        Ok((VerifyingKey::Host(alg, std::rc::Rc::new(public_only(published))), None))
+        Ok((
+            VerifyingKey::Host(alg, std::rc::Rc::new(public_only(published))),
+            None,
+        ))
     }
 }
 

@@ -135,7 +135,10 @@ impl TokenKeys {
         if !allowed {
             return false;
         }
-        provider.update(|r| r.attempted(now_ms));
+        provider.update(|r| match reason {
+            Reason::Scheduled => r.attempted(now_ms),
+            Reason::UnknownKid => r.attempted_for_miss(now_ms),
+        });
         match provider.url.fetch().await {
             Ok(fetched) => {
                 let mut sources = Vec::new();
@@ -195,11 +198,19 @@ enum Reason {
 
 impl Provider {
     fn record(&self) -> FetchRecord {
-        *self.record.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .record
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn update(&self, change: impl FnOnce(&mut FetchRecord)) {
-        change(&mut self.record.write().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        change(
+            &mut self
+                .record
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
     }
 
     /// Milliseconds since start-up: a monotonic clock, so a wall-clock jump cannot expire a set.
