@@ -12,6 +12,4 @@ mod verify;
 pub use claims::{AppMetadata, Audience, Role, TokenClaims};
 pub use keys::{KeyAlgorithm, KeySet, KeySetError, SigningKey, Strictness};
 pub use mint::{mint, Lifetime, MintError};
-#[cfg(not(feature = "native-crypto"))]
-pub use verify::HostCheck;
-pub use verify::{TokenError, TokenVerifier, VerifiedToken, MAX_TOKEN_BYTES};
+pub use verify::{HostCheck, TokenError, TokenVerifier, VerifiedToken, MAX_TOKEN_BYTES};

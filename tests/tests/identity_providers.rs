@@ -50,7 +50,7 @@ impl Stage {
         let provider = JwksServer::start(published).await;
         let tokens = origin_keys(Some(keys.public_jwks()), &provider.url).await;
         let origin = OriginServer::start_with(AppState::new(app_pool(&db).await, tokens)).await;
-        let config = e2e::edge::EdgeConfig::new(&origin.url, &[shop.clone()], &keys)
+        let config = e2e::edge::EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
             .var("JWT_JWKS_URL", &provider.url);
         let edge = Edge::start_with(config).await;
         Self {
@@ -281,7 +281,7 @@ async fn an_origin_with_the_url_alone_serves_and_fails_closed_without_it(db: PgP
         "application/problem+json"
     );
     let mut edge_config =
-        e2e::edge::EdgeConfig::new(&closed.url, &[shop.clone()], &TestKeys::new())
+        e2e::edge::EdgeConfig::new(&closed.url, std::slice::from_ref(&shop), &TestKeys::new())
             .var("JWT_JWKS_URL", &provider.url);
     edge_config.jwks = String::new();
     let edge = Edge::start_with(edge_config).await;

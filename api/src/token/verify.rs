@@ -69,8 +69,8 @@ pub struct TokenVerifier {
 
 /// A signature the host runtime must check (WebCrypto at the edge): the key's public JWK, the
 /// algorithm its `kid` binds it to, and the bytes to check (owned, so the check may outlive
-/// the borrow of the token).
-#[cfg(not(feature = "native-crypto"))]
+/// the borrow of the token). With `native-crypto` every key is checked in Rust and no host check
+/// is ever asked for.
 #[derive(Debug)]
 pub struct HostCheck {
     pub kid: String,
@@ -108,7 +108,6 @@ impl TokenVerifier {
 
     /// Like `verify`, with signatures of asymmetric keys checked by `host`, which answers
     /// whether the signature is valid.
-    #[cfg(not(feature = "native-crypto"))]
     pub async fn verify_with_host<F, Fut>(
         &self,
         raw: &str,
@@ -120,10 +119,34 @@ impl TokenVerifier {
         Fut: std::future::Future<Output = bool>,
     {
         let (untrusted, key) = self.prepare(raw)?;
-        let VerifyingKey::Host(algorithm, jwk) = key else {
-            let claims = check_signature(key, &untrusted)?;
-            return self.check_claims(&claims, now);
+        #[cfg(feature = "native-crypto")]
+        let _ = host;
+        #[cfg(feature = "native-crypto")]
+        let claims = check_signature(key, &untrusted)?;
+        #[cfg(not(feature = "native-crypto"))]
+        let claims = match key {
+            VerifyingKey::Host(algorithm, jwk) => {
+                self.host_check(raw, &untrusted, *algorithm, jwk, host)
+                    .await?
+            }
+            _ => check_signature(key, &untrusted)?,
         };
+        self.check_claims(&claims, now)
+    }
+
+    #[cfg(not(feature = "native-crypto"))]
+    async fn host_check<F, Fut>(
+        &self,
+        raw: &str,
+        untrusted: &UntrustedToken<'_>,
+        algorithm: KeyAlgorithm,
+        jwk: &std::rc::Rc<serde_json::Value>,
+        host: F,
+    ) -> Result<Claims<TokenClaims>, TokenError>
+    where
+        F: FnOnce(HostCheck) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let kid = untrusted.header().key_id.clone().unwrap_or_default();
         let signing_input = raw
             .rsplit_once('.')
@@ -131,7 +154,7 @@ impl TokenVerifier {
             .ok_or(TokenError::Malformed)?;
         let check = HostCheck {
             kid,
-            algorithm: *algorithm,
+            algorithm,
             jwk: jwk.clone(),
             signing_input,
             signature: untrusted.signature_bytes().to_vec(),
@@ -139,10 +162,9 @@ impl TokenVerifier {
         if !host(check).await {
             return Err(TokenError::BadSignature);
         }
-        let claims = untrusted
+        untrusted
             .deserialize_claims_unchecked::<TokenClaims>()
-            .map_err(|_| TokenError::Malformed)?;
-        self.check_claims(&claims, now)
+            .map_err(|_| TokenError::Malformed)
     }
 
     /// The parsed token and the key its `kid` names, whose algorithm the token must use.
