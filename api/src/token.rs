@@ -4,6 +4,7 @@
 //! so a token can never pick its own (`alg: none`, HS256 signed with a public EC key, ...).
 
 mod claims;
+pub mod edge_claims;
 pub mod key_refresh;
 mod keys;
 mod mint;

@@ -5,7 +5,7 @@
 //! shop (`403` otherwise) and admin routes need the `admin` role. The origin checks it all again.
 
 use api::{
-    token::{Role, TokenClaims, TokenError},
+    token::{Role, TokenError, VerifiedToken},
     ProblemKind,
 };
 use chrono::DateTime;
@@ -71,7 +71,7 @@ pub async fn authorize(
     env: &Env,
     org_id: Uuid,
     access: Access,
-) -> Result<Option<TokenClaims>, Refusal> {
+) -> Result<Option<VerifiedToken>, Refusal> {
     if access == Access::Public {
         return Ok(None);
     }
@@ -90,7 +90,7 @@ pub async fn authorize(
     let now = DateTime::from_timestamp_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0))
         .unwrap_or_default();
     let verified = token_keys::verify(env, raw, now).await?;
-    let claims = verified.claims;
+    let claims = &verified.claims;
     if claims.app_metadata.org_id != org_id {
         return Err(Refusal::new(
             ProblemKind::Forbidden,
@@ -103,5 +103,5 @@ pub async fn authorize(
             "this route is for shop admins",
         ));
     }
-    Ok(Some(claims))
+    Ok(Some(verified))
 }

@@ -293,3 +293,38 @@ async fn an_origin_with_the_url_alone_serves_and_fails_closed_without_it(db: PgP
         "application/problem+json"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_origin_trusts_claims_the_edge_sealed_for_that_request_only(db: PgPool) {
+    const SECRET: &str = "edge-secret-for-sealed-claims";
+    let rs = ProviderKey::generate(KeyAlgorithm::Rs256, "sealed-rs256");
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, SHOP, &[("CHAIR", 5)]).await;
+    let provider = JwksServer::start(&[&rs]).await;
+    let tokens = origin_keys(Some(keys.public_jwks()), &provider.url).await;
+    let state =
+        AppState::new(app_pool(&db).await, tokens).with_edge_secret(Some(SECRET.to_owned().into()));
+    let origin = OriginServer::start_with(state).await;
+    let config = e2e::edge::EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
+        .var("JWT_JWKS_URL", &provider.url)
+        .var("EDGE_SHARED_SECRET", SECRET);
+    let edge = Edge::start_with(config).await;
+    let chair = shop.item(&db, "CHAIR").await;
+    let token = rs.token(claims(shop.org_id, Role::Shopper, "sealed"));
+    let bought = edge.buy(SHOP, &token, chair.id, 1).send().await.unwrap();
+    assert!(bought.status().is_success(), "{}", bought.status());
+
+    // A caller who knows the edge secret still needs a token: a seal it made up does not open.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
+        .header(api::headers::EDGE_SECRET, SECRET)
+        .header(api::headers::REQUEST_ID, "forged-request")
+        .header(api::token::edge_claims::HEADER, "eyJjbGFpbXMiOnt9fQ.AAAA")
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&serde_json::json!({"item_id": chair.id, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(shop.order_totals(&db).await.0, 1);
+}

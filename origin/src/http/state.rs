@@ -2,7 +2,7 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::write_position::WritePositionKey;
+use api::{token::edge_claims::EdgeClaimsKey, write_position::WritePositionKey};
 use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -54,6 +54,8 @@ pub struct Shared {
     pub db: PgPool,
     pub tokens: TokenKeys,
     pub edge_secret: Option<Arc<SecretString>>,
+    /// Opens the claims the edge verified and sealed for one request (see `http::caller`).
+    pub edge_claims: Option<EdgeClaimsKey>,
     /// Seals the write positions this process hands out and opens those sent back: derived
     /// from the edge secret (so the edge and every origin share it), else made at start-up
     /// (honoured by this process only).
@@ -88,6 +90,7 @@ impl AppState {
             db,
             tokens: tokens.into(),
             edge_secret: None,
+            edge_claims: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
             events: EventHub::new(settings.stream_caps),
             settings,
@@ -103,6 +106,9 @@ impl AppState {
         if let Some(secret) = &secret {
             shared.write_positions =
                 WritePositionKey::from_edge_secret(secret.expose_secret().as_bytes());
+            shared.edge_claims = Some(EdgeClaimsKey::from_edge_secret(
+                secret.expose_secret().as_bytes(),
+            ));
         }
         shared.edge_secret = secret.map(Arc::new);
         self
