@@ -21,6 +21,7 @@ pub fn run(seconds_per_algorithm: f64) -> anyhow::Result<()> {
         KeyAlgorithm::Hs256,
         KeyAlgorithm::Es256,
         KeyAlgorithm::EdDsa,
+        KeyAlgorithm::Rs256,
     ] {
         let (private, public) = signing_keys::generate(alg, "bench")?;
         let signing =

@@ -4,15 +4,15 @@
 //! Writes, admin routes, purchases and events need a token; the token's shop must be the host's
 //! shop (`403` otherwise) and admin routes need the `admin` role. The origin checks it all again.
 
-use std::{cell::RefCell, rc::Rc};
-
 use api::{
-    token::{Role, TokenClaims, TokenError, TokenVerifier},
+    token::{Role, TokenError, VerifiedToken},
     ProblemKind,
 };
 use chrono::DateTime;
 use uuid::Uuid;
 use worker::{Date, Env, Method, Request};
+
+use crate::token_keys::{self, KeysError};
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,51 +53,25 @@ impl Refusal {
     }
 }
 
-impl From<TokenError> for Refusal {
-    fn from(err: TokenError) -> Self {
-        Self::new(ProblemKind::Unauthenticated, err.to_string())
+impl From<KeysError> for Refusal {
+    fn from(err: KeysError) -> Self {
+        match err {
+            KeysError::Token(TokenError::KeysUnavailable) | KeysError::Misconfigured => Self::new(
+                ProblemKind::Unavailable,
+                "the shop is temporarily unavailable",
+            ),
+            KeysError::Token(err) => Self::new(ProblemKind::Unauthenticated, err.to_string()),
+        }
     }
-}
-
-thread_local! {
-    static VERIFIER: RefCell<Option<Rc<TokenVerifier>>> = const { RefCell::new(None) };
-}
-
-/// The isolate's verifier, built from the environment on first use.
-fn verifier(env: &Env) -> Result<Rc<TokenVerifier>, Refusal> {
-    if let Some(existing) = VERIFIER.with(|v| v.borrow().clone()) {
-        return Ok(existing);
-    }
-    let read = |name: &str| {
-        env.secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| env.var(name).map(|v| v.to_string()))
-    };
-    let misconfigured = |what: String| {
-        worker::console_error!("edge misconfigured: {what}");
-        Refusal::new(
-            ProblemKind::Unavailable,
-            "the shop is temporarily unavailable",
-        )
-    };
-    let jwks = read("JWT_JWKS").map_err(|_| misconfigured("JWT_JWKS is not set".into()))?;
-    let keys = api::token::KeySet::from_jwks_json(&jwks)
-        .map_err(|e| misconfigured(format!("JWT_JWKS: {e}")))?;
-    let issuer = read("JWT_ISSUER").map_err(|_| misconfigured("JWT_ISSUER is not set".into()))?;
-    let audience =
-        read("JWT_AUDIENCE").map_err(|_| misconfigured("JWT_AUDIENCE is not set".into()))?;
-    let built = Rc::new(TokenVerifier::new(keys, issuer, audience));
-    VERIFIER.with(|v| *v.borrow_mut() = Some(built.clone()));
-    Ok(built)
 }
 
 /// Checks the caller against what the route needs. `Ok(None)` for public routes.
-pub fn authorize(
+pub async fn authorize(
     req: &Request,
     env: &Env,
     org_id: Uuid,
     access: Access,
-) -> Result<Option<TokenClaims>, Refusal> {
+) -> Result<Option<VerifiedToken>, Refusal> {
     if access == Access::Public {
         return Ok(None);
     }
@@ -115,8 +89,8 @@ pub fn authorize(
         .ok_or_else(|| Refusal::new(ProblemKind::Unauthenticated, "a bearer token is required"))?;
     let now = DateTime::from_timestamp_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0))
         .unwrap_or_default();
-    let verified = verifier(env)?.verify(raw, now)?;
-    let claims = verified.claims;
+    let verified = token_keys::verify(env, raw, now).await?;
+    let claims = &verified.claims;
     if claims.app_metadata.org_id != org_id {
         return Err(Refusal::new(
             ProblemKind::Forbidden,
@@ -129,5 +103,5 @@ pub fn authorize(
             "this route is for shop admins",
         ));
     }
-    Ok(Some(claims))
+    Ok(Some(verified))
 }

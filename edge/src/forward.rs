@@ -1,10 +1,18 @@
 //! Forwarding to the origin: `/api/<rest>` on a shop domain becomes
 //! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs, plus the
 //! request id, the trace context and the edge secret, within the deadline of its route class.
+//! The caller's verified claims go along sealed for this one request (`api::token::edge_claims`),
+//! so the origin need not check an asymmetric signature a second time.
 
 use std::time::Duration;
 
-use api::headers;
+use api::{
+    headers,
+    token::{
+        edge_claims::{self, Binding, EdgeClaimsKey},
+        VerifiedToken,
+    },
+};
 use uuid::Uuid;
 use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Result};
 
@@ -23,6 +31,8 @@ pub struct Target<'a> {
     pub query: Option<&'a str>,
     pub request_id: &'a str,
     pub trace: &'a TraceContext,
+    /// The token the edge verified, if the route needed one.
+    pub caller: Option<&'a VerifiedToken>,
 }
 
 /// Request headers passed through to the origin. `x-write-lsn` and `cookie` carry the caller's
@@ -80,6 +90,20 @@ pub fn origin_request(
     }
     if let Some(correlation) = request_id::correlation(req) {
         outbound.set(headers::CORRELATION_ID, &correlation)?;
+    }
+    if let (Some(verified), Ok(secret)) = (target.caller, env.secret("EDGE_SHARED_SECRET")) {
+        let key = EdgeClaimsKey::from_edge_secret(secret.to_string().as_bytes());
+        let path = format!("/api/tenant/{}/{}", target.org_id, target.api_path);
+        let method = req.method();
+        let binding = Binding {
+            method: method.as_ref(),
+            path: &path,
+            org_id: target.org_id,
+            request_id: target.request_id,
+        };
+        let now_ms = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
+        let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        outbound.set(edge_claims::HEADER, &key.seal(binding, verified, now))?;
     }
     if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;

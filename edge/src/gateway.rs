@@ -76,8 +76,9 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         method: &method,
         api_path,
     };
-    let claims = match auth::authorize(&req, env, org_id, auth::Access::of(&method, api_path)) {
-        Ok(claims) => claims,
+    let access = auth::Access::of(&method, api_path);
+    let caller = match auth::authorize(&req, env, org_id, access).await {
+        Ok(caller) => caller,
         Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
     };
     let policy = OriginPolicy::from_env(env);
@@ -135,7 +136,7 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
             None => None,
         }
     };
-    let client = Client::of(claims.as_ref(), &req);
+    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
     let (outcome, cached) = join(
         rate_limit::check(env, org_id, client, route.class()),
         lookup,
@@ -165,6 +166,7 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
         query: query.as_deref(),
         request_id,
         trace: id.trace,
+        caller: caller.as_ref(),
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
     let answer = match entry {

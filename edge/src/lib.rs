@@ -27,7 +27,9 @@ mod settings;
 mod single_flight;
 mod storefront;
 mod tenant;
+mod token_keys;
 mod trace_context;
+mod web_crypto;
 
 use api::{headers, ProblemKind};
 use worker::{event, Context, Env, Request, Response, Result};

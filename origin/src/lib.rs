@@ -15,6 +15,7 @@ pub mod observability;
 pub mod operator;
 pub mod purchase;
 pub mod shop;
+pub mod token_keys;
 
 use std::future::Future;
 

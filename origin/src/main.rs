@@ -133,6 +133,8 @@ enum AlgArg {
     Hs256,
     Es256,
     Eddsa,
+    Rs256,
+    Ps256,
 }
 
 impl From<AlgArg> for KeyAlgorithm {
@@ -141,6 +143,8 @@ impl From<AlgArg> for KeyAlgorithm {
             AlgArg::Hs256 => KeyAlgorithm::Hs256,
             AlgArg::Es256 => KeyAlgorithm::Es256,
             AlgArg::Eddsa => KeyAlgorithm::EdDsa,
+            AlgArg::Rs256 => KeyAlgorithm::Rs256,
+            AlgArg::Ps256 => KeyAlgorithm::Ps256,
         }
     }
 }
@@ -272,7 +276,7 @@ async fn owner_pool(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init();
-    let verifier = args.tokens.verifier()?;
+    let verifier = args.tokens.token_keys().await?;
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
     retention::run_once(

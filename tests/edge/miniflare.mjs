@@ -1,7 +1,8 @@
 // Runs the built Worker (edge/build) under miniflare/workerd for the end-to-end tests.
 //
 // Configuration comes from the environment so each test can point its own Worker at its own
-// origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE,
+// origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_JWKS_URL (optional),
+// JWT_ISSUER, JWT_AUDIENCE,
 // EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). The bindings mirror wrangler.toml:
 // INVENTORY_CACHE_TTL_SECONDS, INVENTORY_STALE_MAX_SECONDS, and RATE_LIMIT_DEFAULTS,
 // RATE_LIMIT_WHEN_UNREACHABLE, ORIGIN_DEADLINES_MS and ORIGIN_BREAKER (JSON) are passed on when
@@ -29,6 +30,7 @@ const bindings = {
   JWT_JWKS: env.JWT_JWKS ?? '{"keys":[]}',
 };
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
+if (env.JWT_JWKS_URL) bindings.JWT_JWKS_URL = env.JWT_JWKS_URL;
 for (const name of ["INVENTORY_CACHE_TTL_SECONDS", "INVENTORY_STALE_MAX_SECONDS"]) {
   if (env[name]) bindings[name] = env[name];
 }

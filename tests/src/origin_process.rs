@@ -65,10 +65,16 @@ impl OriginProcess {
 
     /// Starts `origin serve` on `port` (a restart keeps its place behind the load balancer).
     pub async fn start_on(port: u16, config: &OriginConfig) -> Self {
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        // An empty set means none: the origin is then configured by `JWT_JWKS_URL` alone.
+        if config.jwks.is_empty() {
+            command.env_remove("JWT_JWKS");
+        } else {
+            command.env("JWT_JWKS", &config.jwks);
+        }
+        let child = command
             .arg("serve")
             .env("DATABASE_URL", &config.database_url)
-            .env("JWT_JWKS", &config.jwks)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .envs(config.env.iter().map(|(k, v)| (k, v)))

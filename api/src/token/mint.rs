@@ -1,11 +1,12 @@
 //! Signing tokens: used by `origin token` for development and by issuers' tooling and tests.
 
 use chrono::{DateTime, Utc};
-use jwt_compact::{
-    alg::{Ed25519, Es256, Hs256},
-    AlgorithmExt, Claims, Header,
-};
+#[cfg(feature = "native-crypto")]
+use jwt_compact::alg::{Ed25519, Es256, Rsa};
+use jwt_compact::{alg::Hs256, AlgorithmExt, Claims, Header};
 
+#[cfg(feature = "native-crypto")]
+use super::keys::KeyAlgorithm;
 use super::{claims::TokenClaims, keys::SigningKey};
 
 /// The time claims of a token to mint.
@@ -34,8 +35,14 @@ pub fn mint(
     full.expiration = Some(lifetime.expires_at);
     let signed = match key {
         SigningKey::Hs256(k) => Hs256.token(&header, &full, k),
+        #[cfg(feature = "native-crypto")]
         SigningKey::Es256(k) => Es256.token(&header, &full, k),
+        #[cfg(feature = "native-crypto")]
         SigningKey::EdDsa(k) => Ed25519.token(&header, &full, k),
+        #[cfg(feature = "native-crypto")]
+        SigningKey::Rsa(KeyAlgorithm::Ps256, k) => Rsa::ps256().token(&header, &full, k),
+        #[cfg(feature = "native-crypto")]
+        SigningKey::Rsa(_, k) => Rsa::rs256().token(&header, &full, k),
     };
     signed.map_err(|e| MintError(e.to_string()))
 }

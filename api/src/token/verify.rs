@@ -3,14 +3,15 @@
 //! into `401`; nothing here can panic on hostile input.
 
 use chrono::{DateTime, Duration, Utc};
+#[cfg(feature = "native-crypto")]
+use jwt_compact::alg::{Ed25519, Es256, Rsa};
 use jwt_compact::{
-    alg::{Ed25519, Es256, Hs256},
-    AlgorithmExt, Claims, TimeOptions, Token, UntrustedToken, ValidationError,
+    alg::Hs256, AlgorithmExt, Claims, TimeOptions, Token, UntrustedToken, ValidationError,
 };
 
 use super::{
     claims::TokenClaims,
-    keys::{KeySet, VerifyingKey},
+    keys::{KeyAlgorithm, KeySet, VerifyingKey},
 };
 
 /// Tokens longer than this are refused before any parsing.
@@ -46,6 +47,9 @@ pub enum TokenError {
     WrongIssuer,
     #[error("the token is not meant for this audience")]
     WrongAudience,
+    /// The provider's key set could not be had for too long: verification fails closed (503).
+    #[error("the keys to check tokens with are not available")]
+    KeysUnavailable,
 }
 
 /// A token whose signature and claims checked out.
@@ -63,6 +67,19 @@ pub struct TokenVerifier {
     audience: String,
 }
 
+/// A signature the host runtime must check (WebCrypto at the edge): the key's public JWK, the
+/// algorithm its `kid` binds it to, and the bytes to check (owned, so the check may outlive
+/// the borrow of the token). With `native-crypto` every key is checked in Rust and no host check
+/// is ever asked for.
+#[derive(Debug)]
+pub struct HostCheck {
+    pub kid: String,
+    pub algorithm: KeyAlgorithm,
+    pub jwk: std::rc::Rc<serde_json::Value>,
+    pub signing_input: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
 impl TokenVerifier {
     pub fn new(keys: KeySet, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
@@ -72,8 +89,89 @@ impl TokenVerifier {
         }
     }
 
-    /// Verifies `raw` (the part after `Bearer `) as of `now`.
+    /// The same issuer and audience with another key set (after a rotation).
+    pub fn with_keys(&self, keys: KeySet) -> Self {
+        Self::new(keys, self.issuer.clone(), self.audience.clone())
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Verifies `raw` (the part after `Bearer `) as of `now`. Without `native-crypto` only
+    /// HS256 keys are checked here; see `verify_with_host`.
     pub fn verify(&self, raw: &str, now: DateTime<Utc>) -> Result<VerifiedToken, TokenError> {
+        let (untrusted, key) = self.prepare(raw)?;
+        let claims = check_signature(key, &untrusted)?;
+        self.check_claims(&claims, now)
+    }
+
+    /// Like `verify`, with signatures of asymmetric keys checked by `host`, which answers
+    /// whether the signature is valid.
+    pub async fn verify_with_host<F, Fut>(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+        host: F,
+    ) -> Result<VerifiedToken, TokenError>
+    where
+        F: FnOnce(HostCheck) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let (untrusted, key) = self.prepare(raw)?;
+        #[cfg(feature = "native-crypto")]
+        let _ = host;
+        #[cfg(feature = "native-crypto")]
+        let claims = check_signature(key, &untrusted)?;
+        #[cfg(not(feature = "native-crypto"))]
+        let claims = match key {
+            VerifyingKey::Host(algorithm, jwk) => {
+                self.host_check(raw, &untrusted, *algorithm, jwk, host)
+                    .await?
+            }
+            _ => check_signature(key, &untrusted)?,
+        };
+        self.check_claims(&claims, now)
+    }
+
+    #[cfg(not(feature = "native-crypto"))]
+    async fn host_check<F, Fut>(
+        &self,
+        raw: &str,
+        untrusted: &UntrustedToken<'_>,
+        algorithm: KeyAlgorithm,
+        jwk: &std::rc::Rc<serde_json::Value>,
+        host: F,
+    ) -> Result<Claims<TokenClaims>, TokenError>
+    where
+        F: FnOnce(HostCheck) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let kid = untrusted.header().key_id.clone().unwrap_or_default();
+        let signing_input = raw
+            .rsplit_once('.')
+            .map(|(input, _)| input.as_bytes().to_vec())
+            .ok_or(TokenError::Malformed)?;
+        let check = HostCheck {
+            kid,
+            algorithm,
+            jwk: jwk.clone(),
+            signing_input,
+            signature: untrusted.signature_bytes().to_vec(),
+        };
+        if !host(check).await {
+            return Err(TokenError::BadSignature);
+        }
+        untrusted
+            .deserialize_claims_unchecked::<TokenClaims>()
+            .map_err(|_| TokenError::Malformed)
+    }
+
+    /// The parsed token and the key its `kid` names, whose algorithm the token must use.
+    fn prepare<'r>(
+        &'r self,
+        raw: &'r str,
+    ) -> Result<(UntrustedToken<'r>, &'r VerifyingKey), TokenError> {
         if raw.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
@@ -90,8 +188,14 @@ impl TokenVerifier {
         if untrusted.algorithm() != key.algorithm().name() {
             return Err(TokenError::AlgorithmMismatch);
         }
-        let token = check_signature(key, &untrusted)?;
-        let claims = token.claims();
+        Ok((untrusted, key))
+    }
+
+    fn check_claims(
+        &self,
+        claims: &Claims<TokenClaims>,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedToken, TokenError> {
         let expires_at = check_times(claims, now)?;
         if claims.custom.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
@@ -109,17 +213,27 @@ impl TokenVerifier {
 fn check_signature(
     key: &VerifyingKey,
     untrusted: &UntrustedToken<'_>,
-) -> Result<Token<TokenClaims>, TokenError> {
+) -> Result<Claims<TokenClaims>, TokenError> {
     let checked = match key {
         VerifyingKey::Hs256(k) => Hs256.validator(k).validate(untrusted),
+        #[cfg(feature = "native-crypto")]
         VerifyingKey::Es256(k) => Es256.validator(k).validate(untrusted),
+        #[cfg(feature = "native-crypto")]
         VerifyingKey::EdDsa(k) => Ed25519.validator(k).validate(untrusted),
+        #[cfg(feature = "native-crypto")]
+        VerifyingKey::Rsa(KeyAlgorithm::Ps256, k) => Rsa::ps256().validator(k).validate(untrusted),
+        #[cfg(feature = "native-crypto")]
+        VerifyingKey::Rsa(_, k) => Rsa::rs256().validator(k).validate(untrusted),
+        #[cfg(not(feature = "native-crypto"))]
+        VerifyingKey::Host(..) => return Err(TokenError::BadSignature),
     };
-    checked.map_err(|err| match err {
-        ValidationError::MalformedClaims(_) => TokenError::Malformed,
-        ValidationError::AlgorithmMismatch { .. } => TokenError::AlgorithmMismatch,
-        _ => TokenError::BadSignature,
-    })
+    checked
+        .map(|token: Token<TokenClaims>| token.into_parts().1)
+        .map_err(|err| match err {
+            ValidationError::MalformedClaims(_) => TokenError::Malformed,
+            ValidationError::AlgorithmMismatch { .. } => TokenError::AlgorithmMismatch,
+            _ => TokenError::BadSignature,
+        })
 }
 
 fn check_times(

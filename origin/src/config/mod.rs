@@ -18,6 +18,7 @@ use crate::{
     db::{AppRole, PoolLimits},
     http::state::Settings,
     shop::event_hub::StreamCaps,
+    token_keys::{KeySetUrl, TokenKeys},
 };
 use operations::OperationsArgs;
 use pooler::PoolerArgs;
@@ -41,8 +42,13 @@ impl DatabaseArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
     /// The JWK set (JSON `{"keys": [...]}`) tokens are checked against; each key needs a `kid`.
-    #[arg(long, env = "JWT_JWKS", value_parser = secret, hide_env_values = true)]
-    pub jwt_jwks: SecretString,
+    /// Optional beside `JWT_JWKS_URL`; one of the two is required.
+    #[arg(long, env = "JWT_JWKS", value_parser = secret, hide_env_values = true, required_unless_present = "jwt_jwks_url")]
+    pub jwt_jwks: Option<SecretString>,
+    /// Where the identity provider publishes its JWK set (fetched, cached for its `max-age`,
+    /// fetched again on an unknown `kid`; see `token_keys`).
+    #[arg(long, env = "JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
     /// Required `iss` claim.
     #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
     pub jwt_issuer: String,
@@ -52,8 +58,27 @@ pub struct TokenArgs {
 }
 
 impl TokenArgs {
+    /// The operator's own keys (`JWT_JWKS`; empty when only a URL is given).
     pub fn key_set(&self) -> anyhow::Result<KeySet> {
-        KeySet::from_jwks_json(self.jwt_jwks.expose_secret()).context("JWT_JWKS is not usable")
+        let json = self
+            .jwt_jwks
+            .as_ref()
+            .map_or(r#"{"keys":[]}"#, |jwks| jwks.expose_secret());
+        KeySet::from_jwks_json(json).context("JWT_JWKS is not usable")
+    }
+
+    /// The keys `serve` checks tokens with: `JWT_JWKS`, the provider's set, or both.
+    pub async fn token_keys(&self) -> anyhow::Result<TokenKeys> {
+        let verifier = self.verifier()?;
+        let Some(url) = &self.jwt_jwks_url else {
+            return Ok(TokenKeys::from(verifier));
+        };
+        let url = KeySetUrl::new(url.clone()).context("JWT_JWKS_URL is not usable")?;
+        let own = self
+            .jwt_jwks
+            .as_ref()
+            .map(|jwks| jwks.expose_secret().to_owned());
+        Ok(TokenKeys::with_provider(verifier, own, url).await)
     }
 
     pub fn verifier(&self) -> anyhow::Result<TokenVerifier> {

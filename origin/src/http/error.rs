@@ -92,6 +92,7 @@ impl ApiError {
         match self {
             Self::Malformed(_) => ProblemKind::MalformedRequest,
             Self::InvalidQuantity(_) => ProblemKind::InvalidQuantity,
+            Self::Token(TokenError::KeysUnavailable) => ProblemKind::Unavailable,
             Self::Token(_) | Self::MissingToken => ProblemKind::Unauthenticated,
             Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound(_) => ProblemKind::NotFound,

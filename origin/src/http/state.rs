@@ -2,7 +2,7 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::{token::TokenVerifier, write_position::WritePositionKey};
+use api::{token::edge_claims::EdgeClaimsKey, write_position::WritePositionKey};
 use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -11,6 +11,7 @@ use crate::{
     config::operations::OpsSettings,
     purchase::{BatchTransaction, GroupCommitter},
     shop::event_hub::{EventHub, StreamCaps},
+    token_keys::TokenKeys,
 };
 
 /// Tunables of the purchase path.
@@ -51,8 +52,10 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// Connected as the application role: row-level security applies.
     pub db: PgPool,
-    pub tokens: Arc<TokenVerifier>,
+    pub tokens: TokenKeys,
     pub edge_secret: Option<Arc<SecretString>>,
+    /// Opens the claims the edge verified and sealed for one request (see `http::caller`).
+    pub edge_claims: Option<EdgeClaimsKey>,
     /// Seals the write positions this process hands out and opens those sent back: derived
     /// from the edge secret (so the edge and every origin share it), else made at start-up
     /// (honoured by this process only).
@@ -77,16 +80,17 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(db: PgPool, tokens: TokenVerifier) -> Self {
+    pub fn new(db: PgPool, tokens: impl Into<TokenKeys>) -> Self {
         Self::with_settings(db, tokens, Settings::default())
     }
 
-    pub fn with_settings(db: PgPool, tokens: TokenVerifier, settings: Settings) -> Self {
+    pub fn with_settings(db: PgPool, tokens: impl Into<TokenKeys>, settings: Settings) -> Self {
         Self(Arc::new(Shared {
             committer: GroupCommitter::new(db.clone(), settings.max_batch),
             db,
-            tokens: Arc::new(tokens),
+            tokens: tokens.into(),
             edge_secret: None,
+            edge_claims: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
             events: EventHub::new(settings.stream_caps),
             settings,
@@ -102,6 +106,9 @@ impl AppState {
         if let Some(secret) = &secret {
             shared.write_positions =
                 WritePositionKey::from_edge_secret(secret.expose_secret().as_bytes());
+            shared.edge_claims = Some(EdgeClaimsKey::from_edge_secret(
+                secret.expose_secret().as_bytes(),
+            ));
         }
         shared.edge_secret = secret.map(Arc::new);
         self

@@ -21,6 +21,15 @@ pub fn generate(algorithm: KeyAlgorithm, kid: &str) -> anyhow::Result<(Value, Va
             let public = jwk_value(&JsonWebKey::from(&pair.pk))?;
             (private, public)
         }
+        KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => {
+            let (signing, verifying) = jwt_compact::alg::Rsa::generate(
+                &mut rand_core::OsRng,
+                jwt_compact::alg::ModulusBits::TwoKibibytes,
+            )?;
+            let private = jwk_value(&JsonWebKey::from(signing.as_ref()))?;
+            let public = jwk_value(&JsonWebKey::from(verifying.as_ref()))?;
+            (private, public)
+        }
         KeyAlgorithm::Hs256 => {
             let mut secret = [0u8; 32];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
