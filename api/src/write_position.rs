@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::headers::WRITE_LSN_COOKIE;
+use crate::{edge_key, headers::WRITE_LSN_COOKIE};
 
 /// How long a position is honoured: far longer than any healthy replica lags, short enough that
 /// it does not pin a browser to the primary after a replica outage.
@@ -80,9 +80,7 @@ impl fmt::Debug for WritePositionKey {
 
 impl WritePositionKey {
     pub fn from_edge_secret(secret: &[u8]) -> Self {
-        let mut derive = mac(secret);
-        derive.update(b"furnitureops write position v1");
-        Self(mac(&derive.finalize().into_bytes()))
+        Self(edge_key::derive(secret, "furnitureops write position v1"))
     }
 
     fn tag(&self, body: &str) -> Vec<u8> {
@@ -90,11 +88,6 @@ impl WritePositionKey {
         mac.update(body.as_bytes());
         mac.finalize().into_bytes()[..MAC_BYTES].to_vec()
     }
-}
-
-fn mac(key: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts a key of any length.
-    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
 /// One write's position, for one user of one shop, until an expiry.

@@ -13,9 +13,10 @@
 //!    asked and the class fails closed);
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
-//!    checked against the shop's read ceiling (429) and forwarded to the origin with the request id and trace context, within the deadline of
-//!    its route class (503 `origin-timeout` past it); an inventory read the origin cannot
-//!    answer gets the shop's last good copy, marked stale;
+//!    checked against the shop's read ceiling (429) and forwarded to the origin with the request
+//!    id and trace context, within the deadline of its route class (503 `origin-timeout` past
+//!    it); an inventory read the origin cannot answer gets the shop's last good copy, marked
+//!    stale;
 //! 8. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
 //!    flip what the edge knew of the switch.
 //!

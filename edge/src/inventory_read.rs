@@ -20,9 +20,9 @@ pub enum InventoryRead {
 impl InventoryRead {
     /// Reads `api_path` (`inventory` or `inventory/{id}`) and its query pairs; the error is the
     /// problem's detail.
-    pub fn parse<'a>(
+    pub fn parse(
         api_path: &str,
-        query: impl IntoIterator<Item = (String, String)> + 'a,
+        query: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, String> {
         if let Some(id) = api_path.strip_prefix("inventory/") {
             return Uuid::parse_str(id)

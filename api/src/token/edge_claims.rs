@@ -19,6 +19,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::{claims::TokenClaims, verify::VerifiedToken};
+use crate::edge_key;
 
 /// The header the sealed claims travel in.
 pub const HEADER: &str = "x-edge-claims";
@@ -53,15 +54,9 @@ struct Payload {
     token_exp: i64,
 }
 
-fn keyed(key: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
-}
-
 impl EdgeClaimsKey {
     pub fn from_edge_secret(secret: &[u8]) -> Self {
-        let mut derive = keyed(secret);
-        derive.update(b"furnitureops edge claims v1");
-        Self(keyed(&derive.finalize().into_bytes()))
+        Self(edge_key::derive(secret, "furnitureops edge claims v1"))
     }
 
     fn mac(&self, binding: Binding<'_>, payload: &str) -> Hmac<Sha256> {
