@@ -88,6 +88,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         pool_size: u32,
     },
+    /// A queue claim's cost with one shop paused on a long backlog, and whom it serves: the
+    /// fair per-shop claim against the previous claim in queue order.
+    QueueClaim {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long, default_value_t = 100_000)]
+        backlog: i32,
+        #[arg(long, default_value_t = 50)]
+        waiting: i32,
+        #[arg(long, default_value_t = 200)]
+        claims: usize,
+        #[arg(long, default_value_t = 50)]
+        batch: i32,
+    },
     /// Log lines written per 10k requests with sampling off and on.
     LogSampling {
         #[command(flatten)]
@@ -209,6 +223,21 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 pool_size,
             };
             crate::scale_out::run(database.url(), bench).await
+        }
+        BenchCommand::QueueClaim {
+            database,
+            backlog,
+            waiting,
+            claims,
+            batch,
+        } => {
+            let bench = crate::queue_claim::QueueClaimBench {
+                backlog,
+                waiting,
+                claims,
+                batch,
+            };
+            crate::queue_claim::run(database.url(), bench).await
         }
         BenchCommand::LogSampling {
             database,

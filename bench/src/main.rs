@@ -14,6 +14,7 @@ mod hot_item;
 mod idempotency;
 mod load;
 mod log_sampling;
+mod queue_claim;
 mod replica;
 mod rls;
 mod scale_out;

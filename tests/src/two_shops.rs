@@ -1,10 +1,11 @@
 //! Two shops behind one origin and one Worker: where tests of what one shop must never see of
 //! the other, or of per-shop settings, start.
 
+use origin::{http::state::Settings, AppState};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{Edge, EdgeConfig, OriginServer, Shop, TestKeys};
+use crate::{origin_server::app_pool, Edge, EdgeConfig, OriginServer, Shop, TestKeys};
 
 #[derive(Debug)]
 pub struct TwoShops {
@@ -24,10 +25,22 @@ impl TwoShops {
         items: &[(&str, i32)],
         edge: impl FnOnce(EdgeConfig, &Shop, &Shop) -> EdgeConfig,
     ) -> Self {
+        Self::open_with(db, domains, items, Settings::default(), edge).await
+    }
+
+    /// Like `open`, with the origin's `settings`.
+    pub async fn open_with(
+        db: &PgPool,
+        domains: [&str; 2],
+        items: &[(&str, i32)],
+        settings: Settings,
+        edge: impl FnOnce(EdgeConfig, &Shop, &Shop) -> EdgeConfig,
+    ) -> Self {
         let keys = TestKeys::new();
         let a = Shop::create(db, domains[0], items).await;
         let b = Shop::create(db, domains[1], items).await;
-        let origin = OriginServer::start(db, &keys).await;
+        let state = AppState::with_settings(app_pool(db).await, keys.verifier(), settings);
+        let origin = OriginServer::start_with(state).await;
         let config = edge(
             EdgeConfig::new(&origin.url, &[a.clone(), b.clone()], &keys),
             &a,

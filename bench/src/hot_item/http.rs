@@ -72,6 +72,7 @@ impl Bench {
         let settings = Settings {
             queue_workers: 0,
             max_batch: self.opts.max_batch,
+            queue_pending_cap: super::UNCAPPED_QUEUE,
             ..Settings::default()
         };
         let state = AppState::with_settings(self.app.clone(), verifier()?, settings);

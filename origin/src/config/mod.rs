@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// Most `GET /api/events` streams open at once for one shop (per origin process).
     #[arg(long, env = "EVENT_STREAMS_PER_SHOP", default_value_t = 5_000)]
     pub event_streams_per_shop: usize,
+    /// Most async buys one shop may have waiting in the queue; more are refused with 429.
+    #[arg(long, env = "QUEUE_PENDING_PER_SHOP", default_value_t = 10_000)]
+    pub queue_pending_per_shop: i64,
     /// Most items one shop may hold; creating more is refused with 409.
     #[arg(long, env = "SHOP_ITEM_CAP", default_value_t = 10_000)]
     pub shop_item_cap: i64,
@@ -160,6 +163,7 @@ impl ServeArgs {
                 per_shop: self.event_streams_per_shop,
             },
             item_cap: self.shop_item_cap,
+            queue_pending_cap: self.queue_pending_per_shop,
         }
     }
 

@@ -49,6 +49,8 @@ pub enum ApiError {
     TooManyStreams(String),
     #[error("the shop already holds {cap} items, as many as it may")]
     ItemCap { cap: i64 },
+    #[error("the shop already has {cap} buys waiting in the queue; retry shortly")]
+    QueueFull { cap: i64 },
     #[error("purchase batch: {0}")]
     Batch(std::sync::Arc<sqlx::Error>),
 }
@@ -56,6 +58,10 @@ pub enum ApiError {
 /// Seconds a client refused an event stream should wait: about how long a closed stream takes
 /// to give its place back.
 const RETRY_AFTER_STREAMS: i64 = 5;
+
+/// Seconds a buyer refused by a full queue should wait: workers decide hundreds of buys a
+/// second, so places come back quickly.
+const RETRY_AFTER_QUEUE_FULL: i64 = 2;
 
 /// Seconds a client should wait before retrying when the database is overloaded or down.
 const RETRY_AFTER_UNAVAILABLE: i64 = 1;
@@ -70,6 +76,7 @@ impl ApiError {
             } => Some(*retry_after_seconds),
             Self::KeyInFlight => Some(1),
             Self::TooManyStreams(_) => Some(RETRY_AFTER_STREAMS),
+            Self::QueueFull { .. } => Some(RETRY_AFTER_QUEUE_FULL),
             _ if self.kind() == ProblemKind::Unavailable => Some(RETRY_AFTER_UNAVAILABLE),
             _ => None,
         }
@@ -104,7 +111,7 @@ impl ApiError {
             Self::KeyInFlight => ProblemKind::KeyInFlight,
             Self::SalesPaused { .. } => ProblemKind::SalesPaused,
             Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
-            Self::TooManyStreams(_) => ProblemKind::RateLimited,
+            Self::TooManyStreams(_) | Self::QueueFull { .. } => ProblemKind::RateLimited,
             Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Batch(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Batch(_) => ProblemKind::Internal,

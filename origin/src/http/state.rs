@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     config::operations::OpsSettings,
-    purchase::{BatchTransaction, GroupCommitter},
+    purchase::{BatchRules, BatchTransaction, GroupCommitter, DEFAULT_QUEUE_PENDING_CAP},
     shop::event_hub::{EventHub, StreamCaps},
     token_keys::TokenKeys,
 };
@@ -29,6 +29,18 @@ pub struct Settings {
     pub stream_caps: StreamCaps,
     /// Most items one shop may hold (creates past it are refused).
     pub item_cap: i64,
+    /// Most async buys one shop may have waiting in the queue (more are refused with `429`).
+    pub queue_pending_cap: i64,
+}
+
+impl Settings {
+    /// How the group committer applies batches, given how they become transactions.
+    pub fn batch_rules(&self, transaction: BatchTransaction) -> BatchRules {
+        BatchRules {
+            transaction,
+            queue_pending_cap: self.queue_pending_cap,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -40,6 +52,7 @@ impl Default for Settings {
             queue_batch: 50,
             stream_caps: StreamCaps::default(),
             item_cap: 10_000,
+            queue_pending_cap: DEFAULT_QUEUE_PENDING_CAP,
         }
     }
 }
@@ -86,7 +99,11 @@ impl AppState {
 
     pub fn with_settings(db: PgPool, tokens: impl Into<TokenKeys>, settings: Settings) -> Self {
         Self(Arc::new(Shared {
-            committer: GroupCommitter::new(db.clone(), settings.max_batch),
+            committer: GroupCommitter::with_rules(
+                db.clone(),
+                settings.max_batch,
+                settings.batch_rules(BatchTransaction::Implicit),
+            ),
             db,
             tokens: tokens.into(),
             edge_secret: None,
@@ -126,10 +143,10 @@ impl AppState {
     pub fn with_session_db(mut self, session_db: Option<PgPool>) -> Self {
         let shared = Arc::make_mut(&mut self.0);
         if session_db.is_some() {
-            shared.committer = GroupCommitter::with_transaction(
+            shared.committer = GroupCommitter::with_rules(
                 shared.db.clone(),
                 shared.settings.max_batch,
-                BatchTransaction::Explicit,
+                shared.settings.batch_rules(BatchTransaction::Explicit),
             );
         }
         shared.session_db = session_db;

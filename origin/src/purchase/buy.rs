@@ -46,6 +46,8 @@ use crate::{
         (status = 409, description = "Not enough stock (type .../out-of-stock), or the key is still in flight (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The key was used with a different request", body = Problem, content_type = "application/problem+json"),
         TooLarge,
+        (status = 429, description = "Async buys: the shop already has QUEUE_PENDING_PER_SHOP buys waiting (Retry-After)", body = Problem, content_type = "application/problem+json",
+         headers(("retry-after" = u32, description = "Seconds to wait before retrying"))),
         (status = 503, description = "Sales paused by the kill switch, or the database is overloaded or down", body = Problem, content_type = "application/problem+json",
          headers(("retry-after" = u32, description = "Seconds to wait before retrying"))),
     )

@@ -55,6 +55,27 @@ pub enum BatchTransaction {
     Explicit,
 }
 
+/// Most async buys one shop may have waiting in the queue, unless configured otherwise.
+pub const DEFAULT_QUEUE_PENDING_CAP: i64 = 10_000;
+
+/// How batches are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRules {
+    /// How an item batch's statement becomes a transaction.
+    pub transaction: BatchTransaction,
+    /// Most async buys one shop may have waiting; the enqueue lane refuses more with `429`.
+    pub queue_pending_cap: i64,
+}
+
+impl Default for BatchRules {
+    fn default() -> Self {
+        Self {
+            transaction: BatchTransaction::Implicit,
+            queue_pending_cap: DEFAULT_QUEUE_PENDING_CAP,
+        }
+    }
+}
+
 /// Applies `orders` (all for `org_id` and `lane`, in arrival order) in one transaction.
 pub async fn apply_batch(
     db: &PgPool,
@@ -62,13 +83,13 @@ pub async fn apply_batch(
     lane: Lane,
     orders: &[BuyOrder],
 ) -> Result<Applied, sqlx::Error> {
-    apply_batch_in(db, BatchTransaction::Implicit, org_id, lane, orders).await
+    apply_batch_in(db, BatchRules::default(), org_id, lane, orders).await
 }
 
-/// `apply_batch`, with the item lane's statement in a `transaction` of the given kind.
+/// `apply_batch`, under the given `rules`.
 pub async fn apply_batch_in(
     db: &PgPool,
-    transaction: BatchTransaction,
+    rules: BatchRules,
     org_id: Uuid,
     lane: Lane,
     orders: &[BuyOrder],
@@ -77,7 +98,7 @@ pub async fn apply_batch_in(
     let first_orders: Vec<&BuyOrder> = firsts.iter().map(|&i| &orders[i]).collect();
     let (decided, stock_left) = match lane {
         Lane::Item(item_id) => {
-            let sold = match transaction {
+            let sold = match rules.transaction {
                 BatchTransaction::Implicit => buy_item(db, org_id, item_id, &first_orders).await?,
                 BatchTransaction::Explicit => {
                     let mut tx = db.begin().await?;
@@ -94,7 +115,10 @@ pub async fn apply_batch_in(
                 .collect();
             (outcomes, sold.stock_left)
         }
-        Lane::Enqueue => (enqueue::enqueue(db, org_id, &first_orders).await?, None),
+        Lane::Enqueue => (
+            enqueue::enqueue(db, org_id, &first_orders, rules.queue_pending_cap).await?,
+            None,
+        ),
     };
     let mut outcomes = vec![Outcome::KeyInFlight; orders.len()];
     for (i, outcome) in firsts.into_iter().zip(decided) {

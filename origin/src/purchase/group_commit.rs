@@ -13,8 +13,8 @@
 //! only while the stock the last batch left covers every unit in flight plus the next batch:
 //! then every buyer in them is served whichever commits first, and near the end of the stock
 //! batches go one at a time, in arrival order, so an earlier buyer is never refused for a later
-//! one. A shop's enqueue lane locks nothing, so it runs up to `ENQUEUE_DRIVERS` batches at once,
-//! each on its own connection.
+//! one. A shop's enqueue lane locks only its backlog count, from its last statement to its
+//! commit, so it runs up to `ENQUEUE_DRIVERS` batches at once, each on its own connection.
 //!
 //! The drivers run on a thread and runtime of their own, with their own pool (half the request
 //! pool's size): see `own_runtime`.
@@ -29,7 +29,7 @@ use tokio::{runtime::Handle, sync::oneshot};
 use uuid::Uuid;
 
 use super::{
-    engine::{apply_batch_in, Applied, BatchTransaction, Lane},
+    engine::{apply_batch_in, Applied, BatchRules, Lane},
     order::{BuyOrder, Outcome},
 };
 use crate::{http::error::ApiError, observability::recorder::names};
@@ -78,7 +78,7 @@ impl Lane {
 struct Shared {
     /// Connections made on the committer's own runtime, used only there.
     db: PgPool,
-    transaction: BatchTransaction,
+    rules: BatchRules,
     max_batch: usize,
     lanes: Mutex<HashMap<(Uuid, Lane), Waiting>>,
     runtime: Option<Handle>,
@@ -102,12 +102,12 @@ impl std::fmt::Debug for GroupCommitter {
 
 impl GroupCommitter {
     pub fn new(db: PgPool, max_batch: usize) -> Self {
-        Self::with_transaction(db, max_batch, BatchTransaction::Implicit)
+        Self::with_rules(db, max_batch, BatchRules::default())
     }
 
-    /// Commits each batch in a `transaction` of the given kind (explicit behind a transaction
-    /// pooler).
-    pub fn with_transaction(db: PgPool, max_batch: usize, transaction: BatchTransaction) -> Self {
+    /// Applies each batch under `rules` (explicit transactions behind a transaction pooler, the
+    /// queue's cap per shop).
+    pub fn with_rules(db: PgPool, max_batch: usize, rules: BatchRules) -> Self {
         let (runtime, stop) = match own_runtime() {
             Some((runtime, stop)) => (Some(runtime), Some(stop)),
             None => (None, None),
@@ -124,7 +124,7 @@ impl GroupCommitter {
         Self {
             shared: Arc::new(Shared {
                 db,
-                transaction,
+                rules,
                 max_batch: max_batch.max(1),
                 lanes: Mutex::new(HashMap::new()),
                 runtime,
@@ -178,14 +178,8 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
             return;
         };
         metrics_batch_size(orders.len());
-        let applied = apply_batch_in(
-            &shared.db,
-            shared.transaction,
-            lane_key.0,
-            lane_key.1,
-            &orders,
-        )
-        .await;
+        let applied =
+            apply_batch_in(&shared.db, shared.rules, lane_key.0, lane_key.1, &orders).await;
         committed(&shared, lane_key, units, applied.as_ref().ok());
         match applied {
             Ok(applied) => {

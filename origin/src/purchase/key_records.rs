@@ -135,13 +135,17 @@ pub struct KeyRecords {
 }
 
 impl KeyRecords {
-    /// The final answer of every keyed order among `orders`.
+    /// The successful final answer of every keyed order among `orders`: a refusal is stored
+    /// by nobody, so a retry is decided afresh.
     pub(super) fn of(orders: &[&BuyOrder], outcomes: &[Outcome]) -> Self {
         let mut records = Self::default();
         for (order, outcome) in orders.iter().zip(outcomes) {
             let (Some(key), Outcome::Final(stored)) = (&order.key, outcome) else {
                 continue;
             };
+            if !stored.is_success() {
+                continue;
+            }
             records.subs.push(key.customer_sub.clone());
             records.keys.push(key.key.as_str().to_owned());
             records.fingerprints.push(key.fingerprint.clone());

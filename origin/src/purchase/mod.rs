@@ -16,8 +16,8 @@ pub mod queue;
 pub mod status;
 
 pub use engine::{
-    apply_batch, apply_batch_in, buy_item, Applied, BatchTransaction, Decision, Lane, Sold,
-    STOCK_CHANNEL,
+    apply_batch, apply_batch_in, buy_item, Applied, BatchRules, BatchTransaction, Decision, Lane,
+    Sold, DEFAULT_QUEUE_PENDING_CAP, STOCK_CHANNEL,
 };
 pub use group_commit::GroupCommitter;
 pub use order::{BuyOrder, Outcome};

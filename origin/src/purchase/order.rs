@@ -38,6 +38,10 @@ pub enum Outcome {
     KeyReused,
     KeyInFlight,
     Paused(Paused),
+    /// An async buy refused because its shop already has `cap` buys waiting in the queue.
+    QueueFull {
+        cap: i64,
+    },
 }
 
 impl Outcome {
@@ -100,6 +104,7 @@ impl IntoResponse for Outcome {
                 retry_after_seconds: paused.retry_after_seconds,
             }
             .into_response(),
+            Self::QueueFull { cap } => ApiError::QueueFull { cap }.into_response(),
         }
     }
 }

@@ -1,8 +1,20 @@
 //! Storing async buys: one transaction per batch of a shop's `Prefer: respond-async` buys
 //! (the group committer's `Enqueue` lane) writes the queue rows and their idempotency records,
 //! and each fresh buy is answered `202` with its purchase id.
+//!
+//! A buy the queue could never fill is refused up front, writing nothing: an unknown item
+//! (`404`, as a synchronous buy would be), or a shop whose backlog already holds its cap of
+//! pending buys (`429` with `Retry-After`). The cap is checked against the shop's count in
+//! `purchase_queue_backlog`, which the batch raises in its last statement and queue workers
+//! lower as they decide buys. The count is read without a lock, so the row is held only from
+//! that last statement to the commit and a shop's enqueue batches still commit side by side:
+//! batches running at the same moment may together pass the cap by less than their own size
+//! (at most `ENQUEUE_DRIVERS` x `PURCHASE_BATCH_MAX`), a bounded overshoot that buys the
+//! queue its throughput.
 
 use api::purchase::Accepted;
+use std::collections::HashSet;
+
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -29,12 +41,14 @@ fn accepted(purchase_id: Uuid) -> Outcome {
     })
 }
 
-/// Stores a batch of async buys of one shop in one transaction: each fresh one is answered
-/// `202` with a new purchase id; keys already used answer by themselves.
+/// Stores a batch of async buys of one shop in one transaction: each fresh one for a known item
+/// is answered `202` with a new purchase id while the shop's backlog stays within
+/// `pending_cap`; keys already used answer by themselves.
 pub(crate) async fn enqueue(
     db: &PgPool,
     org_id: Uuid,
     orders: &[&BuyOrder],
+    pending_cap: i64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = db::begin_scoped(db, &Scope::service(org_id)).await?;
     if let Some(paused) = kill_switch::paused(&mut tx, org_id, Utc::now()).await? {
@@ -42,6 +56,8 @@ pub(crate) async fn enqueue(
         return Ok(vec![Outcome::Paused(paused); orders.len()]);
     }
     let settled = key_records::settle(&mut tx, org_id, orders).await?;
+    let known = known_items(&mut tx, org_id, orders).await?;
+    let mut room = pending_cap.saturating_sub(pending(&mut tx, org_id).await?);
     let mut fresh = Vec::new();
     let mut purchase_ids = Vec::new();
     let outcomes: Vec<Outcome> = orders
@@ -49,6 +65,13 @@ pub(crate) async fn enqueue(
         .zip(settled)
         .map(|(&order, settled)| {
             settled.unwrap_or_else(|| {
+                if !known.contains(&order.item_id) {
+                    return Outcome::unknown_item(order);
+                }
+                if room <= 0 {
+                    return Outcome::QueueFull { cap: pending_cap };
+                }
+                room -= 1;
                 let purchase_id = Uuid::new_v4();
                 fresh.push(order);
                 purchase_ids.push(purchase_id);
@@ -56,15 +79,46 @@ pub(crate) async fn enqueue(
             })
         })
         .collect();
-    // Only the fresh orders' answers are final; the others answered from their keys.
+    // Only the accepted orders' answers are stored; the others answered from their keys or
+    // were refused, which writes nothing.
     let keys = KeyRecords::of(orders, &outcomes);
-    store(&mut tx, org_id, &fresh, &purchase_ids, &keys).await?;
+    if !fresh.is_empty() {
+        store(&mut tx, org_id, &fresh, &purchase_ids, &keys).await?;
+    }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Stores fresh async buys under `purchase_ids`, with their idempotency records, in one
-/// statement inside the batch transaction.
+/// The items among `orders`' that the shop holds.
+async fn known_items(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    orders: &[&BuyOrder],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let items: Vec<Uuid> = orders.iter().map(|o| o.item_id).collect();
+    let known = sqlx::query_scalar!(
+        "SELECT id FROM inventory WHERE organization_id = $1 AND id = ANY($2)",
+        org_id,
+        &items
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(known.into_iter().collect())
+}
+
+/// The shop's pending buys as last committed (none before its first async buy).
+async fn pending(conn: &mut PgConnection, org_id: Uuid) -> Result<i64, sqlx::Error> {
+    let pending = sqlx::query_scalar!(
+        "SELECT pending FROM purchase_queue_backlog WHERE organization_id = $1",
+        org_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(pending.map_or(0, i64::from))
+}
+
+/// Stores fresh async buys under `purchase_ids`, with their idempotency records, and counts
+/// them into the shop's backlog, in one statement inside the batch transaction.
 async fn store(
     conn: &mut PgConnection,
     org_id: Uuid,
@@ -83,6 +137,10 @@ async fn store(
              FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[])
                   WITH ORDINALITY AS q(id, sub, item, quantity, request_id, n)
              ORDER BY q.n
+         ), counted AS (
+             INSERT INTO purchase_queue_backlog AS b (organization_id, pending)
+             VALUES ($1, cardinality($2::uuid[]))
+             ON CONFLICT (organization_id) DO UPDATE SET pending = b.pending + excluded.pending
          )
          INSERT INTO idempotency_keys
              (organization_id, customer_sub, idempotency_key, fingerprint,

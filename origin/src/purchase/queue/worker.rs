@@ -114,8 +114,8 @@ impl Results {
         self.reasons.push(reason);
     }
 
-    /// Records the outcomes and announces each one (delivered only if the batch commits), in
-    /// one statement.
+    /// Records the outcomes, counts them off the shop's backlog and announces each one
+    /// (delivered only if the batch commits), in one statement.
     async fn record(&self, conn: &mut PgConnection, org_id: Uuid) -> Result<(), sqlx::Error> {
         sqlx::query!(
             r#"WITH recorded AS (
@@ -124,6 +124,10 @@ impl Results {
                    FROM unnest($3::uuid[], $4::text[], $5::uuid[], $6::text[]) AS r(id, status, order_id, reason)
                    WHERE q.organization_id = $2 AND q.id = r.id
                    RETURNING q.id, q.customer_sub, q.status, q.order_id, q.reason
+               ), counted AS (
+                   UPDATE purchase_queue_backlog
+                   SET pending = pending - (SELECT count(*) FROM recorded)
+                   WHERE organization_id = $2
                )
                SELECT pg_notify($1, json_build_object(
                    'org_id', $2::uuid, 'sub', customer_sub, 'purchase_id', id, 'status', status,
