@@ -69,7 +69,7 @@ async fn measure(owner: &PgPool, bench: QueueClaimBench) -> anyhow::Result<()> {
         bench.batch, bench.backlog, bench.waiting, bench.claims
     );
     println!(
-        "{:<46} {:>9} {:>9} {:>9} {:>16}",
+        "{:<54} {:>9} {:>9} {:>9} {:>18}",
         "", "mean us", "p50 us", "p99 us", "other shop's buys"
     );
     for paused in [true, false] {
@@ -106,7 +106,7 @@ async fn measure(owner: &PgPool, bench: QueueClaimBench) -> anyhow::Result<()> {
         ] {
             let s = summarize(samples);
             println!(
-                "{:<46} {:>9.0} {:>9.0} {:>9.0} {:>12} of {}",
+                "{:<54} {:>9.0} {:>9.0} {:>9.0} {:>12} of {}",
                 format!("{case}: {label}"),
                 micros(s.mean),
                 micros(s.p50),
