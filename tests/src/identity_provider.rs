@@ -7,9 +7,10 @@ use std::sync::{
     Arc, Mutex,
 };
 
-use api::token::{mint, KeyAlgorithm, KeySet, TokenClaims};
+use api::token::{mint, KeyAlgorithm, KeySet};
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
 use origin::operator::signing_keys;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::{net::TcpListener, task::JoinHandle};
 
@@ -39,8 +40,9 @@ impl ProviderKey {
         }
     }
 
-    /// A one-hour token with `claims`, signed with this key.
-    pub fn token(&self, claims: TokenClaims) -> String {
+    /// A one-hour token with `claims` (`TokenClaims`, or any JSON object: a provider's own
+    /// layout), signed with this key.
+    pub fn token(&self, claims: impl Serialize) -> String {
         let set = KeySet::from_jwks_json(&json!({ "keys": [self.private] }).to_string())
             .expect("a private key set");
         let (kid, key) = set.signing_key(self.algorithm).expect("the signing key");

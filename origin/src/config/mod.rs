@@ -10,7 +10,12 @@ mod secrets;
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use api::token::{KeySet, TokenVerifier};
+use api::token::{
+    claim_map::{
+        DEFAULT_ADMIN_ROLES, DEFAULT_ORG_CLAIM, DEFAULT_ROLE_CLAIM, DEFAULT_SHOPPER_ROLES,
+    },
+    Acceptance, ClaimMap, KeySet, TokenVerifier,
+};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -52,9 +57,22 @@ pub struct TokenArgs {
     /// Required `iss` claim.
     #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
     pub jwt_issuer: String,
-    /// Required `aud` claim.
+    /// Accepted `aud` values, comma-separated: a token passes when its `aud` holds any one.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "furnitureops-shops")]
     pub jwt_audience: String,
+    /// Where tokens carry the shop id: a dotted path; a segment in double quotes may hold dots
+    /// (`"https://furnitureops.example/org_id"`), see `api::token::claim_path`.
+    #[arg(long, env = "JWT_ORG_CLAIM", default_value = DEFAULT_ORG_CLAIM)]
+    pub jwt_org_claim: String,
+    /// Where tokens carry the role, as `JWT_ORG_CLAIM`.
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = DEFAULT_ROLE_CLAIM)]
+    pub jwt_role_claim: String,
+    /// Role values that make a shop admin, comma-separated (e.g. Clerk's `org:admin`).
+    #[arg(long, env = "JWT_ADMIN_ROLES", default_value = DEFAULT_ADMIN_ROLES)]
+    pub jwt_admin_roles: String,
+    /// Role values that make a shopper, comma-separated; any other value is refused (403).
+    #[arg(long, env = "JWT_SHOPPER_ROLES", default_value = DEFAULT_SHOPPER_ROLES)]
+    pub jwt_shopper_roles: String,
 }
 
 impl TokenArgs {
@@ -82,11 +100,25 @@ impl TokenArgs {
     }
 
     pub fn verifier(&self) -> anyhow::Result<TokenVerifier> {
-        Ok(TokenVerifier::new(
+        Ok(TokenVerifier::accepting(
             self.key_set()?,
-            self.jwt_issuer.clone(),
-            self.jwt_audience.clone(),
+            self.acceptance()?,
         ))
+    }
+
+    /// What a token must say: issuer, audiences, where the shop and role live.
+    pub fn acceptance(&self) -> anyhow::Result<Acceptance> {
+        let claims = ClaimMap::new(
+            &self.jwt_org_claim,
+            &self.jwt_role_claim,
+            &self.jwt_admin_roles,
+            &self.jwt_shopper_roles,
+        )?;
+        Ok(Acceptance::from_settings(
+            &self.jwt_issuer,
+            &self.jwt_audience,
+            claims,
+        )?)
     }
 }
 
