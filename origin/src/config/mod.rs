@@ -7,7 +7,7 @@ pub mod operations;
 pub mod pooler;
 mod secrets;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use api::token::{
@@ -54,6 +54,10 @@ pub struct TokenArgs {
     /// fetched again on an unknown `kid`; see `token_keys`).
     #[arg(long, env = "JWT_JWKS_URL")]
     pub jwt_jwks_url: Option<String>,
+    /// A PEM file of CA certificates to trust for `JWT_JWKS_URL` besides the platform's and the
+    /// bundled webpki roots (a self-hosted provider with a CA of its own).
+    #[arg(long, env = "JWT_JWKS_CA_FILE")]
+    pub jwt_jwks_ca_file: Option<PathBuf>,
     /// Required `iss` claim.
     #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
     pub jwt_issuer: String,
@@ -91,7 +95,16 @@ impl TokenArgs {
         let Some(url) = &self.jwt_jwks_url else {
             return Ok(TokenKeys::from(verifier));
         };
-        let url = KeySetUrl::new(url.clone()).context("JWT_JWKS_URL is not usable")?;
+        let extra_ca = self
+            .jwt_jwks_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("JWT_JWKS_CA_FILE: cannot read {}", path.display()))
+            })
+            .transpose()?;
+        let url = KeySetUrl::trusting(url.clone(), extra_ca.as_deref())
+            .context("JWT_JWKS_URL or JWT_JWKS_CA_FILE is not usable")?;
         let own = self
             .jwt_jwks
             .as_ref()
