@@ -2,7 +2,11 @@
 //!
 //! Keys come from a JWK set and are chosen by `kid`; each key is bound to exactly one algorithm,
 //! so a token can never pick its own (`alg: none`, HS256 signed with a public EC key, ...).
+//! Where a provider puts the shop and role is configured (`claim_map`); past verification every
+//! token reads as `TokenClaims`, in the product's own (Supabase's) layout.
 
+pub mod claim_map;
+pub mod claim_path;
 mod claims;
 pub mod edge_claims;
 pub mod key_refresh;
@@ -10,6 +14,7 @@ mod keys;
 mod mint;
 mod verify;
 
+pub use claim_map::{Acceptance, AcceptanceError, ClaimMap, ProviderClaims};
 pub use claims::{AppMetadata, Audience, Role, TokenClaims};
 pub use keys::{KeyAlgorithm, KeySet, KeySetError, SigningKey, Strictness};
 pub use mint::{mint, Lifetime, MintError};

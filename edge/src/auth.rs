@@ -60,7 +60,7 @@ impl From<KeysError> for Refusal {
                 ProblemKind::Unavailable,
                 "the shop is temporarily unavailable",
             ),
-            KeysError::Token(err) => Self::new(ProblemKind::Unauthenticated, err.to_string()),
+            KeysError::Token(err) => Self::new(err.kind(), err.to_string()),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The keys the Worker checks tokens with, kept in isolate memory: `JWT_JWKS`, the provider's
-//! set from `JWT_JWKS_URL`, or both. The rules for fetching the provider's set again (its
+//! set from `JWT_JWKS_URL`, or both, and what a token must say (issuer, audiences, where the
+//! shop and role live: `api::token::claim_map`, read from the same settings as the origin's). The rules for fetching the provider's set again (its
 //! `max-age` within bounds, one fetch per `MISS_INTERVAL` for unknown `kid`s, the last good set
 //! kept for `STALE_LIMIT` while the provider is down, then 503) are `api::token::key_refresh`,
 //! the same the origin follows.
@@ -11,8 +12,11 @@
 use std::{cell::RefCell, rc::Rc};
 
 use api::token::{
+    claim_map::{
+        DEFAULT_ADMIN_ROLES, DEFAULT_ORG_CLAIM, DEFAULT_ROLE_CLAIM, DEFAULT_SHOPPER_ROLES,
+    },
     key_refresh::{freshness, FetchRecord, FETCH_DEADLINE, MAX_JWKS_BYTES},
-    KeySet, Strictness, TokenError, TokenVerifier, VerifiedToken,
+    Acceptance, ClaimMap, KeySet, Strictness, TokenError, TokenVerifier, VerifiedToken,
 };
 use chrono::{DateTime, Utc};
 use futures::future::{select, Either};
@@ -121,10 +125,19 @@ fn current(env: &Env) -> Result<Current, KeysError> {
     let keys = KeySet::from_jwks_json(static_jwks.as_deref().unwrap_or(r#"{"keys":[]}"#))
         .map_err(|e| misconfigured(format!("JWT_JWKS: {e}")))?;
     let issuer = read("JWT_ISSUER").ok_or_else(|| misconfigured("JWT_ISSUER is not set".into()))?;
-    let audience =
+    let audiences =
         read("JWT_AUDIENCE").ok_or_else(|| misconfigured("JWT_AUDIENCE is not set".into()))?;
+    let or = |name: &str, default: &str| read(name).unwrap_or_else(|| default.to_owned());
+    let claims = ClaimMap::new(
+        &or("JWT_ORG_CLAIM", DEFAULT_ORG_CLAIM),
+        &or("JWT_ROLE_CLAIM", DEFAULT_ROLE_CLAIM),
+        &or("JWT_ADMIN_ROLES", DEFAULT_ADMIN_ROLES),
+        &or("JWT_SHOPPER_ROLES", DEFAULT_SHOPPER_ROLES),
+    )
+    .and_then(|claims| Acceptance::from_settings(&issuer, &audiences, claims))
+    .map_err(|e| misconfigured(e.to_string()))?;
     let built = Keys {
-        verifier: Rc::new(TokenVerifier::new(keys, issuer, audience)),
+        verifier: Rc::new(TokenVerifier::accepting(keys, claims)),
         record: FetchRecord::default(),
         url: url.map(Rc::from),
         static_jwks: static_jwks.map(Rc::from),

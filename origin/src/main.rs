@@ -341,7 +341,8 @@ async fn token(args: TokenCommand) -> anyhow::Result<()> {
         },
         sub: args.sub,
         issuer: args.tokens.jwt_issuer.clone(),
-        audience: args.tokens.jwt_audience.clone(),
+        // The first accepted audience; tokens are minted in the product's own layout.
+        audience: (args.tokens.acceptance()?.audiences.into_iter().next()).unwrap_or_default(),
         ttl: chrono::Duration::seconds(args.ttl_seconds),
         algorithm: args.alg.into(),
     };

@@ -2,7 +2,8 @@
 //
 // Configuration comes from the environment so each test can point its own Worker at its own
 // origin: ORIGIN_URL, DOMAINS (JSON object host -> org id), JWT_JWKS, JWT_JWKS_URL (optional),
-// JWT_ISSUER, JWT_AUDIENCE,
+// JWT_ISSUER, JWT_AUDIENCE, the claim map (JWT_ORG_CLAIM, JWT_ROLE_CLAIM, JWT_ADMIN_ROLES,
+// JWT_SHOPPER_ROLES; the Worker's defaults when unset),
 // EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). The bindings mirror wrangler.toml:
 // INVENTORY_CACHE_TTL_SECONDS, INVENTORY_STALE_MAX_SECONDS, and RATE_LIMIT_DEFAULTS,
 // RATE_LIMIT_WHEN_UNREACHABLE, ORIGIN_DEADLINES_MS and ORIGIN_BREAKER (JSON) are passed on when
@@ -31,7 +32,14 @@ const bindings = {
 };
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
 if (env.JWT_JWKS_URL) bindings.JWT_JWKS_URL = env.JWT_JWKS_URL;
-for (const name of ["INVENTORY_CACHE_TTL_SECONDS", "INVENTORY_STALE_MAX_SECONDS"]) {
+for (const name of [
+  "INVENTORY_CACHE_TTL_SECONDS",
+  "INVENTORY_STALE_MAX_SECONDS",
+  "JWT_ORG_CLAIM",
+  "JWT_ROLE_CLAIM",
+  "JWT_ADMIN_ROLES",
+  "JWT_SHOPPER_ROLES",
+]) {
   if (env[name]) bindings[name] = env[name];
 }
 const jsonVars = [

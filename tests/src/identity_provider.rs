@@ -1,19 +1,20 @@
 //! A stand-in identity provider: signing keys of every algorithm, and a JWKS endpoint of the
-//! test's own on `127.0.0.1:0` that can rotate its keys, go down, and count how often it was
-//! asked. It serves one route, keeps at most `MAX_KEYS` keys, and stops when dropped.
+//! test's own on `127.0.0.1:0` (HTTP, or HTTPS with a certificate of a `TestCa`) that can rotate
+//! its keys, go down, and count how often it was asked. It serves one route, keeps at most `MAX_KEYS` keys, and stops when dropped.
 
 use std::sync::{
     atomic::{AtomicBool, AtomicUsize, Ordering},
     Arc, Mutex,
 };
 
-use api::token::{mint, KeyAlgorithm, KeySet, TokenClaims};
+use api::token::{mint, KeyAlgorithm, KeySet};
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
 use origin::operator::signing_keys;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::tokens::hour;
+use crate::{test_ca::TestCa, tokens::hour};
 
 /// Most keys the endpoint publishes at once.
 const MAX_KEYS: usize = 16;
@@ -39,8 +40,9 @@ impl ProviderKey {
         }
     }
 
-    /// A one-hour token with `claims`, signed with this key.
-    pub fn token(&self, claims: TokenClaims) -> String {
+    /// A one-hour token with `claims` (`TokenClaims`, or any JSON object: a provider's own
+    /// layout), signed with this key.
+    pub fn token(&self, claims: impl Serialize) -> String {
         let set = KeySet::from_jwks_json(&json!({ "keys": [self.private] }).to_string())
             .expect("a private key set");
         let (kid, key) = set.signing_key(self.algorithm).expect("the signing key");
@@ -70,18 +72,34 @@ pub struct JwksServer {
 }
 
 impl JwksServer {
-    /// Serves `keys` at `{url}` with `Cache-Control: max-age=60`.
+    /// Serves `keys` at `{url}` (plain HTTP) with `Cache-Control: max-age=60`.
     pub async fn start(keys: &[&ProviderKey]) -> Self {
-        let published = Arc::new(Published {
-            jwks: Mutex::new(String::new()),
-            fetches: AtomicUsize::new(0),
-            down: AtomicBool::new(false),
-        });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!(
             "http://{}/.well-known/jwks.json",
             listener.local_addr().expect("address")
         );
+        Self::serve(listener, url, keys)
+    }
+
+    /// Serves `keys` over HTTPS with a certificate `ca` issued, as a self-hosted provider does.
+    pub async fn start_https(keys: &[&ProviderKey], ca: &TestCa) -> Self {
+        let listener = ca.listen().await;
+        let address = axum::serve::Listener::local_addr(&listener).expect("address");
+        let url = format!("https://{address}/.well-known/jwks.json");
+        Self::serve(listener, url, keys)
+    }
+
+    fn serve<L>(listener: L, url: String, keys: &[&ProviderKey]) -> Self
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
+        let published = Arc::new(Published {
+            jwks: Mutex::new(String::new()),
+            fetches: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+        });
         let app = Router::new()
             .route("/.well-known/jwks.json", get(serve_jwks))
             .with_state(published.clone());

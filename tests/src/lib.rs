@@ -23,6 +23,7 @@ pub mod shop;
 pub mod smoke;
 pub mod sse;
 pub mod stage;
+pub mod test_ca;
 pub mod tokens;
 pub mod two_shops;
 pub mod wait;

@@ -1,7 +1,8 @@
 //! Tokens from an identity provider that publishes its keys at a JWKS URL: every algorithm
 //! through the Worker and the origin, a rotation under steady traffic, the provider going down,
-//! floods of made-up `kid`s, RS256 -> HS256 confusion, and an origin configured by the URL alone.
-//! The provider is `JwksServer`, a server of the test's own on 127.0.0.1.
+//! floods of made-up `kid`s, RS256 -> HS256 confusion, an origin configured by the URL alone, and
+//! a provider on HTTPS with a CA of its own. The provider is `JwksServer`, a server of the test's
+//! own on 127.0.0.1.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -13,6 +14,7 @@ use e2e::{
     identity_provider::{JwksServer, ProviderKey},
     origin_process::{OriginConfig, OriginProcess},
     origin_server::app_pool,
+    test_ca::TestCa,
     tokens::{claims, hour, AUDIENCE, ISSUER},
     Edge, OriginServer, Shop, TestKeys,
 };
@@ -327,4 +329,70 @@ async fn the_origin_trusts_claims_the_edge_sealed_for_that_request_only(db: PgPo
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(shop.order_totals(&db).await.0, 1);
+}
+
+/// A self-hosted provider publishes over HTTPS with a certificate from its own CA: the origin
+/// trusts it once `JWT_JWKS_CA_FILE` names that CA, and without it fails closed (503, and the
+/// provider never serves it the set), as it does when a CA file holds no certificate.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_https_provider_is_trusted_through_its_ca_file_and_refused_without(db: PgPool) {
+    let ca = TestCa::new();
+    let rs = ProviderKey::generate(KeyAlgorithm::Rs256, "https-rs256");
+    let provider = JwksServer::start_https(&[&rs], &ca).await;
+    assert!(provider.url.starts_with("https://127.0.0.1:"));
+    let shop = Shop::create(&db, SHOP, &[("CHAIR", 5)]).await;
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = files.path().join("provider-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let options = db.connect_options();
+    let config = |ca_file: Option<&std::path::Path>| {
+        let mut config =
+            OriginConfig::new(&options, &TestKeys::new()).var("JWT_JWKS_URL", &provider.url);
+        config.jwks = String::new();
+        match ca_file {
+            Some(path) => config.var("JWT_JWKS_CA_FILE", path.to_str().unwrap()),
+            None => config,
+        }
+    };
+    let token = rs.token(claims(shop.org_id, Role::Shopper, "tls"));
+    let chair = shop.item(&db, "CHAIR").await;
+    let buy = |origin: &OriginProcess| {
+        reqwest::Client::new()
+            .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
+            .bearer_auth(&token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&serde_json::json!({"item_id": chair.id, "quantity": 1}))
+            .send()
+    };
+
+    let trusting = OriginProcess::start(&config(Some(&ca_file))).await;
+    assert_eq!(buy(&trusting).await.unwrap().status(), StatusCode::CREATED);
+    let served = provider.fetches();
+    assert!(served >= 1);
+
+    let untrusting = OriginProcess::start(&config(None)).await;
+    let refused = buy(&untrusting).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(provider.fetches(), served, "no handshake completed");
+    assert_eq!(shop.order_totals(&db).await.0, 1);
+
+    let not_a_certificate = files.path().join("empty.pem");
+    std::fs::write(&not_a_certificate, "not a certificate\n").unwrap();
+    let stopped = tokio::process::Command::new(e2e::origin_process::binary())
+        .arg("serve")
+        .envs(config(Some(&not_a_certificate)).env)
+        .env_remove("JWT_JWKS")
+        .env("DATABASE_URL", &config(None).database_url)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!stopped.status.success());
+    let said = String::from_utf8_lossy(&stopped.stderr);
+    assert!(said.contains("JWT_JWKS_CA_FILE"), "{said}");
 }

@@ -1,4 +1,6 @@
-//! The custom claims of a FurnitureOps token (Supabase layout: tenant and role in `app_metadata`).
+//! The claims of a verified caller in the product's own layout (Supabase's: tenant and role in
+//! `app_metadata`), whatever layout the provider's token had (see `claim_map`). Postgres reads
+//! them in this layout through `auth.jwt()`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,7 +37,8 @@ impl Audience {
     }
 }
 
-/// Everything but the time claims, which `jwt_compact::Claims` carries around these.
+/// Everything but the time claims, which `jwt_compact::Claims` carries around these. Tokens in
+/// this layout are what `mint` signs for development and tests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenClaims {
     pub sub: String,

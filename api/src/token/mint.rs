@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 #[cfg(feature = "native-crypto")]
 use jwt_compact::alg::{Ed25519, Es256, Rsa};
 use jwt_compact::{alg::Hs256, AlgorithmExt, Claims, Header};
+use serde::Serialize;
 
 #[cfg(feature = "native-crypto")]
 use super::keys::KeyAlgorithm;
-use super::{claims::TokenClaims, keys::SigningKey};
+use super::keys::SigningKey;
 
 /// The time claims of a token to mint.
 #[derive(Debug, Clone, Copy)]
@@ -21,11 +22,12 @@ pub struct Lifetime {
 #[error("could not sign the token: {0}")]
 pub struct MintError(String);
 
-/// Signs `claims` with `key`, naming `kid` in the header.
-pub fn mint(
+/// Signs `claims` with `key`, naming `kid` in the header. `claims` is usually `TokenClaims`;
+/// any object serializes (a provider's own layout, in tests).
+pub fn mint<T: Serialize>(
     key: &SigningKey,
     kid: &str,
-    claims: TokenClaims,
+    claims: T,
     lifetime: Lifetime,
 ) -> Result<String, MintError> {
     let header = Header::empty().with_key_id(kid);

@@ -1,6 +1,7 @@
 //! Token verification: size cap, key by `kid`, algorithm pinned by the key, signature, time
-//! claims with skew, issuer and audience. Every failure is a `TokenError`, which callers turn
-//! into `401`; nothing here can panic on hostile input.
+//! claims with skew, then issuer, audience, shop and role as the `Acceptance` says. Every
+//! failure is a `TokenError`, which callers answer as its `kind()` says (`401` mostly); nothing
+//! here can panic on hostile input.
 
 use chrono::{DateTime, Duration, Utc};
 #[cfg(feature = "native-crypto")]
@@ -10,9 +11,11 @@ use jwt_compact::{
 };
 
 use super::{
+    claim_map::{Acceptance, ProviderClaims},
     claims::TokenClaims,
     keys::{KeyAlgorithm, KeySet, VerifyingKey},
 };
+use crate::ProblemKind;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -47,9 +50,29 @@ pub enum TokenError {
     WrongIssuer,
     #[error("the token is not meant for this audience")]
     WrongAudience,
+    /// Nothing at the configured shop claim, or not a shop id (the path is in the message).
+    #[error("the token names no shop id at {0}")]
+    NoShop(String),
+    #[error("the token names no role at {0}")]
+    NoRole(String),
+    /// A role value the settings map to neither admin nor shopper: the caller is who they say,
+    /// but may do nothing here (403).
+    #[error("the token's role is not one this shop accepts")]
+    RoleNotAccepted,
     /// The provider's key set could not be had for too long: verification fails closed (503).
     #[error("the keys to check tokens with are not available")]
     KeysUnavailable,
+}
+
+impl TokenError {
+    /// How the caller is answered: the Worker and the origin alike.
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            Self::KeysUnavailable => ProblemKind::Unavailable,
+            Self::RoleNotAccepted => ProblemKind::Forbidden,
+            _ => ProblemKind::Unauthenticated,
+        }
+    }
 }
 
 /// A token whose signature and claims checked out.
@@ -59,12 +82,11 @@ pub struct VerifiedToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Checks tokens against one key set, issuer and audience.
+/// Checks tokens against one key set and what a token must say (`Acceptance`).
 #[derive(Debug)]
 pub struct TokenVerifier {
     keys: KeySet,
-    issuer: String,
-    audience: String,
+    acceptance: Acceptance,
 }
 
 /// A signature the host runtime must check (WebCrypto at the edge): the key's public JWK, the
@@ -81,17 +103,22 @@ pub struct HostCheck {
 }
 
 impl TokenVerifier {
+    /// One issuer and one audience, claims in the product's own layout.
     pub fn new(keys: KeySet, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self {
-            keys,
-            issuer: issuer.into(),
-            audience: audience.into(),
-        }
+        Self::accepting(keys, Acceptance::new(issuer, audience))
     }
 
-    /// The same issuer and audience with another key set (after a rotation).
+    pub fn accepting(keys: KeySet, acceptance: Acceptance) -> Self {
+        Self { keys, acceptance }
+    }
+
+    /// The same acceptance with another key set (after a rotation).
     pub fn with_keys(&self, keys: KeySet) -> Self {
-        Self::new(keys, self.issuer.clone(), self.audience.clone())
+        Self::accepting(keys, self.acceptance.clone())
+    }
+
+    pub fn acceptance(&self) -> &Acceptance {
+        &self.acceptance
     }
 
     pub fn keys(&self) -> &KeySet {
@@ -142,7 +169,7 @@ impl TokenVerifier {
         algorithm: KeyAlgorithm,
         jwk: &std::rc::Rc<serde_json::Value>,
         host: F,
-    ) -> Result<Claims<TokenClaims>, TokenError>
+    ) -> Result<Claims<ProviderClaims>, TokenError>
     where
         F: FnOnce(HostCheck) -> Fut,
         Fut: std::future::Future<Output = bool>,
@@ -163,7 +190,7 @@ impl TokenVerifier {
             return Err(TokenError::BadSignature);
         }
         untrusted
-            .deserialize_claims_unchecked::<TokenClaims>()
+            .deserialize_claims_unchecked::<ProviderClaims>()
             .map_err(|_| TokenError::Malformed)
     }
 
@@ -193,18 +220,12 @@ impl TokenVerifier {
 
     fn check_claims(
         &self,
-        claims: &Claims<TokenClaims>,
+        claims: &Claims<ProviderClaims>,
         now: DateTime<Utc>,
     ) -> Result<VerifiedToken, TokenError> {
         let expires_at = check_times(claims, now)?;
-        if claims.custom.iss != self.issuer {
-            return Err(TokenError::WrongIssuer);
-        }
-        if !claims.custom.aud.contains(&self.audience) {
-            return Err(TokenError::WrongAudience);
-        }
         Ok(VerifiedToken {
-            claims: claims.custom.clone(),
+            claims: self.acceptance.accept(&claims.custom)?,
             expires_at,
         })
     }
@@ -213,7 +234,7 @@ impl TokenVerifier {
 fn check_signature(
     key: &VerifyingKey,
     untrusted: &UntrustedToken<'_>,
-) -> Result<Claims<TokenClaims>, TokenError> {
+) -> Result<Claims<ProviderClaims>, TokenError> {
     let checked = match key {
         VerifyingKey::Hs256(k) => Hs256.validator(k).validate(untrusted),
         #[cfg(feature = "native-crypto")]
@@ -228,7 +249,7 @@ fn check_signature(
         VerifyingKey::Host(..) => return Err(TokenError::BadSignature),
     };
     checked
-        .map(|token: Token<TokenClaims>| token.into_parts().1)
+        .map(|token: Token<ProviderClaims>| token.into_parts().1)
         .map_err(|err| match err {
             ValidationError::MalformedClaims(_) => TokenError::Malformed,
             ValidationError::AlgorithmMismatch { .. } => TokenError::AlgorithmMismatch,
@@ -237,7 +258,7 @@ fn check_signature(
 }
 
 fn check_times(
-    claims: &Claims<TokenClaims>,
+    claims: &Claims<ProviderClaims>,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, TokenError> {
     let skew = Duration::seconds(CLOCK_SKEW_SECONDS);

@@ -7,10 +7,15 @@ pub mod operations;
 pub mod pooler;
 mod secrets;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use api::token::{KeySet, TokenVerifier};
+use api::token::{
+    claim_map::{
+        DEFAULT_ADMIN_ROLES, DEFAULT_ORG_CLAIM, DEFAULT_ROLE_CLAIM, DEFAULT_SHOPPER_ROLES,
+    },
+    Acceptance, ClaimMap, KeySet, TokenVerifier,
+};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -49,12 +54,29 @@ pub struct TokenArgs {
     /// fetched again on an unknown `kid`; see `token_keys`).
     #[arg(long, env = "JWT_JWKS_URL")]
     pub jwt_jwks_url: Option<String>,
+    /// A PEM file of CA certificates to trust for `JWT_JWKS_URL` besides the platform's and the
+    /// bundled webpki roots (a self-hosted provider with a CA of its own).
+    #[arg(long, env = "JWT_JWKS_CA_FILE")]
+    pub jwt_jwks_ca_file: Option<PathBuf>,
     /// Required `iss` claim.
     #[arg(long, env = "JWT_ISSUER", default_value = "furnitureops")]
     pub jwt_issuer: String,
-    /// Required `aud` claim.
+    /// Accepted `aud` values, comma-separated: a token passes when its `aud` holds any one.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "furnitureops-shops")]
     pub jwt_audience: String,
+    /// Where tokens carry the shop id: a dotted path; a segment in double quotes may hold dots
+    /// (`"https://furnitureops.example/org_id"`), see `api::token::claim_path`.
+    #[arg(long, env = "JWT_ORG_CLAIM", default_value = DEFAULT_ORG_CLAIM)]
+    pub jwt_org_claim: String,
+    /// Where tokens carry the role, as `JWT_ORG_CLAIM`.
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = DEFAULT_ROLE_CLAIM)]
+    pub jwt_role_claim: String,
+    /// Role values that make a shop admin, comma-separated (e.g. Clerk's `org:admin`).
+    #[arg(long, env = "JWT_ADMIN_ROLES", default_value = DEFAULT_ADMIN_ROLES)]
+    pub jwt_admin_roles: String,
+    /// Role values that make a shopper, comma-separated; any other value is refused (403).
+    #[arg(long, env = "JWT_SHOPPER_ROLES", default_value = DEFAULT_SHOPPER_ROLES)]
+    pub jwt_shopper_roles: String,
 }
 
 impl TokenArgs {
@@ -73,7 +95,16 @@ impl TokenArgs {
         let Some(url) = &self.jwt_jwks_url else {
             return Ok(TokenKeys::from(verifier));
         };
-        let url = KeySetUrl::new(url.clone()).context("JWT_JWKS_URL is not usable")?;
+        let extra_ca = self
+            .jwt_jwks_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("JWT_JWKS_CA_FILE: cannot read {}", path.display()))
+            })
+            .transpose()?;
+        let url = KeySetUrl::trusting(url.clone(), extra_ca.as_deref())
+            .context("JWT_JWKS_URL or JWT_JWKS_CA_FILE is not usable")?;
         let own = self
             .jwt_jwks
             .as_ref()
@@ -82,11 +113,25 @@ impl TokenArgs {
     }
 
     pub fn verifier(&self) -> anyhow::Result<TokenVerifier> {
-        Ok(TokenVerifier::new(
+        Ok(TokenVerifier::accepting(
             self.key_set()?,
-            self.jwt_issuer.clone(),
-            self.jwt_audience.clone(),
+            self.acceptance()?,
         ))
+    }
+
+    /// What a token must say: issuer, audiences, where the shop and role live.
+    pub fn acceptance(&self) -> anyhow::Result<Acceptance> {
+        let claims = ClaimMap::new(
+            &self.jwt_org_claim,
+            &self.jwt_role_claim,
+            &self.jwt_admin_roles,
+            &self.jwt_shopper_roles,
+        )?;
+        Ok(Acceptance::from_settings(
+            &self.jwt_issuer,
+            &self.jwt_audience,
+            claims,
+        )?)
     }
 }
 

@@ -29,7 +29,7 @@ struct AnonymousMetadata {
 }
 
 impl Scope {
-    /// A verified caller's claims.
+    /// A verified caller's claims, in the product's layout (`auth.jwt() -> 'app_metadata'`).
     pub fn for_claims(org_id: Uuid, claims: &TokenClaims) -> Self {
         Self {
             org_id,

@@ -1,8 +1,10 @@
 //! Who is calling, for which shop.
 //!
-//! `Tenant` is the shop named by the path; `Caller` is a verified bearer token whose
-//! `app_metadata.org_id` must be that shop (else `403`). Roles come from the token only: no
-//! table is read to decide what a caller may do; `Admin` is a caller whose token says `admin`.
+//! `Tenant` is the shop named by the path; `Caller` is a verified bearer token whose shop must
+//! be that shop (else `403`). Roles come from the token only: no table is read to decide what a
+//! caller may do; `Admin` is a caller whose token's role value means admin. Where a provider puts
+//! the shop and role is configured (`api::token::claim_map`); a `Caller` holds them in the
+//! product's own layout, which is what its `Scope` hands Postgres.
 
 use std::{
     collections::HashMap,
@@ -62,7 +64,9 @@ impl Caller {
         self.claims.app_metadata.role
     }
 
-    /// The claims as the database sees them (`request.jwt.claims`).
+    /// The claims as the database sees them (`request.jwt.claims`): the normalised claims,
+    /// never the provider's token, so row-level security reads `app_metadata.org_id` whatever
+    /// layout the token had.
     pub fn scope(&self) -> Scope {
         Scope::for_claims(self.org_id, &self.claims)
     }

@@ -99,8 +99,8 @@ impl ApiError {
         match self {
             Self::Malformed(_) => ProblemKind::MalformedRequest,
             Self::InvalidQuantity(_) => ProblemKind::InvalidQuantity,
-            Self::Token(TokenError::KeysUnavailable) => ProblemKind::Unavailable,
-            Self::Token(_) | Self::MissingToken => ProblemKind::Unauthenticated,
+            Self::Token(err) => err.kind(),
+            Self::MissingToken => ProblemKind::Unauthenticated,
             Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound(_) => ProblemKind::NotFound,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,

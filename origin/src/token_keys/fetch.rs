@@ -1,6 +1,13 @@
 //! One GET of a provider's JWK set, within `FETCH_DEADLINE` and `MAX_JWKS_BYTES`.
+//!
+//! Providers publish over HTTPS. The client speaks it with rustls (ring as the crypto provider)
+//! and trusts the platform's roots and the bundled webpki roots, so it works in a slim container
+//! without `ca-certificates` too, plus any CA the operator names (`JWT_JWKS_CA_FILE`), for a
+//! self-hosted provider whose certificate no public root signed. A certificate that does not
+//! check out is a failed fetch like any other: the last good set is kept, and with none token
+//! checks answer 503.
 
-use std::time::Duration;
+use std::{error::Error as _, time::Duration};
 
 use api::token::key_refresh::{freshness, FETCH_DEADLINE, MAX_JWKS_BYTES};
 
@@ -20,7 +27,8 @@ pub struct Fetched {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("request failed: {0}")]
+    /// With every cause, so a TLS refusal says why (`invalid peer certificate: UnknownIssuer`).
+    #[error("request failed: {}", chain(.0))]
     Request(#[from] reqwest::Error),
     #[error("the provider answered {0}")]
     Status(reqwest::StatusCode),
@@ -29,12 +37,28 @@ pub enum FetchError {
 }
 
 impl KeySetUrl {
+    /// `url`, trusting the platform's and the bundled roots.
     pub fn new(url: String) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        Self::trusting(url, None)
+    }
+
+    /// `url`, trusting the CA certificates in `extra_ca_pem` (one or more PEM blocks) besides.
+    pub fn trusting(url: String, extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .timeout(FETCH_DEADLINE)
-            .connect_timeout(FETCH_DEADLINE)
-            .build()?;
-        Ok(Self { url, client })
+            .connect_timeout(FETCH_DEADLINE);
+        if let Some(pem) = extra_ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)?;
+            anyhow::ensure!(!certificates.is_empty(), "no PEM certificate in it");
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Ok(Self {
+            url,
+            client: builder.build()?,
+        })
     }
 
     pub async fn fetch(&self) -> Result<Fetched, FetchError> {
@@ -63,4 +87,16 @@ impl KeySetUrl {
             fresh_for,
         })
     }
+}
+
+/// `err` and its causes, outermost first.
+fn chain(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
