@@ -50,6 +50,7 @@ pub async fn record(conn: &mut PgConnection, entry: AuditEntry<'_>) -> Result<()
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// `oldest` (the default) pages forward from `after`; `newest` pages back from `before`.
+    #[param(inline)]
     pub order: Option<PageOrder>,
     /// Oldest first: the cursor of the last entry already seen.
     pub after: Option<i64>,

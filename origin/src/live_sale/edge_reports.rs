@@ -19,7 +19,7 @@ use crate::http::{
     caller::Tenant,
     error::ApiError,
     json_body::parse_json,
-    openapi::doc_types::{TenantPath, TooLarge},
+    openapi::doc_types::{TenantPath, TooLarge, Unavailable},
     state::AppState,
 };
 
@@ -36,6 +36,7 @@ use crate::http::{
         (status = 400, description = "Malformed body or a count out of range", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not from the edge, or the origin has no EDGE_SHARED_SECRET", body = Problem, content_type = "application/problem+json"),
         TooLarge,
+        Unavailable,
     )
 )]
 pub async fn report_edge_refusals(
