@@ -18,6 +18,8 @@ const PROBLEM = "https://furnitureops.dev/problems/";
 const PAGE_ITEMS = 20;
 const AUDIT_PAGE = 20;
 const HISTORY_SECONDS = 300;
+// The charts span the seconds seen, at least this many (so a short sale is not a sliver).
+const MIN_SPAN_SECONDS = 60;
 // A second arrives every second; this long without a byte means the stream is dead.
 const STREAM_SILENCE_MS = 5000;
 const STREAM_BACKOFF_MAX_MS = 10000;
@@ -245,6 +247,7 @@ async function loadItems() {
 function itemRow(item) {
   const row = $("item-row-template").content.firstElementChild.cloneNode(true);
   row.dataset.itemId = item.id;
+  row.dataset.sku = item.sku;
   showItem(row, item);
   const result = row.querySelector(".result");
   onSubmit(row.querySelector(".rename"), async (form) => {
@@ -624,7 +627,10 @@ function drawLive() {
     $("live-sold-total").textContent = count.format(live.soldWhileWatched.get(itemId) ?? 0);
     const peak = Math.max(1, ...sold);
     drawArea($("chart-sold"), sold, peak);
-    drawLine($("chart-stock"), left, Math.max(1, ...left.filter((v) => v != null)));
+    const stockPeak = Math.max(1, ...left.filter((v) => v != null));
+    drawLine($("chart-stock"), left, stockPeak);
+    $("chart-sold-caption").textContent = `Units sold per second, ${spanText()} (peak ${count.format(Math.max(0, ...sold))})`;
+    $("chart-stock-caption").textContent = `Stock left, ${spanText()} (top ${count.format(stockPeak)})`;
     const name = item?.name ?? "the item";
     $("chart-sold-text").textContent =
       `${name}: ${count.format(sum(sold))} sold in the last ${sold.length} s, at most ${count.format(Math.max(0, ...sold))} in one second.`;
@@ -639,6 +645,7 @@ function drawLive() {
     $(`refused-${reason}-total`).textContent = count.format(totals[reason]);
   }
   drawStacked($("chart-refused"), live.seconds.map((second) => second.refused));
+  $("chart-refused-caption").textContent = `Refused purchases per second, by reason, ${spanText()}`;
   $("chart-refused-text").textContent = REASONS.map(
     (reason) => `${reason.replace("_", " ")}: ${count.format(totals[reason])}`,
   ).join(", ");
@@ -649,9 +656,18 @@ const sum = (values) => values.reduce((a, b) => a + b, 0);
 // SVG drawing: x is the second (the newest on the right edge), y grows downwards.
 const SVG = "http://www.w3.org/2000/svg";
 
+function spanSeconds() {
+  return Math.min(HISTORY_SECONDS, Math.max(MIN_SPAN_SECONDS, live.seconds.length));
+}
+
+function spanText() {
+  const span = spanSeconds();
+  return span % 60 === 0 ? `last ${span / 60} min` : `last ${span} s`;
+}
+
 function chartSize(svg) {
   const [, , width, height] = svg.getAttribute("viewBox").split(" ").map(Number);
-  return { width, height, step: width / (HISTORY_SECONDS - 1) };
+  return { width, height, step: width / (spanSeconds() - 1) };
 }
 
 function xOf(index, length, step, width) {
