@@ -106,7 +106,7 @@ impl Bench {
         Ok(rows)
     }
 
-    async fn http_load(
+    pub(super) async fn http_load(
         &self,
         base: &str,
         item: Uuid,
