@@ -8,6 +8,7 @@ pub mod admin;
 pub mod edge_key;
 pub mod headers;
 pub mod inventory;
+pub mod live_sale;
 pub mod problem;
 pub mod purchase;
 pub mod sales;

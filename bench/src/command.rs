@@ -29,9 +29,16 @@ pub enum BenchCommand {
         /// Most buys per group-commit transaction (serve's PURCHASE_BATCH_MAX).
         #[arg(long, default_value_t = 64)]
         max_batch: usize,
-        /// Which levels to run (each with its own row-lock baseline).
+        /// Which levels to run (in-process and http each with its own row-lock baseline;
+        /// admin-streams: the http group-commit load without and with admin streams).
         #[arg(long, value_delimiter = ',', default_value = "in-process,http")]
         levels: Vec<crate::hot_item::Level>,
+        /// Admin streams (GET /api/admin/events) attached in the admin-streams level.
+        #[arg(long, default_value_t = 50)]
+        admin_streams: usize,
+        /// Rounds of runs without and with admin streams, alternating.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
     },
     /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
     Idempotency(IdempotencyBench),
@@ -146,6 +153,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             queue_batch,
             max_batch,
             levels,
+            admin_streams,
+            rounds,
         } => {
             let role = db::AppRole {
                 user: app_user,
@@ -158,6 +167,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 queue_workers,
                 queue_batch,
                 max_batch,
+                admin_streams,
+                rounds,
             };
             crate::hot_item::run(database.url(), &role, opts, &levels).await
         }

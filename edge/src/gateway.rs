@@ -1,8 +1,9 @@
 //! The request path through the edge, in the order refusals are cheapest:
 //!
 //! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
-//! 2. the route (paths outside `/api/` are the storefront's) and the shop, from the host (404
-//!    unknown);
+//! 2. the route (paths outside `/api/` are the storefront's and the admin console's pages; the
+//!    origin's `/api/edge/...` routes take only the edge's own reports, so a client asking for
+//!    one is told there is no such route) and the shop, from the host (404 unknown);
 //! 3. the caller's token, when the route needs one (401/403); an inventory read's query, kept
 //!    to the parameters the origin knows in one canonical form (400 for a malformed one), so
 //!    no client-chosen spelling makes a new cache entry;
@@ -21,24 +22,27 @@
 //!    flip what the edge knew of the switch.
 //!
 //! The kill switch and the resting origin come before the limiter: both are refused from
-//! isolate memory, and a buyer retrying uses up no quota. Refused requests never reach the
+//! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
+//! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time. Refused requests never reach the
 //! origin, so nothing is written for them. A request's calls to the origin (a purchase's
 //! kill-switch poll, then the purchase) share one deadline, counted from step 4.
 
 use api::{headers, purchase::BuyRequest, ProblemKind};
 use futures::future::join;
-use worker::{Env, Request, Result};
+use worker::{Context, Env, Request, Result};
 
 use crate::{
     auth, body, forward, inventory_cache,
     inventory_read::InventoryRead,
     origin_calls::{self, OriginFailure, OriginPolicy},
+    pages,
     problem::{problem_response, problem_retry_after},
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
     read_your_writes,
+    refusal_reports::{self, EdgeRefusal},
     respond::Answer,
     route::{Route, RouteClass},
-    sales_pause, storefront, tenant,
+    sales_pause, tenant,
     trace_context::TraceContext,
 };
 
@@ -52,7 +56,12 @@ pub struct Identity<'a> {
     pub trace: &'a TraceContext,
 }
 
-pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Answer> {
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    id: Identity<'_>,
+) -> Result<Answer> {
     let request_id = id.request_id;
     let Some(body) = body::read_capped(&mut req).await? else {
         let detail = format!(
@@ -63,10 +72,11 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     };
     let path = req.path();
     let Some(api_path) = path.strip_prefix("/api/") else {
-        return storefront::serve(&req, env, request_id)
-            .await
-            .map(Answer::from);
+        return pages::serve(&req, env, request_id).await.map(Answer::from);
     };
+    if Route::is_origin_only(api_path) {
+        return refuse(ProblemKind::NotFound, "no such route", request_id);
+    }
     let host = tenant::request_host(&req);
     let Some(org_id) = tenant::org_for_host(env, &host).await? else {
         let detail = format!("no shop is served on {host}");
@@ -108,6 +118,7 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
             deadline: budget.left().min(policy.deadlines.of(RouteClass::Read)),
         };
         if let Some(paused) = sales_pause::paused(env, status_call).await {
+            refusal_reports::count(env, ctx, org_id, EdgeRefusal::Paused, id.trace);
             let response = problem_retry_after(
                 ProblemKind::SalesPaused,
                 &paused.detail(),
@@ -145,7 +156,12 @@ pub async fn handle(mut req: Request, env: &Env, id: Identity<'_>) -> Result<Ans
     .await;
     let standing = match admission(outcome, request_id)? {
         Ok(standing) => standing,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => {
+            if route.is_purchase() && refusal.status() == 429 {
+                refusal_reports::count(env, ctx, org_id, EdgeRefusal::RateLimited, id.trace);
+            }
+            return Ok(refusal);
+        }
     };
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));

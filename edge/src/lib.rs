@@ -3,7 +3,9 @@
 //! Every shop domain points here. The Worker maps the request's host to its shop, refuses what
 //! it can refuse cheaply (unknown shops, oversized bodies, bad tokens, purchases while sales are
 //! paused, clients over their rate limit), answers inventory reads from a one-second cache, and
-//! forwards the rest to the origin as `/api/tenant/{org_id}/...`. This file only wires the
+//! forwards the rest to the origin as `/api/tenant/{org_id}/...`. It serves the storefront and
+//! the admin console pages itself, and reports the purchases it refused to the origin for the
+//! admins' live sale view. This file only wires the
 //! modules together: `gateway` holds the request path, each concern lives in its own module,
 //! and the rate limiter's Durable Object class is exported from `rate_limit`.
 
@@ -16,16 +18,17 @@ mod inventory_cache;
 mod inventory_read;
 mod isolate_memo;
 mod origin_calls;
+mod pages;
 mod problem;
 mod rate_limit;
 mod read_your_writes;
+mod refusal_reports;
 mod request_id;
 mod respond;
 mod route;
 mod sales_pause;
 mod settings;
 mod single_flight;
-mod storefront;
 mod tenant;
 mod token_keys;
 mod trace_context;
@@ -44,7 +47,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let request_id = request_id::mint();
     let correlation = request_id::correlation(&req);
     let trace = TraceContext::continue_or_start(&req);
@@ -52,7 +55,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         request_id: &request_id,
         trace: &trace,
     };
-    let answer = match gateway::handle(req, &env, identity).await {
+    let answer = match gateway::handle(req, &env, &ctx, identity).await {
         Ok(answer) => answer,
         Err(err) => {
             worker::console_error!("request {request_id} failed at the edge: {err}");

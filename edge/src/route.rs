@@ -53,6 +53,11 @@ impl Route<'_> {
         *self.method == Method::Post && self.api_path == "buy"
     }
 
+    /// `/api/edge/...`: the origin's routes for the edge's own reports, never a client's.
+    pub fn is_origin_only(api_path: &str) -> bool {
+        api_path == "edge" || api_path.starts_with("edge/")
+    }
+
     /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
     pub fn is_kill_switch_flip(&self) -> bool {
         *self.method == Method::Put && self.api_path == "admin/kill-switch"
@@ -88,5 +93,13 @@ mod tests {
         );
         assert!(route(&Method::Post, "buy").is_purchase());
         assert!(!route(&Method::Get, "buy").is_purchase());
+    }
+
+    #[test]
+    fn the_edges_own_reports_are_not_a_clients_route() {
+        assert!(Route::is_origin_only("edge/refusals"));
+        assert!(Route::is_origin_only("edge"));
+        assert!(!Route::is_origin_only("edges"));
+        assert!(!Route::is_origin_only("admin/events"));
     }
 }

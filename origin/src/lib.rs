@@ -11,6 +11,7 @@ pub mod db;
 pub mod http;
 pub mod idempotency;
 pub mod kill_switch;
+pub mod live_sale;
 pub mod observability;
 pub mod operator;
 pub mod purchase;
@@ -34,8 +35,8 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then drains in-flight requests.
 ///
-/// Alongside the HTTP server it runs the process's event listener and its queue workers; they
-/// stop with it (a worker stopped mid-batch rolls back, and the rows wait for the next claim).
+/// Alongside the HTTP server it runs the process's event listener, the publication of its
+/// refusal counts and its queue workers; they stop with it (a worker stopped mid-batch rolls back, and the rows wait for the next claim).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -60,6 +61,10 @@ pub async fn serve_split(
         .clone()
         .unwrap_or_else(|| db::side_pool(&state.db, 1, db::BACKGROUND_ACQUIRE_TIMEOUT));
     background.spawn(state.events.clone().listen(listen_db));
+    // Refusal counts go out once a second, and only when there were any: the connection is
+    // made the first time.
+    let publish_db = db::side_pool(&state.db, 1, db::BACKGROUND_ACQUIRE_TIMEOUT);
+    background.spawn(state.refusals.clone().publish_every_second(publish_db));
     if state.settings.queue_workers > 0 {
         let workers = db::side_pool(
             &state.db,

@@ -34,9 +34,10 @@ export async function launch(origins) {
 /**
  * Opens `url` in a fresh browser context (its own sessionStorage, like a separate shopper) and
  * fails the test on any script error or console error on the page (a CSP violation included).
+ * `viewport` defaults to a laptop's.
  */
-export async function openPage(browser, url, failures) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+export async function openPage(browser, url, failures, viewport = { width: 1100, height: 760 }) {
+  const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   page.on("pageerror", (err) => failures.push(`${url}: script error: ${err.message}`));

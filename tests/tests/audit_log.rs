@@ -164,3 +164,100 @@ async fn the_app_role_cannot_rewrite_or_erase_history(db: PgPool) {
     .unwrap();
     assert_eq!(remaining, 1);
 }
+
+/// What the console's audit view asks for: newest first, a page at a time, of one action.
+#[sqlx::test(migrations = "../migrations")]
+async fn admins_page_back_from_the_newest_entry_and_filter_by_action(db: PgPool) {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 50)]).await;
+    let origin = OriginServer::start(&db, &keys).await;
+    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+    let chair = shop.item(&db, "CHAIR").await;
+    let shopper = keys.token(shop.org_id, Role::Shopper, "alice");
+    let admin = keys.token(shop.org_id, Role::Admin, "boss");
+    let mut restocks = Vec::new();
+    for n in 0..5 {
+        let buy = edge
+            .buy(DOMAIN, &shopper, chair.id, 1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(buy.status(), StatusCode::CREATED);
+        let restock = edge
+            .request(
+                Method::PATCH,
+                DOMAIN,
+                &format!("/api/admin/items/{}", chair.id),
+            )
+            .bearer_auth(&admin)
+            .header("idempotency-key", format!("restock-{n}"))
+            .json(&json!({"stock_delta": n + 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(restock.status(), StatusCode::OK);
+        restocks.push(n + 1);
+    }
+    let page = |query: String| {
+        let request = edge
+            .get(DOMAIN, &format!("/api/admin/audit?{query}"))
+            .bearer_auth(&admin);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{query}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let ids = |page: &Value| -> Vec<i64> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect()
+    };
+
+    // Every entry, newest first, three at a time: ten entries in four pages.
+    let mut seen = Vec::new();
+    let mut query = "order=newest&limit=3".to_owned();
+    loop {
+        let page = page(query.clone()).await;
+        seen.extend(ids(&page));
+        match page["next"].as_i64() {
+            Some(next) => query = format!("order=newest&limit=3&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 10);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
+
+    // Only the restocks, newest first: the last restock added 5.
+    let updates = page("order=newest&action=item.update&limit=10".to_owned()).await;
+    let deltas: Vec<i64> = updates["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["after"]["stock"].as_i64().unwrap() - e["before"]["stock"].as_i64().unwrap())
+        .collect();
+    assert_eq!(deltas, vec![5, 4, 3, 2, 1]);
+    assert!(updates["next"].is_null(), "a short page is the last");
+    let purchases = page("order=newest&action=purchase&limit=10".to_owned()).await;
+    assert_eq!(ids(&purchases).len(), 5);
+    let oldest_updates = page("action=item.update&limit=2".to_owned()).await;
+    assert_eq!(oldest_updates["entries"][0]["after"]["stock"], 50);
+    let none = page("order=newest&action=kill_switch.engage".to_owned()).await;
+    assert!(ids(&none).is_empty());
+
+    for bad in ["order=sideways", "action=DROP%20TABLE", "limit=0"] {
+        let response = edge
+            .get(DOMAIN, &format!("/api/admin/audit?{bad}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

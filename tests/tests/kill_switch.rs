@@ -122,3 +122,46 @@ async fn the_operators_global_switch_pauses_every_shop(db: PgPool) {
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(s.shop.order_totals(&db).await, (0, 0));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn admins_read_the_switch_back_with_its_cooldown(db: PgPool) {
+    let s = setup(&db).await;
+    let read = || async {
+        let response = s
+            .edge
+            .get(DOMAIN, "/api/admin/kill-switch")
+            .bearer_auth(s.token(Role::Admin, "boss"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()
+    };
+    let never_flipped = read().await;
+    assert_eq!(never_flipped["engaged"], false);
+    assert!(never_flipped["since"].is_null());
+    assert!(never_flipped["operators_paused"].is_null());
+
+    assert_eq!(
+        flip(&s, json!({"engaged": true, "reason": "recount"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let paused = read().await;
+    assert_eq!(paused["engaged"], true);
+    assert_eq!(paused["reason"], "recount");
+    let since = chrono::DateTime::parse_from_rfc3339(paused["since"].as_str().unwrap()).unwrap();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(paused["cooldown_until"].as_str().unwrap()).unwrap();
+    assert_eq!(until - since, chrono::Duration::minutes(5));
+
+    let shopper = s
+        .edge
+        .get(DOMAIN, "/api/admin/kill-switch")
+        .bearer_auth(s.token(Role::Shopper, "alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shopper.status(), StatusCode::FORBIDDEN);
+}

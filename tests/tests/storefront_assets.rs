@@ -79,6 +79,36 @@ async fn the_page_may_load_only_its_own_files(db: PgPool) {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<script src="/app.js""#));
     assert!(html.contains(r#"<link rel="stylesheet" href="/style.css">"#));
+
+    // The admin console is held to the same policy, and served like the storefront.
+    for path in [
+        "/admin",
+        "/admin/",
+        "/admin/console.js",
+        "/admin/console.css",
+    ] {
+        let response = w.edge.get(DEMO, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            header_of(&response, header::CONTENT_SECURITY_POLICY),
+            policy
+        );
+        assert_eq!(
+            header_of(&response, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff"
+        );
+    }
+    let console = w.edge.get(DEMO, "/admin").send().await.unwrap();
+    let html = console.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/admin/console.js""#));
+    assert!(html.contains(r#"<link rel="stylesheet" href="/admin/console.css">"#));
+    let elsewhere = w
+        .edge
+        .get("nobody.shop.test", "/admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
 }
 
 #[sqlx::test(migrations = "../migrations")]

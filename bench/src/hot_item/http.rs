@@ -107,7 +107,7 @@ impl Bench {
         Ok(rows)
     }
 
-    async fn http_load(
+    pub(super) async fn http_load(
         &self,
         base: &str,
         item: Uuid,

@@ -5,7 +5,10 @@
 //! the purchase engine called in-process, then over HTTP against `serve`. Every mode does the
 //! full per-purchase work (stock, order, idempotency record, audit row) and is checked for
 //! oversell: initial stock = remaining stock + units in orders, and orders = confirmations.
+//! The `admin-streams` level (`admin_streams`) runs the HTTP group-commit load again, without and
+//! with shop admins watching the live sale, side by side.
 
+mod admin_streams;
 mod http;
 mod load;
 mod report;
@@ -43,6 +46,10 @@ pub struct Options {
     pub queue_workers: usize,
     pub queue_batch: i32,
     pub max_batch: usize,
+    /// Admin streams attached in every other run of the `admin-streams` level.
+    pub admin_streams: usize,
+    /// Rounds of (without, with) runs of the `admin-streams` level.
+    pub rounds: usize,
 }
 
 /// Where the purchase engine is called from.
@@ -52,6 +59,8 @@ pub enum Level {
     InProcess,
     /// Over HTTP against the real router, served on 127.0.0.1.
     Http,
+    /// Over HTTP as `serve` serves it, without and with admin streams watching the sale.
+    AdminStreams,
 }
 
 const INITIAL_STOCK: i32 = 50_000_000;
@@ -92,8 +101,13 @@ pub async fn run(
         if levels.contains(&Level::Http) {
             rows.extend(bench.http_levels().await?);
         }
-        print_table(&rows, opts);
+        if !rows.is_empty() {
+            print_table(&rows, opts);
+        }
         anyhow::ensure!(rows.iter().all(|r| !r.oversell), "oversell detected");
+        if levels.contains(&Level::AdminStreams) {
+            bench.admin_stream_runs().await?;
+        }
         Ok(())
     })
     .await

@@ -49,9 +49,25 @@ pub async fn record(conn: &mut PgConnection, entry: AuditEntry<'_>) -> Result<()
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// The cursor of the last entry already seen.
+    /// `oldest` (the default) pages forward from `after`; `newest` pages back from `before`.
+    #[param(inline)]
+    pub order: Option<PageOrder>,
+    /// Oldest first: the cursor of the last entry already seen.
     pub after: Option<i64>,
+    /// Newest first: the cursor of the last entry already seen.
+    pub before: Option<i64>,
     pub limit: Option<i64>,
+    /// Only entries of this action (`purchase`, `item.create`, `kill_switch.engage`, ...).
+    pub action: Option<String>,
+}
+
+/// Which way a page of the audit log runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PageOrder {
+    #[default]
+    Oldest,
+    Newest,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -69,24 +85,29 @@ pub struct Entry {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub entries: Vec<Entry>,
-    /// Pass as `after` for the next page (entries written later will follow it).
+    /// Oldest first: pass as `after` for the next page (entries written later will follow it).
+    /// Newest first: pass as `before` for older entries; absent when there are none.
     pub next: Option<i64>,
 }
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
+const MAX_ACTION_LEN: usize = 64;
+/// The action nearly every row has: the primary key serves a filter for it (see the migration
+/// `audit_by_action`).
+const PURCHASE: &str = "purchase";
 
-/// `GET /api/tenant/{org_id}/admin/audit?after=&limit=`: oldest first, newest last.
+/// `GET /api/tenant/{org_id}/admin/audit?order=&after=&before=&limit=&action=`
 #[utoipa::path(
     get,
     path = "/api/tenant/{org_id}/admin/audit",
-    summary = "Page through the audit log, oldest first",
+    summary = "Page through the audit log, oldest or newest first, optionally of one action",
     tag = "admin",
     params(TenantPath, PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of entries and the cursor for the next", body = Page),
-        (status = 400, description = "limit outside 1..=500", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "limit outside 1..=500, or a malformed order or action", body = Problem, content_type = "application/problem+json"),
         TokenRefusals,
         Unavailable,
     )
@@ -102,19 +123,81 @@ pub async fn list_audit_entries(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
+    let action = page.action.as_deref().filter(|a| !a.is_empty());
+    if action.is_some_and(|a| {
+        a.len() > MAX_ACTION_LEN
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.')
+    }) {
+        return Err(ApiError::Malformed(format!(
+            "action must be at most {MAX_ACTION_LEN} of a-z, '_' and '.'"
+        )));
+    }
+    let order = page.order.unwrap_or_default();
     let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
-    let entries = sqlx::query_as!(
-        Entry,
-        r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
-           FROM audit_log WHERE organization_id = $1 AND id > $2
-           ORDER BY id LIMIT $3"#,
-        caller.org_id,
-        page.after.unwrap_or(0),
-        limit
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let org = caller.org_id;
+    let entries = match (order, action) {
+        (PageOrder::Oldest, None | Some(PURCHASE)) => sqlx::query_as!(
+            Entry,
+            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND id > $2
+                 AND ($3::text IS NULL OR action = $3)
+               ORDER BY id LIMIT $4"#,
+            org,
+            page.after.unwrap_or(0),
+            action,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await?,
+        (PageOrder::Oldest, Some(action)) => sqlx::query_as!(
+            Entry,
+            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
+                 AND id > $2
+               ORDER BY id LIMIT $4"#,
+            org,
+            page.after.unwrap_or(0),
+            action,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await?,
+        (PageOrder::Newest, None | Some(PURCHASE)) => sqlx::query_as!(
+            Entry,
+            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND id < $2
+                 AND ($3::text IS NULL OR action = $3)
+               ORDER BY id DESC LIMIT $4"#,
+            org,
+            page.before.unwrap_or(i64::MAX),
+            action,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await?,
+        (PageOrder::Newest, Some(action)) => sqlx::query_as!(
+            Entry,
+            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
+                 AND id < $2
+               ORDER BY id DESC LIMIT $4"#,
+            org,
+            page.before.unwrap_or(i64::MAX),
+            action,
+            limit
+        )
+        .fetch_all(&mut *tx)
+        .await?,
+    };
     tx.commit().await?;
-    let next = entries.last().map(|e| e.id).or(page.after);
+    let next = match order {
+        PageOrder::Oldest => entries.last().map(|e| e.id).or(page.after),
+        PageOrder::Newest => entries
+            .last()
+            .filter(|_| entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|e| e.id),
+    };
     Ok(Json(Page { entries, next }))
 }

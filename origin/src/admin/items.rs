@@ -1,6 +1,8 @@
 //! Admins managing their shop's items. The role comes from the token; the tenant from the path
 //! and, underneath, from row-level security. Every change is idempotent (`Idempotency-Key`) and
-//! audited in its own transaction.
+//! audited in its own transaction, and announces the item's stock on the stock channel as a
+//! purchase batch does (delivered only if it commits), so open storefronts and the admins' live
+//! view show a restock at once.
 
 use api::{
     admin::{CreateItem, ItemPatch, MAX_STOCK},
@@ -21,6 +23,7 @@ use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, TooLarge, Unava
 use crate::{
     admin::audit::AuditEntry, admin::guarded_write::AdminWrite, http::caller::Admin,
     http::error::ApiError, http::json_body::parse_json, http::state::AppState,
+    purchase::STOCK_CHANNEL,
 };
 
 /// `POST /api/tenant/{org_id}/admin/items`
@@ -72,6 +75,7 @@ pub async fn create_item(
     .fetch_one(&mut *write.tx)
     .await
     .map_err(|e| conflict_on(e, "23505", "an item with this sku already exists"))?;
+    announce_stock(&mut write.tx, caller.org_id, &item).await?;
     let request_id = write.key.request_id.clone();
     let entry = AuditEntry {
         org_id: caller.org_id,
@@ -161,6 +165,9 @@ pub async fn update_item(
     .fetch_one(&mut *write.tx)
     .await
     .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?;
+    if item.stock != before.stock {
+        announce_stock(&mut write.tx, caller.org_id, &item).await?;
+    }
     let request_id = write.key.request_id.clone();
     let entry = AuditEntry {
         org_id: caller.org_id,
@@ -172,6 +179,27 @@ pub async fn update_item(
         request_id: &request_id,
     };
     write.finish(Some(entry), StatusCode::OK, &item).await
+}
+
+/// Announces `item`'s stock (it sold nothing) to every origin's listeners, once `conn`'s
+/// transaction commits.
+async fn announce_stock(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    item: &Item,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        r#"SELECT pg_notify($1, json_build_object(
+               'org_id', $2::uuid, 'item_id', $3::uuid, 'stock', $4::integer, 'sold', 0)::text)
+           AS "notified!: String""#,
+        STOCK_CHANNEL,
+        org_id,
+        item.id,
+        item.stock
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(())
 }
 
 /// Refuses a new item once the shop holds `cap`. Concurrent creates of one shop queue on an

@@ -23,6 +23,7 @@ use crate::{
     admin::{audit, items},
     db::replica,
     kill_switch::handlers as kill_switch,
+    live_sale::{edge_reports, stream as live_sale},
     observability,
     purchase::{buy, status},
     shop::{events, inventory, profile},
@@ -87,8 +88,13 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         .route("/buy", post(buy::buy))
         .route("/admin/items", post(items::create_item))
         .route("/admin/items/{item_id}", patch(items::update_item))
-        .route("/admin/kill-switch", put(kill_switch::set_kill_switch))
+        .route(
+            "/admin/kill-switch",
+            put(kill_switch::set_kill_switch).get(kill_switch::kill_switch_state),
+        )
         .route("/admin/audit", get(audit::list_audit_entries))
+        .route("/admin/events", get(live_sale::stream_sale_seconds))
+        .route("/edge/refusals", post(edge_reports::report_edge_refusals))
         .route("/sales", get(kill_switch::sales_status))
         .route("/purchases/{purchase_id}", get(status::purchase_status))
         .route("/events", get(events::stream_events))

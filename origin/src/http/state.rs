@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::{
     config::operations::OpsSettings,
+    live_sale::{refusal_tally::RefusalTally, seconds::SaleWatch},
     purchase::{BatchRules, BatchTransaction, GroupCommitter, DEFAULT_QUEUE_PENDING_CAP},
     shop::event_hub::{EventHub, StreamCaps},
     token_keys::TokenKeys,
@@ -76,6 +77,10 @@ pub struct Shared {
     pub settings: Settings,
     pub committer: GroupCommitter,
     pub events: EventHub,
+    /// The admins' live sale view, fed by `events`.
+    pub sale_watch: SaleWatch,
+    /// Purchases this process saw refused (and the edge reported), published once a second.
+    pub refusals: RefusalTally,
     /// A streaming replica for reads (see `db::replica`), as the application role.
     pub replica: Option<PgPool>,
     /// A direct connection for session-bound work (the event listener's `LISTEN`) when `db`
@@ -98,18 +103,23 @@ impl AppState {
     }
 
     pub fn with_settings(db: PgPool, tokens: impl Into<TokenKeys>, settings: Settings) -> Self {
+        let refusals = RefusalTally::default();
+        let sale_watch = SaleWatch::default();
         Self(Arc::new(Shared {
-            committer: GroupCommitter::with_rules(
+            committer: GroupCommitter::counting_refusals(
                 db.clone(),
                 settings.max_batch,
                 settings.batch_rules(BatchTransaction::Implicit),
+                refusals.clone(),
             ),
             db,
             tokens: tokens.into(),
             edge_secret: None,
             edge_claims: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
-            events: EventHub::new(settings.stream_caps),
+            events: EventHub::observed_by(settings.stream_caps, Arc::new(sale_watch.clone())),
+            sale_watch,
+            refusals,
             settings,
             replica: None,
             session_db: None,
@@ -143,10 +153,11 @@ impl AppState {
     pub fn with_session_db(mut self, session_db: Option<PgPool>) -> Self {
         let shared = Arc::make_mut(&mut self.0);
         if session_db.is_some() {
-            shared.committer = GroupCommitter::with_rules(
+            shared.committer = GroupCommitter::counting_refusals(
                 shared.db.clone(),
                 shared.settings.max_batch,
                 shared.settings.batch_rules(BatchTransaction::Explicit),
+                shared.refusals.clone(),
             );
         }
         shared.session_db = session_db;

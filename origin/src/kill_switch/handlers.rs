@@ -12,7 +12,7 @@ use axum::{
 use chrono::Utc;
 use serde_json::json;
 
-use super::switch::{flip, paused, Flip, FlipOrder, FlipRequest, SwitchState};
+use super::switch::{flip, paused, view, Flip, FlipOrder, FlipRequest, SwitchState, SwitchView};
 use crate::{
     admin::{audit::AuditEntry, guarded_write::AdminWrite},
     db::{self, Scope},
@@ -98,6 +98,30 @@ pub async fn set_kill_switch(
         }
     };
     write.finish(entry, StatusCode::OK, &current).await
+}
+
+/// `GET /api/tenant/{org_id}/admin/kill-switch`
+#[utoipa::path(
+    get,
+    path = "/api/tenant/{org_id}/admin/kill-switch",
+    summary = "The shop's kill switch: engaged or not, why, since when, its cooldown",
+    tag = "admin",
+    params(TenantPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The switch now, and the operators' pause of every shop if any", body = SwitchView),
+        TokenRefusals,
+        Unavailable,
+    )
+)]
+pub async fn kill_switch_state(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> Result<Json<SwitchView>, ApiError> {
+    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
+    let current = view(&mut tx, caller.org_id).await?;
+    tx.commit().await?;
+    Ok(Json(current))
 }
 
 /// `GET /api/tenant/{org_id}/sales`: public, cheap; the edge polls it to stop buys early.

@@ -70,6 +70,52 @@ pub struct SwitchState {
     pub cooldown_until: Option<DateTime<Utc>>,
 }
 
+/// `GET /api/admin/kill-switch`: the shop's switch as its console shows it, and whether the
+/// operators' switch pauses every shop meanwhile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct SwitchView {
+    pub engaged: bool,
+    pub reason: Option<String>,
+    /// When it last flipped; absent if it never has.
+    pub since: Option<DateTime<Utc>>,
+    /// Until when a flip back is refused without `force`.
+    pub cooldown_until: Option<DateTime<Utc>>,
+    /// The operators' reason, while their switch pauses every shop.
+    pub operators_paused: Option<String>,
+}
+
+/// The shop's switch and the operators', read inside the caller's transaction.
+pub async fn view(conn: &mut PgConnection, org_id: Uuid) -> Result<SwitchView, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT organization_id, engaged, reason, changed_at, cooldown_until
+           FROM kill_switches WHERE organization_id IN ($1, $2)"#,
+        org_id,
+        GLOBAL
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut view = SwitchView {
+        engaged: false,
+        reason: None,
+        since: None,
+        cooldown_until: None,
+        operators_paused: None,
+    };
+    for row in rows {
+        if row.organization_id == GLOBAL {
+            if row.engaged {
+                view.operators_paused = Some(row.reason.unwrap_or_default());
+            }
+        } else {
+            view.engaged = row.engaged;
+            view.reason = row.reason;
+            view.since = Some(row.changed_at);
+            view.cooldown_until = row.cooldown_until;
+        }
+    }
+    Ok(view)
+}
+
 /// What a flip did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flip {

@@ -11,6 +11,7 @@
 //! Only confirmed purchases are remembered with their key: a refusal (out of stock, unknown
 //! item) writes nothing, so a retry of a refused buy is decided afresh.
 
+use api::live_sale::Refusals;
 use chrono::Utc;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
@@ -43,6 +44,21 @@ pub struct Applied {
     pub outcomes: Vec<Outcome>,
     /// The item's stock once the batch was through, when it reached the item.
     pub stock_left: Option<i32>,
+}
+
+impl Applied {
+    /// The orders this batch refused because the item was sold out or sales were paused.
+    pub fn refusals(&self) -> Refusals {
+        let mut refused = Refusals::default();
+        for outcome in &self.outcomes {
+            if outcome.is_sold_out() {
+                refused.sold_out += 1;
+            } else if matches!(outcome, Outcome::Paused(_)) {
+                refused.paused += 1;
+            }
+        }
+        refused
+    }
 }
 
 /// How a batch's one statement becomes a transaction.

@@ -32,7 +32,9 @@ use super::{
     engine::{apply_batch_in, Applied, BatchRules, Lane},
     order::{BuyOrder, Outcome},
 };
-use crate::{http::error::ApiError, observability::recorder::names};
+use crate::{
+    http::error::ApiError, live_sale::refusal_tally::RefusalTally, observability::recorder::names,
+};
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;
 
@@ -81,6 +83,8 @@ struct Shared {
     rules: BatchRules,
     max_batch: usize,
     lanes: Mutex<HashMap<(Uuid, Lane), Waiting>>,
+    /// Where the orders a batch refused (sold out, paused) are counted, once per batch.
+    refusals: RefusalTally,
     runtime: Option<Handle>,
     /// Dropped with the last handle on the committer, which ends its thread.
     _stop: Option<oneshot::Sender<()>>,
@@ -108,6 +112,17 @@ impl GroupCommitter {
     /// Applies each batch under `rules` (explicit transactions behind a transaction pooler, the
     /// queue's cap per shop).
     pub fn with_rules(db: PgPool, max_batch: usize, rules: BatchRules) -> Self {
+        Self::counting_refusals(db, max_batch, rules, RefusalTally::default())
+    }
+
+    /// Like `with_rules`, counting the orders each batch refuses in `refusals` (for the
+    /// admins' live sale view).
+    pub fn counting_refusals(
+        db: PgPool,
+        max_batch: usize,
+        rules: BatchRules,
+        refusals: RefusalTally,
+    ) -> Self {
         let (runtime, stop) = match own_runtime() {
             Some((runtime, stop)) => (Some(runtime), Some(stop)),
             None => (None, None),
@@ -127,6 +142,7 @@ impl GroupCommitter {
                 rules,
                 max_batch: max_batch.max(1),
                 lanes: Mutex::new(HashMap::new()),
+                refusals,
                 runtime,
                 _stop: stop,
             }),
@@ -183,6 +199,7 @@ async fn drive(shared: Arc<Shared>, lane_key: (Uuid, Lane)) {
         committed(&shared, lane_key, units, applied.as_ref().ok());
         match applied {
             Ok(applied) => {
+                shared.refusals.add(lane_key.0, applied.refusals());
                 for (reply, outcome) in replies.into_iter().zip(applied.outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }

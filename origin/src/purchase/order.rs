@@ -79,6 +79,11 @@ impl Outcome {
         })
     }
 
+    /// Whether this is the refusal of a buy the stock could not cover.
+    pub fn is_sold_out(&self) -> bool {
+        matches!(self, Self::Final(stored) if stored.status == ProblemKind::OutOfStock.status())
+    }
+
     /// The order id, when the purchase was confirmed by this batch.
     pub fn confirmed_order_id(&self) -> Option<Uuid> {
         match self {

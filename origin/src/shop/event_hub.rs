@@ -2,8 +2,11 @@
 //!
 //! One `LISTEN` connection per origin process receives every committed stock change and queued
 //! purchase outcome (`pg_notify` inside the writing transaction, so only committed facts are
-//! announced). Each shop with open streams has its own broadcast channel: an event is parsed
-//! once, stored once (behind an `Arc`) and wakes only the streams of its own shop.
+//! announced), and the refusal counts every origin process publishes once a second
+//! (`live_sale::refusal_tally`). Each shop with open streams has its own broadcast channel: an
+//! event is parsed once, stored once (behind an `Arc`) and wakes only the streams of its own
+//! shop. An `EventObserver` (the admins' live sale view) sees every event of every shop, on the
+//! listener's task, before the streams do.
 //!
 //! Streams are a resource a client could hoard, so opening one takes a `StreamPermit` under two
 //! caps, per user and per shop; the permit is given back when the stream ends. A channel holds
@@ -21,7 +24,10 @@ use sqlx::{postgres::PgListener, PgPool};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::purchase::{queue::PURCHASE_CHANNEL, STOCK_CHANNEL};
+use crate::{
+    live_sale::refusal_tally::{RefusalCounts, REFUSALS_CHANNEL},
+    purchase::{queue::PURCHASE_CHANNEL, STOCK_CHANNEL},
+};
 
 /// Events one shop's stream may be behind by before it is ended.
 const BUFFER: usize = 256;
@@ -32,6 +38,9 @@ pub struct StockEvent {
     pub org_id: Uuid,
     pub item_id: Uuid,
     pub stock: i32,
+    /// Units the change sold: a purchase batch's; 0 for an admin's edit or restock.
+    #[serde(default)]
+    pub sold: u64,
 }
 
 /// A decided queued purchase.
@@ -49,15 +58,24 @@ pub struct PurchaseEvent {
 pub enum ShopEvent {
     Stock(StockEvent),
     Purchase(PurchaseEvent),
+    /// Purchases refused in the last second or so, as one origin process counted them.
+    Refusals(RefusalCounts),
 }
 
 impl ShopEvent {
-    fn org_id(&self) -> Uuid {
+    pub fn org_id(&self) -> Uuid {
         match self {
             Self::Stock(e) => e.org_id,
             Self::Purchase(e) => e.org_id,
+            Self::Refusals(e) => e.org_id,
         }
     }
+}
+
+/// Something that sees every shop's events as they arrive, whether or not the shop has open
+/// streams. It runs on the listener's task, so it must be quick: a map lookup, a few adds.
+pub trait EventObserver: Send + Sync + std::fmt::Debug {
+    fn observe(&self, event: &ShopEvent);
 }
 
 /// How many streams may be open at once in this process.
@@ -95,6 +113,7 @@ pub struct EventHub {
 struct Hub {
     caps: StreamCaps,
     shops: Mutex<HashMap<Uuid, ShopStreams>>,
+    observer: Option<Arc<dyn EventObserver>>,
 }
 
 #[derive(Debug)]
@@ -120,10 +139,20 @@ impl Default for EventHub {
 
 impl EventHub {
     pub fn new(caps: StreamCaps) -> Self {
+        Self::build(caps, None)
+    }
+
+    /// A hub whose every event `observer` sees too.
+    pub fn observed_by(caps: StreamCaps, observer: Arc<dyn EventObserver>) -> Self {
+        Self::build(caps, Some(observer))
+    }
+
+    fn build(caps: StreamCaps, observer: Option<Arc<dyn EventObserver>>) -> Self {
         Self {
             shared: Arc::new(Hub {
                 caps,
                 shops: Mutex::new(HashMap::new()),
+                observer,
             }),
         }
     }
@@ -159,13 +188,22 @@ impl EventHub {
         Ok((receiver, permit))
     }
 
+    /// A place under the caps for a stream of `org_id` that user `sub` fills from elsewhere
+    /// (an admin's live sale stream): it counts like any stream of the shop.
+    pub fn admit(&self, org_id: Uuid, sub: &str) -> Result<StreamPermit, StreamRefused> {
+        self.subscribe(org_id, sub).map(|(_, permit)| permit)
+    }
+
     /// Streams open now, across every shop.
     pub fn open_streams(&self) -> usize {
         self.shared.lock().values().map(|shop| shop.open).sum()
     }
 
-    /// Hands `event` to its shop's open streams (none open: dropped).
+    /// Hands `event` to the observer and to its shop's open streams (none open: dropped).
     pub fn publish(&self, event: ShopEvent) {
+        if let Some(observer) = &self.shared.observer {
+            observer.observe(&event);
+        }
         let shops = self.shared.lock();
         if let Some(shop) = shops.get(&event.org_id()) {
             // No receiver left is fine: the last stream is closing.
@@ -186,7 +224,7 @@ impl EventHub {
     async fn listen_once(&self, db: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(db).await?;
         listener
-            .listen_all([STOCK_CHANNEL, PURCHASE_CHANNEL])
+            .listen_all([STOCK_CHANNEL, PURCHASE_CHANNEL, REFUSALS_CHANNEL])
             .await?;
         loop {
             let notification = listener.recv().await?;
@@ -197,6 +235,9 @@ impl EventHub {
                 PURCHASE_CHANNEL => serde_json::from_str(notification.payload())
                     .ok()
                     .map(ShopEvent::Purchase),
+                REFUSALS_CHANNEL => serde_json::from_str(notification.payload())
+                    .ok()
+                    .map(ShopEvent::Refusals),
                 _ => None,
             };
             if let Some(event) = event {
@@ -272,6 +313,7 @@ mod tests {
                 org_id: shop,
                 item_id: Uuid::nil(),
                 stock,
+                sold: 1,
             }));
         }
         assert!(matches!(
@@ -290,6 +332,7 @@ mod tests {
                 org_id,
                 item_id: Uuid::nil(),
                 stock: 1,
+                sold: 0,
             })
         };
         hub.publish(stock(other));

@@ -41,7 +41,10 @@ use utoipa::{
         crate::admin::items::create_item,
         crate::admin::items::update_item,
         crate::kill_switch::handlers::set_kill_switch,
+        crate::kill_switch::handlers::kill_switch_state,
         crate::admin::audit::list_audit_entries,
+        crate::live_sale::stream::stream_sale_seconds,
+        crate::live_sale::edge_reports::report_edge_refusals,
         crate::http::health::live,
         crate::http::health::ready,
         crate::http::metrics_endpoint::render,
@@ -51,7 +54,7 @@ use utoipa::{
     tags(
         (name = "shop", description = "What shoppers call"),
         (name = "admin", description = "Shop admins managing their items (role admin)"),
-        (name = "operations", description = "Origin only: probes, metrics, this document"),
+        (name = "operations", description = "Origin only: probes, metrics, this document, the edge's reports"),
     )
 )]
 pub struct ApiDoc;

@@ -18,6 +18,10 @@ use crate::{
 /// Channel on which decided queued purchases are announced (see `shop::events`).
 pub const PURCHASE_CHANNEL: &str = "furnitureops_purchase";
 
+/// How the reason of a queued purchase rejected for want of stock begins (the admins' live
+/// view counts those as sold out).
+pub const OUT_OF_STOCK_REASON: &str = "out of stock";
+
 /// One claimed queue row.
 struct Claimed {
     id: Uuid,
@@ -103,7 +107,7 @@ impl Results {
             Decision::OutOfStock { available } => (
                 "rejected",
                 None,
-                Some(format!("out of stock: only {available} left")),
+                Some(format!("{OUT_OF_STOCK_REASON}: only {available} left")),
             ),
             Decision::UnknownItem => ("rejected", None, Some("no such item".to_owned())),
             Decision::Answered(_) => return,

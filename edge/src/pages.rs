@@ -1,11 +1,13 @@
-//! The storefront: the page a shopper sees at `/` on a shop's domain, plus its script and
-//! stylesheet (`edge/storefront/`).
+//! The pages the Worker serves itself on every shop domain: the storefront a shopper sees at
+//! `/` (`edge/storefront/`) and the admin console at `/admin` (`edge/admin/`), each a page, a
+//! script and a stylesheet.
 //!
-//! The three files are the same for every shop: the page asks `/api/shop` and `/api/inventory`
-//! for everything shop-specific. So they are compiled into the Worker and answered without an
-//! origin round trip, and browsers and the CDN may keep them for a minute and then revalidate
-//! with the ETag (a `304` costs a few bytes). They are served only on known shop domains, like
-//! the API, so an unknown host still gets `404`.
+//! The files are the same for every shop: the pages ask the API for everything shop-specific
+//! (the console only with an admin token). So they are compiled into the Worker and answered
+//! without an origin round trip, and browsers and the CDN may keep them for a minute and then
+//! revalidate with the ETag (a `304` costs a few bytes). They are served only on known shop
+//! domains, like the API, so an unknown host still gets `404`. Both pages run under the same
+//! strict Content Security Policy: their own script and stylesheet, their own API, nothing else.
 
 use api::{headers, ProblemKind};
 use worker::{Env, Method, Request, Response, Result};
@@ -15,13 +17,13 @@ use crate::{problem::problem_response, tenant};
 /// How long browsers and the CDN may reuse an asset before revalidating it.
 const MAX_AGE_SECONDS: u32 = 60;
 
-/// The page may load only its own script, stylesheet and API: a token in `sessionStorage` is
-/// worth protecting from injected scripts.
+/// A page may load only its own script, stylesheet and API: a token in `sessionStorage` is
+/// worth protecting from injected scripts (an admin's most of all).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
-/// One file of the storefront.
+/// One file of a page.
 #[derive(Debug)]
 pub struct Asset {
     pub path: &'static str,
@@ -45,28 +47,43 @@ impl Asset {
     }
 }
 
-pub static ASSETS: [Asset; 3] = [
+const HTML: &str = "text/html; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The storefront's files.
+pub static STOREFRONT: [Asset; 3] = [
+    Asset::new("/", HTML, include_str!("../storefront/index.html")),
+    Asset::new("/app.js", JAVASCRIPT, include_str!("../storefront/app.js")),
+    Asset::new("/style.css", CSS, include_str!("../storefront/style.css")),
+];
+
+/// The admin console's files.
+pub static CONSOLE: [Asset; 3] = [
+    Asset::new("/admin", HTML, include_str!("../admin/index.html")),
     Asset::new(
-        "/",
-        "text/html; charset=utf-8",
-        include_str!("../storefront/index.html"),
+        "/admin/console.js",
+        JAVASCRIPT,
+        include_str!("../admin/console.js"),
     ),
     Asset::new(
-        "/app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../storefront/app.js"),
-    ),
-    Asset::new(
-        "/style.css",
-        "text/css; charset=utf-8",
-        include_str!("../storefront/style.css"),
+        "/admin/console.css",
+        CSS,
+        include_str!("../admin/console.css"),
     ),
 ];
 
 /// The asset served at `path`, if any.
 pub fn asset_at(path: &str) -> Option<&'static Asset> {
-    let path = if path == "/index.html" { "/" } else { path };
-    ASSETS.iter().find(|asset| asset.path == path)
+    let path = match path {
+        "/index.html" => "/",
+        "/admin/" | "/admin/index.html" => "/admin",
+        path => path,
+    };
+    STOREFRONT
+        .iter()
+        .chain(CONSOLE.iter())
+        .find(|asset| asset.path == path)
 }
 
 /// True when an `If-None-Match` header names `etag` (or `*`); weak validators match too.
@@ -77,7 +94,7 @@ pub fn not_modified(if_none_match: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
-/// Answers a request outside `/api/`: a storefront file on a shop's domain, or `404`.
+/// Answers a request outside `/api/`: a page's file on a shop's domain, or `404`.
 pub async fn serve(req: &Request, env: &Env, request_id: &str) -> Result<Response> {
     let method = req.method();
     let asset = asset_at(&req.path()).filter(|_| matches!(method, Method::Get | Method::Head));
@@ -131,25 +148,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_page_script_and_stylesheet_are_served_and_nothing_else() {
-        assert_eq!(asset_at("/").map(|a| a.path), Some("/"));
-        assert_eq!(asset_at("/index.html").map(|a| a.path), Some("/"));
-        assert_eq!(asset_at("/app.js").map(|a| a.path), Some("/app.js"));
-        assert_eq!(asset_at("/style.css").map(|a| a.path), Some("/style.css"));
-        assert!(asset_at("/admin").is_none());
-        assert!(asset_at("/app.js/").is_none());
+    fn each_page_script_and_stylesheet_is_served_and_nothing_else() {
+        let served = |path| asset_at(path).map(|a| a.path);
+        assert_eq!(served("/"), Some("/"));
+        assert_eq!(served("/index.html"), Some("/"));
+        assert_eq!(served("/app.js"), Some("/app.js"));
+        assert_eq!(served("/style.css"), Some("/style.css"));
+        assert_eq!(served("/admin"), Some("/admin"));
+        assert_eq!(served("/admin/"), Some("/admin"));
+        assert_eq!(served("/admin/console.js"), Some("/admin/console.js"));
+        assert_eq!(served("/admin/console.css"), Some("/admin/console.css"));
+        assert!(served("/app.js/").is_none());
+        assert!(served("/admin/app.js").is_none());
+        assert!(served("/admin/console.js/").is_none());
     }
 
     #[test]
-    fn the_storefront_stays_small() {
-        let total: usize = ASSETS.iter().map(|a| a.body.len()).sum();
-        assert!(total < 50 * 1024, "storefront is {total} bytes");
+    fn each_page_stays_small() {
+        for (name, files) in [("storefront", &STOREFRONT), ("console", &CONSOLE)] {
+            let total: usize = files.iter().map(|a| a.body.len()).sum();
+            assert!(total < 64 * 1024, "the {name} is {total} bytes");
+        }
     }
 
     #[test]
     fn etags_follow_the_content() {
-        assert_ne!(ASSETS[0].etag(), ASSETS[1].etag());
-        assert_eq!(ASSETS[0].etag(), Asset::new("/", "", ASSETS[0].body).etag());
+        assert_ne!(STOREFRONT[0].etag(), STOREFRONT[1].etag());
+        assert_ne!(STOREFRONT[0].etag(), CONSOLE[0].etag());
+        let again = Asset::new("/", "", STOREFRONT[0].body);
+        assert_eq!(STOREFRONT[0].etag(), again.etag());
     }
 
     #[test]

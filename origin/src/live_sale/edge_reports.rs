@@ -1,0 +1,67 @@
+//! `POST /api/tenant/{org_id}/edge/refusals`: the purchases the edge refused by itself for a
+//! shop (its rate limiter's 429s, buys refused while sales are paused), as one isolate counted
+//! them since its last report.
+//!
+//! Only the edge may report: the route is served only when the origin shares
+//! `EDGE_SHARED_SECRET` with it (tenant routes then refuse calls without the secret, see
+//! `http::middleware::edge_secret`), so nobody else can put counts in an admin's view. The edge
+//! blocks `/api/edge/...` on shop domains, so a shopper cannot make it forward one either. A
+//! report costs the origin a lock and three adds; the counts go out with this process's next
+//! once-a-second publication (`refusal_tally`).
+
+use api::{
+    live_sale::{EdgeRefusals, Refusals, MAX_REPORTED},
+    Problem,
+};
+use axum::{body::Bytes, extract::State, http::StatusCode};
+
+use crate::http::{
+    caller::Tenant,
+    error::ApiError,
+    json_body::parse_json,
+    openapi::doc_types::{TenantPath, TooLarge, Unavailable},
+    state::AppState,
+};
+
+/// `POST /api/tenant/{org_id}/edge/refusals`
+#[utoipa::path(
+    post,
+    path = "/api/tenant/{org_id}/edge/refusals",
+    summary = "The edge reports the purchases it refused by itself (edge only)",
+    tag = "operations",
+    params(TenantPath),
+    request_body = EdgeRefusals,
+    responses(
+        (status = 204, description = "Counted"),
+        (status = 400, description = "Malformed body or a count out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not from the edge, or the origin has no EDGE_SHARED_SECRET", body = Problem, content_type = "application/problem+json"),
+        TooLarge,
+        Unavailable,
+    )
+)]
+pub async fn report_edge_refusals(
+    State(state): State<AppState>,
+    Tenant(org_id): Tenant,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    if state.edge_secret.is_none() {
+        return Err(ApiError::Forbidden(
+            "edge reports are taken only when the origin has EDGE_SHARED_SECRET",
+        ));
+    }
+    let report: EdgeRefusals = parse_json(&body)?;
+    if report.rate_limited > MAX_REPORTED || report.paused > MAX_REPORTED {
+        return Err(ApiError::Malformed(format!(
+            "a report counts at most {MAX_REPORTED} refusals of each kind"
+        )));
+    }
+    state.refusals.add(
+        org_id,
+        Refusals {
+            sold_out: 0,
+            rate_limited: report.rate_limited,
+            paused: report.paused,
+        },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
