@@ -5,7 +5,7 @@ use origin::{config::DatabaseArgs, db};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Token verifications per second for HS256, ES256 and EdDSA.
+    /// Token verifications per second at the origin per algorithm (HS256, ES256, EdDSA, RS256).
     Tokens {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
@@ -32,6 +32,11 @@ pub enum BenchCommand {
         /// Which levels to run (each with its own row-lock baseline).
         #[arg(long, value_delimiter = ',', default_value = "in-process,http")]
         levels: Vec<crate::hot_item::Level>,
+        /// Adds group-commit runs over HTTP with tokens of this algorithm (`all`: HS256, ES256
+        /// and RS256), each sealed as the Worker calls the origin and direct with the full JWT,
+        /// next to HS256 in the same run.
+        #[arg(long, value_enum)]
+        token_alg: Option<crate::hot_item::TokenAlg>,
     },
     /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
     Idempotency(IdempotencyBench),
@@ -132,6 +137,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             queue_batch,
             max_batch,
             levels,
+            token_alg,
         } => {
             let role = db::AppRole {
                 user: app_user,
@@ -145,7 +151,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 queue_batch,
                 max_batch,
             };
-            crate::hot_item::run(database.url(), &role, opts, &levels).await
+            crate::hot_item::run(database.url(), &role, opts, &levels, token_alg).await
         }
         BenchCommand::Idempotency(args) => {
             let sizes = crate::idempotency::Sizes {
