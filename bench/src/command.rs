@@ -6,9 +6,13 @@ use origin::{config::DatabaseArgs, db};
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Token verifications per second at the origin per algorithm (HS256, ES256, EdDSA, RS256).
+    /// Then the same check in the Worker under miniflare (needs `scripts/build-edge` first).
     Tokens {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Requests per row through the Worker (0: skip the Worker).
+        #[arg(long, default_value_t = 4_000)]
+        worker_requests: usize,
     },
     /// 500 buyers of one item: row-lock vs group-commit vs queue, in-process and over HTTP.
     HotItem {
@@ -126,7 +130,16 @@ pub struct IdempotencyBench {
 /// Runs one benchmark command.
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Tokens { seconds } => crate::tokens::run(seconds),
+        BenchCommand::Tokens {
+            seconds,
+            worker_requests,
+        } => {
+            crate::tokens::run(seconds)?;
+            if worker_requests > 0 {
+                crate::worker_tokens::run(worker_requests).await?;
+            }
+            Ok(())
+        }
         BenchCommand::HotItem {
             database,
             app_user,
