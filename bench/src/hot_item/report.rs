@@ -53,7 +53,7 @@ const SEALED_GOAL: f64 = 0.10;
 
 pub fn print_token_table(rows: &[TokenRow], opts: Options) {
     println!(
-        "token algorithms: group commit over HTTP, {} concurrent buyers of one item, {} s per run; sealed: as the Worker calls the origin (claims it verified, sealed for each request), direct: the full JWT, verified by the origin",
+        "token algorithms: group commit over HTTP, {} concurrent buyers of one item, two runs of {} s per row (order A B C C B A); sealed: as the Worker calls the origin (claims it verified, sealed for each request), direct: the full JWT, verified by the origin",
         opts.concurrency, opts.seconds
     );
     println!(
