@@ -5,10 +5,14 @@ use origin::{config::DatabaseArgs, db};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Token verifications per second for HS256, ES256 and EdDSA.
+    /// Token verifications per second at the origin per algorithm (HS256, ES256, EdDSA, RS256).
+    /// Then the same check in the Worker under miniflare (needs `scripts/build-edge` first).
     Tokens {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Requests per row through the Worker (0: skip the Worker).
+        #[arg(long, default_value_t = 4_000)]
+        worker_requests: usize,
     },
     /// 500 buyers of one item: row-lock vs group-commit vs queue, in-process and over HTTP.
     HotItem {
@@ -39,6 +43,11 @@ pub enum BenchCommand {
         /// Rounds of runs without and with admin streams, alternating.
         #[arg(long, default_value_t = 2)]
         rounds: usize,
+        /// Adds group-commit runs over HTTP with tokens of this algorithm (`all`: HS256, ES256
+        /// and RS256), each sealed as the Worker calls the origin and direct with the full JWT,
+        /// next to HS256 in the same run.
+        #[arg(long, value_enum)]
+        token_alg: Option<crate::hot_item::TokenAlg>,
     },
     /// Idempotency lookups at 1M vs 10M keys; retiring a day by DROP vs DELETE.
     Idempotency(IdempotencyBench),
@@ -142,7 +151,16 @@ pub struct IdempotencyBench {
 /// Runs one benchmark command.
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Tokens { seconds } => crate::tokens::run(seconds),
+        BenchCommand::Tokens {
+            seconds,
+            worker_requests,
+        } => {
+            crate::tokens::run(seconds)?;
+            if worker_requests > 0 {
+                crate::worker_tokens::run(worker_requests).await?;
+            }
+            Ok(())
+        }
         BenchCommand::HotItem {
             database,
             app_user,
@@ -155,6 +173,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             levels,
             admin_streams,
             rounds,
+            token_alg,
         } => {
             let role = db::AppRole {
                 user: app_user,
@@ -170,7 +189,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 admin_streams,
                 rounds,
             };
-            crate::hot_item::run(database.url(), &role, opts, &levels).await
+            crate::hot_item::run(database.url(), &role, opts, &levels, token_alg).await
         }
         BenchCommand::Idempotency(args) => {
             let sizes = crate::idempotency::Sizes {

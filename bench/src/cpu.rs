@@ -89,6 +89,26 @@ pub fn process_on_cpu() -> Option<Duration> {
     None
 }
 
+/// CPU time (user and system) spent so far by the live processes of process group `pgid`: a
+/// server of another process and its children, such as miniflare and its workerd.
+#[cfg(target_os = "linux")]
+pub fn process_group_cpu(pgid: u32) -> Option<Duration> {
+    let ticks = |n: u64| Duration::from_micros(n * 1_000_000 / procfs::ticks_per_second());
+    let pgid = i32::try_from(pgid).ok()?;
+    let total = procfs::process::all_processes()
+        .ok()?
+        .filter_map(|process| process.ok()?.stat().ok())
+        .filter(|stat| stat.pgrp == pgid)
+        .map(|stat| ticks(stat.utime + stat.stime))
+        .sum();
+    Some(total)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn process_group_cpu(_pgid: u32) -> Option<Duration> {
+    None
+}
+
 /// How many cores this machine has, for the ceiling `cores / cost`.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)

@@ -22,6 +22,7 @@ mod scratch;
 mod stats;
 mod streams;
 mod tokens;
+mod worker_tokens;
 
 use std::alloc::System;
 

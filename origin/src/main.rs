@@ -48,7 +48,7 @@ enum Command {
         command: TenantCommand,
     },
     /// Print a signed token for a shop (development and tests).
-    Token(TokenCommand),
+    Token(Box<TokenCommand>),
     /// Run queue workers only (no HTTP): apply `Prefer: respond-async` purchases.
     Worker {
         #[command(flatten)]
@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Tenant { database, command } => {
             tenant(&owner_pool(&database).await?, command).await
         }
-        Command::Token(args) => token(args).await,
+        Command::Token(args) => token(*args).await,
         Command::Worker {
             database,
             app_user,

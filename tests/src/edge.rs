@@ -147,6 +147,11 @@ impl Edge {
         }
     }
 
+    /// The process group of miniflare and the workerd it runs (to read their CPU time).
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The request counts of `org_id`'s limiter object.
     pub async fn limiter_stats(&self, org_id: Uuid) -> LimiterStats {
         let url = self

@@ -91,7 +91,7 @@ impl Bench {
         ] {
             let item = self.new_item(&format!("HTTP-{mode}")).await?;
             let result = self
-                .http_load(url, item, tokens.clone(), prefer_async)
+                .http_load(url, item, bearer(tokens.clone()), prefer_async)
                 .await;
             let (confirmed, drain) = if prefer_async {
                 let (confirmed, rate) = self.drain(item).await?;
@@ -111,7 +111,7 @@ impl Bench {
         &self,
         base: &str,
         item: Uuid,
-        tokens: Arc<Vec<String>>,
+        identify: Identify,
         prefer_async: bool,
     ) -> LoadResult {
         let address = base.trim_start_matches("http://").to_owned();
@@ -124,9 +124,11 @@ impl Bench {
             let (address, connections) = (address.clone(), connections.clone());
             let mut request = Request::post(path.as_str())
                 .header(header::HOST, address.as_str())
-                .header(header::AUTHORIZATION, format!("Bearer {}", tokens[task]))
                 .header(header::CONTENT_TYPE, "application/json")
                 .header("idempotency-key", format!("{item}-{task}-{n}"));
+            for (name, value) in identify(task, n) {
+                request = request.header(name, value);
+            }
             if prefer_async {
                 request = request.header("prefer", "respond-async");
             }
@@ -143,6 +145,14 @@ impl Bench {
         })
         .await
     }
+}
+
+/// The headers of request `n` of buyer `task` that say who is buying.
+pub(super) type Identify = Arc<dyn Fn(usize, u64) -> Vec<(&'static str, String)> + Send + Sync>;
+
+/// Each buyer's bearer token, as a client calling the origin directly sends it.
+pub(super) fn bearer(tokens: Arc<Vec<String>>) -> Identify {
+    Arc::new(move |task, _| vec![("authorization", format!("Bearer {}", tokens[task]))])
 }
 
 type Connection = Mutex<Option<SendRequest<Full<Bytes>>>>;
@@ -200,7 +210,7 @@ async fn send(
     answered
 }
 
-async fn spawn_server(router: Router) -> anyhow::Result<String> {
+pub(super) async fn spawn_server(router: Router) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router).await });

@@ -30,6 +30,25 @@ pub struct LoadResult {
     pub cpu: Option<CpuUse>,
 }
 
+impl LoadResult {
+    /// Adds `other`'s calls, time and CPU to these, as one longer run.
+    pub fn add(&mut self, other: LoadResult) {
+        self.latencies.extend(other.latencies);
+        self.confirmed += other.confirmed;
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        self.server_errors += other.server_errors;
+        self.elapsed += other.elapsed;
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some(mine), Some(theirs)) => Some(CpuUse {
+                machine: mine.machine + theirs.machine,
+                process: mine.process + theirs.process,
+            }),
+            _ => None,
+        };
+    }
+}
+
 /// Runs `call(task, n)` from `concurrency` tasks for `duration`.
 pub async fn run<F, Fut>(concurrency: usize, duration: Duration, call: F) -> LoadResult
 where

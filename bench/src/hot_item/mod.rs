@@ -7,12 +7,15 @@
 //! oversell: initial stock = remaining stock + units in orders, and orders = confirmations.
 //! The `admin-streams` level (`admin_streams`) runs the HTTP group-commit load again, without and
 //! with shop admins watching the live sale, side by side.
+//! `--token-alg` adds group-commit runs over HTTP per token algorithm, sealed (the Worker's
+//! way) and direct (`token_algorithms`).
 
 mod admin_streams;
 mod http;
 mod load;
 mod report;
 mod row_lock;
+mod token_algorithms;
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,7 +25,7 @@ use uuid::Uuid;
 
 use self::{
     load::{Answer, LoadResult},
-    report::{print_table, Row},
+    report::{print_table, print_token_table, Row},
 };
 use crate::{scratch::with_scratch_database, stats::summarize};
 use origin::{
@@ -33,6 +36,7 @@ use origin::{
 };
 
 pub use row_lock::{buy_one, http_buy, RowLockOutcome};
+pub use token_algorithms::TokenAlg;
 
 /// The queue's cap per shop, lifted: the bench measures how fast the queue fills and drains,
 /// and 500 buyers enqueueing for seconds outrun the default cap by design.
@@ -78,7 +82,12 @@ pub async fn run(
     app_role: &AppRole,
     opts: Options,
     levels: &[Level],
+    token_alg: Option<TokenAlg>,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        token_alg.is_none() || levels.contains(&Level::Http),
+        "--token-alg runs over HTTP: add http to --levels"
+    );
     let role = app_role.clone();
     let levels = levels.to_vec();
     with_scratch_database(owner_url, "hot_item", |options, owner| async move {
@@ -101,10 +110,22 @@ pub async fn run(
         if levels.contains(&Level::Http) {
             rows.extend(bench.http_levels().await?);
         }
+        let token_rows = match token_alg {
+            Some(choice) => bench.token_rows(choice).await?,
+            None => Vec::new(),
+        };
         if !rows.is_empty() {
             print_table(&rows, opts);
         }
-        anyhow::ensure!(rows.iter().all(|r| !r.oversell), "oversell detected");
+        if !token_rows.is_empty() {
+            print_token_table(&token_rows, opts);
+        }
+        anyhow::ensure!(
+            rows.iter()
+                .chain(token_rows.iter().map(|t| &t.row))
+                .all(|r| !r.oversell),
+            "oversell detected"
+        );
         if levels.contains(&Level::AdminStreams) {
             bench.admin_stream_runs().await?;
         }

@@ -1,8 +1,12 @@
-//! The hot-item table: one row per mode, with its ratio to the same level's row-lock baseline.
+//! The hot-item tables: one row per mode, with its ratio to the same level's row-lock baseline;
+//! and, with `--token-alg`, one row per token algorithm and way of calling, with its ratio to
+//! HS256 called the same way.
 
 use std::time::Duration;
 
-use super::{load::LoadResult, Options};
+use api::token::KeyAlgorithm;
+
+use super::{load::LoadResult, token_algorithms::Way, Options};
 use crate::{cpu, stats::Summary};
 
 /// One mode's figures.
@@ -35,6 +39,89 @@ impl Row {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / self.answered() as f64;
         (self.answered() > 0).then(|| (per(cpu.machine), per(cpu.process)))
     }
+}
+
+/// A group-commit run over HTTP with tokens of one algorithm, called one way.
+pub struct TokenRow {
+    pub algorithm: KeyAlgorithm,
+    pub way: Way,
+    pub row: Row,
+}
+
+/// How much slower than the sealed ES256 and RS256 runs may be than HS256's (issue 17).
+const SEALED_GOAL: f64 = 0.10;
+
+pub fn print_token_table(rows: &[TokenRow], opts: Options) {
+    println!(
+        "token algorithms: group commit over HTTP, {} concurrent buyers of one item, two runs of {} s per row (order A B C C B A); sealed: as the Worker calls the origin (claims it verified, sealed for each request), direct: the full JWT, verified by the origin",
+        opts.concurrency, opts.seconds
+    );
+    println!(
+        "{:<6} {:<7} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>9} {:>11} {:>10} {:>10}",
+        "alg",
+        "path",
+        "purchases/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "5xx",
+        "oversell",
+        "vs HS256",
+        "CPU us/buy",
+        "of it here",
+        "ceiling/s"
+    );
+    let hs256 = |way: Way| {
+        rows.iter()
+            .find(|r| r.way == way && r.algorithm == KeyAlgorithm::Hs256)
+            .map_or(f64::NAN, |r| r.row.per_second())
+    };
+    let cores = cpu::cores();
+    for token in rows {
+        let row = &token.row;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu_micros = row.cpu_micros();
+        println!(
+            "{:<6} {:<7} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>8.2}x {:>11} {:>10} {:>10}",
+            token.algorithm.name(),
+            token.way.name(),
+            row.per_second(),
+            ms(row.summary.p50),
+            ms(row.summary.p99),
+            ms(row.summary.max),
+            row.result.server_errors,
+            if row.oversell { "VIOLATED" } else { "0" },
+            row.per_second() / hs256(token.way),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{us:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(_, here)| format!("{here:.0}")),
+            cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{:.0}", cores as f64 * 1e6 / us)),
+        );
+    }
+    let sealed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.way == Way::Sealed && r.algorithm != KeyAlgorithm::Hs256)
+        .map(|r| {
+            let change = r.row.per_second() / hs256(Way::Sealed) - 1.0;
+            let verdict = if change >= -SEALED_GOAL {
+                "met"
+            } else {
+                "NOT met"
+            };
+            format!(
+                "{} {:+.1} % ({verdict})",
+                r.algorithm.name(),
+                change * 100.0
+            )
+        })
+        .collect();
+    if !sealed.is_empty() {
+        println!(
+            "goal: sealed runs within {:.0} % of HS256: {}",
+            SEALED_GOAL * 100.0,
+            sealed.join(", ")
+        );
+    }
+    println!("(sealed rows: the bench seals the claims as the Worker would, on its own CPU, counted in \"of it here\")");
 }
 
 pub fn print_table(rows: &[Row], opts: Options) {
