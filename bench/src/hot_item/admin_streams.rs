@@ -125,7 +125,12 @@ impl Bench {
                     .await?;
                 let watching = self.open_streams(&address, &admins[..attached]).await?;
                 let result = self
-                    .http_load(&server.url, item, super::http::bearer(buyers.clone()), false)
+                    .http_load(
+                        &server.url,
+                        item,
+                        super::http::bearer(buyers.clone()),
+                        false,
+                    )
                     .await;
                 let oversell = self.oversold(item, result.confirmed).await?;
                 if let Some(mut watching) = watching {
