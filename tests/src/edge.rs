@@ -147,6 +147,12 @@ impl Edge {
         }
     }
 
+    /// The id of the launcher (node), which leads the process group its workerd runs in: what
+    /// a benchmark reads to tell the Worker's CPU time from the rest.
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The request counts of `org_id`'s limiter object.
     pub async fn limiter_stats(&self, org_id: Uuid) -> LimiterStats {
         let url = self
