@@ -18,6 +18,13 @@ pub struct CpuShares {
     pub bench: Duration,
     /// The Worker: node (miniflare) and workerd.
     pub edge: Duration,
+    /// Of it, workerd's main thread, which runs every request of the isolate, the limiter
+    /// object and miniflare's emulation of the cache and storage: at one core, requests queue
+    /// however many cores are idle.
+    pub workerd_main_thread: Duration,
+    /// How long that thread was ready to run but waited for a core (the scheduler's
+    /// `run_delay`): what other processes took from it.
+    pub workerd_main_thread_waiting: Duration,
     /// The Postgres backends of the bench's database.
     pub postgres: Duration,
 }
@@ -34,6 +41,12 @@ impl CpuShares {
             machine: self.machine.saturating_sub(start.machine),
             bench: self.bench.saturating_sub(start.bench),
             edge: self.edge.saturating_sub(start.edge),
+            workerd_main_thread: self
+                .workerd_main_thread
+                .saturating_sub(start.workerd_main_thread),
+            workerd_main_thread_waiting: self
+                .workerd_main_thread_waiting
+                .saturating_sub(start.workerd_main_thread_waiting),
             postgres: self.postgres.saturating_sub(start.postgres),
         }
     }
@@ -85,6 +98,12 @@ fn so_far(groups: &Groups) -> Option<CpuShares> {
             shares.bench += spent;
         } else if Some(stat.pgrp) == edge_group {
             shares.edge += spent;
+            if stat.comm == "workerd" {
+                if let Ok(main) = process.task_main_thread().and_then(|task| task.schedstat()) {
+                    shares.workerd_main_thread += Duration::from_nanos(main.sum_exec_runtime);
+                    shares.workerd_main_thread_waiting += Duration::from_nanos(main.run_delay);
+                }
+            }
         } else if stat.comm == "postgres"
             && process
                 .cmdline()

@@ -26,6 +26,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
 /// How one request was answered.
 #[derive(Debug, Clone, Copy)]
 pub struct Answered {
+    pub sent: Instant,
     pub latency: Duration,
     /// `None`: no answer (connection failed or timed out).
     pub status: Option<u16>,
@@ -100,6 +101,7 @@ async fn timed(
     }
     .await;
     Answered {
+        sent,
         latency: sent.elapsed(),
         status: answer.as_ref().map(|(status, _)| status.as_u16()),
         success: answer.is_some_and(|(status, body)| expected(status, &body)),

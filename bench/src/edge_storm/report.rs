@@ -2,7 +2,7 @@
 //! where the CPU went, and the goals of issue 20 (honest p99 under attack within 1.5x of the
 //! quiet run, the success rate unchanged, origin reads bounded by the cache).
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use super::{
     attackers::{AttackRates, StreamsEnded, Tally},
@@ -65,7 +65,20 @@ impl Honest {
     }
 }
 
+fn debug_slowest(label: &str, phase: &Phase) {
+    let start = phase.buyers.iter().map(|b| b.read.sent).min().unwrap();
+    let mut all: Vec<(&str, &Answered)> = phase.buyers.iter().flat_map(|b| [("read", &b.read), ("buy", &b.buy)]).collect();
+    all.sort_by_key(|(_, a)| std::cmp::Reverse(a.latency));
+    for (kind, a) in all.iter().take(8) {
+        println!("DEBUG {label} {kind} sent at {:.2} s latency {:.1} ms status {:?}", (a.sent - start).as_secs_f64(), millis(a.latency), a.status);
+    }
+}
+
 pub fn print(run: &Run<'_>) {
+    if std::env::var_os("STORM_DEBUG").is_some() {
+        debug_slowest("quiet", run.quiet);
+        debug_slowest("attack", run.attack);
+    }
     let (quiet, attack) = (run.quiet, run.attack);
     let rates = run.rates;
     println!(
@@ -88,21 +101,35 @@ pub fn print(run: &Run<'_>) {
         println!("  {label:<34} {:>16} {:>16}", value(quiet), value(attack));
     };
     for (what, figures) in [
-        ("honest reads", Honest::reads as fn(&Phase) -> Honest),
-        ("honest buys", Honest::buys),
+        ("honest requests", Honest::all as fn(&Phase) -> Honest),
+        ("  of them reads", Honest::reads),
+        ("  of them buys", Honest::buys),
     ] {
-        row(&format!("{what}: requests"), &|p| figures(p).count.to_string());
-        row("  success", &|p| format!("{:.2} %", figures(p).success_percent()));
-        row("  p50", &|p| format!("{:.1} ms", millis(figures(p).p50)));
-        row("  p99", &|p| format!("{:.1} ms", millis(figures(p).p99)));
+        row(what, &|p| figures(p).count.to_string());
+        row("    success", &|p| {
+            let f = figures(p);
+            format!("{:.2} % ({} failed)", f.success_percent(), f.count - f.succeeded)
+        });
+        row("    p50", &|p| format!("{:.1} ms", millis(figures(p).p50)));
+        row("    p99", &|p| format!("{:.1} ms", millis(figures(p).p99)));
     }
-    row("  buys answered 201 / 409", &|p| {
+    row("    buys answered 201 / 409", &|p| {
         let status = |code| p.buyers.iter().filter(|b| b.buy.status == Some(code)).count();
         format!("{} / {}", status(201), status(409))
     });
-    row("honest requests that failed", &|p| {
-        let all = Honest::all(p);
-        (all.count - all.succeeded).to_string()
+    row("  honest answers that failed", &|p| {
+        let mut failed = BTreeMap::<String, usize>::new();
+        for answer in p.buyers.iter().flat_map(|b| [&b.read, &b.buy]) {
+            if !answer.success {
+                let status = answer.status.map_or("none".to_owned(), |s| s.to_string());
+                *failed.entry(status).or_default() += 1;
+            }
+        }
+        if failed.is_empty() {
+            return "none".to_owned();
+        }
+        let failed: Vec<String> = failed.iter().map(|(s, n)| format!("{n} x {s}")).collect();
+        failed.join(", ")
     });
     row("units sold = stock - left", &|p| {
         let s = p.sale;
@@ -128,6 +155,8 @@ pub fn print(run: &Run<'_>) {
     row("  whole machine", &cores(|c| c.machine));
     row("  bench (load + origin)", &cores(|c| c.bench));
     row("  Worker (node + workerd)", &cores(|c| c.edge));
+    row("    workerd's main thread, running", &cores(|c| c.workerd_main_thread));
+    row("      ready, waiting for a core", &cores(|c| c.workerd_main_thread_waiting));
     row("  Postgres (this database)", &cores(|c| c.postgres));
     row("  rest (other processes)", &cores(CpuShares::rest));
 
@@ -185,7 +214,7 @@ pub fn print(run: &Run<'_>) {
             cost.kind,
             cost.cpu
                 .map_or_else(|| "-".to_owned(), |cpu| format!("{:.2} ms", millis(cpu))),
-            cost.status
+            cost.answers
         );
     }
     if let Some(report) = &attack.attack {
@@ -197,11 +226,13 @@ fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
     let ratio = |figures: fn(&Phase) -> Honest| {
         millis(figures(attack).p99) / millis(figures(quiet).p99).max(f64::MIN_POSITIVE)
     };
-    let (reads, buys) = (ratio(Honest::reads), ratio(Honest::buys));
+    let all = ratio(Honest::all);
     println!("  goals:");
     println!(
-        "    honest p99 under attack / quiet: reads {reads:.2}x, buys {buys:.2}x (goal: at most {P99_GOAL}x) {}",
-        verdict(reads <= P99_GOAL && buys <= P99_GOAL)
+        "    honest p99 under attack / quiet: {all:.2}x (reads {:.2}x, buys {:.2}x) (goal: at most {P99_GOAL}x) {}",
+        ratio(Honest::reads),
+        ratio(Honest::buys),
+        verdict(all <= P99_GOAL)
     );
     let (quiet_ok, attack_ok) = (Honest::all(quiet), Honest::all(attack));
     println!(

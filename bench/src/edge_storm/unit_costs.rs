@@ -1,22 +1,28 @@
 //! What one request of each kind costs the Worker in CPU time, measured after the storm with
-//! nothing else running through it: requests sent one at a time, the Worker's processes' CPU
-//! time divided by their number. It says whether the attackers' requests are turned away
-//! cheaply, next to the cheapest refusal there is (a host no shop is served on).
+//! nothing else running through it, on a shop of its own (so none of the storm's quotas or
+//! cooldowns apply): requests sent one at a time, the Worker's processes' CPU time divided by
+//! their number. It says whether the attackers' requests are turned away cheaply, next to the
+//! cheapest refusal there is (a host no shop is served on) and to what honest requests cost.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use api::headers::{CF_CONNECTING_IP, WRITE_LSN};
-use reqwest::{header::HOST, StatusCode};
+use api::{
+    headers::{CF_CONNECTING_IP, WRITE_LSN},
+    token::Role,
+};
+use reqwest::header::HOST;
 use uuid::Uuid;
 
 use super::{
     cpu_shares::PhaseMeter,
-    world::{World, DOMAIN},
+    world::{World, COSTS_DOMAIN},
 };
 
-/// Requests of each kind.
-const REQUESTS: usize = 300;
-/// The Worker's default read quota and cooldown: reads a client sends before it is cooled down.
+/// Requests of each kind, after `WARM_UP` of it. The costs shop takes 600 buys a minute.
+const REQUESTS: usize = 500;
+const WARM_UP: usize = 20;
+/// Reads one client sends to be cooled down: the default read quota (300 a minute), then the
+/// default cooldown's 20 refusals, and a few more.
 const TO_COOL_DOWN: usize = 300 + 20 + 5;
 const COOLED_DOWN: &str = "203.0.113.200";
 
@@ -24,8 +30,8 @@ const COOLED_DOWN: &str = "203.0.113.200";
 #[derive(Debug, Clone)]
 pub struct UnitCost {
     pub kind: &'static str,
-    /// The answer every request of the kind got.
-    pub status: String,
+    /// The answers the kind's requests got, e.g. "300 x 200".
+    pub answers: String,
     /// The Worker's CPU time per request.
     pub cpu: Option<Duration>,
 }
@@ -36,78 +42,114 @@ enum Kind {
     CachedRead,
     BustingRead,
     CooledDownRead,
+    ShopperRead,
+    Buy,
 }
 
 impl Kind {
+    const ALL: [Self; 6] = [
+        Self::UnknownShop,
+        Self::CachedRead,
+        Self::BustingRead,
+        Self::CooledDownRead,
+        Self::ShopperRead,
+        Self::Buy,
+    ];
+
     fn label(self) -> &'static str {
         match self {
-            Self::UnknownShop => "unknown shop (404), the floor",
-            Self::CachedRead => "inventory read from the cache",
+            Self::UnknownShop => "unknown shop (the floor)",
+            Self::CachedRead => "anonymous read from the cache",
             Self::BustingRead => "cache-busting read (query, position)",
-            Self::CooledDownRead => "read of a cooled-down client (429)",
+            Self::CooledDownRead => "read of a cooled-down client",
+            Self::ShopperRead => "shopper's read (token checked)",
+            Self::Buy => "shopper's buy",
         }
     }
+}
 
-    fn request(self, world: &World, n: usize) -> reqwest::RequestBuilder {
-        let client = &world.edge.http;
-        // A new address per request, so no quota is reached (as the scraper's IPv4s).
+/// What the measurement sends: the Worker, the shop, and a token per buyer.
+struct Sender<'a> {
+    world: &'a World,
+    tokens: Vec<String>,
+}
+
+impl Sender<'_> {
+    fn request(&self, kind: Kind, n: usize) -> reqwest::RequestBuilder {
+        let world = self.world;
+        let get = |path: &str| {
+            world
+                .edge
+                .http
+                .get(world.url(path))
+                .header(HOST, COSTS_DOMAIN)
+        };
+        // A new address per request, so no client reaches its quota (as the scraper's IPv4s).
         let fresh = format!("198.19.{}.{}", 250 + n / 250, n % 250 + 1);
-        match self {
-            Self::UnknownShop => client
+        match kind {
+            Kind::UnknownShop => world
+                .edge
+                .http
                 .get(world.url("/api/inventory"))
                 .header(HOST, "no-such-shop.bench.test"),
-            Self::CachedRead => client
-                .get(world.url("/api/inventory"))
-                .header(HOST, DOMAIN)
-                .header(CF_CONNECTING_IP, fresh),
-            Self::BustingRead => client
-                .get(world.url(&format!("/api/inventory?r={}", Uuid::new_v4())))
-                .header(HOST, DOMAIN)
+            Kind::CachedRead => get("/api/inventory").header(CF_CONNECTING_IP, fresh),
+            Kind::BustingRead => get(&format!("/api/inventory?r={}", Uuid::new_v4()))
                 .header(CF_CONNECTING_IP, fresh)
                 .header(WRITE_LSN, format!("{n:X}/0")),
-            Self::CooledDownRead => client
-                .get(world.url("/api/inventory"))
-                .header(HOST, DOMAIN)
-                .header(CF_CONNECTING_IP, COOLED_DOWN),
+            Kind::CooledDownRead => get("/api/inventory").header(CF_CONNECTING_IP, COOLED_DOWN),
+            Kind::ShopperRead => get("/api/inventory")
+                .bearer_auth(&self.tokens[n])
+                .header(CF_CONNECTING_IP, fresh),
+            Kind::Buy => world
+                .edge
+                .buy(COSTS_DOMAIN, &self.tokens[n], world.costs_item, 1)
+                .header(CF_CONNECTING_IP, fresh),
         }
     }
 }
 
 pub async fn measure(world: &Arc<World>) -> anyhow::Result<Vec<UnitCost>> {
+    let sender = Sender {
+        world,
+        tokens: (0..WARM_UP + REQUESTS)
+            .map(|n| {
+                world
+                    .keys
+                    .token(world.costs_shop.org_id, Role::Shopper, &format!("cost-{n}"))
+            })
+            .collect(),
+    };
     for n in 0..TO_COOL_DOWN {
-        send(Kind::CooledDownRead.request(world, n)).await?;
+        send(sender.request(Kind::CooledDownRead, n)).await?;
     }
     let mut costs = Vec::new();
-    for kind in [
-        Kind::UnknownShop,
-        Kind::CachedRead,
-        Kind::BustingRead,
-        Kind::CooledDownRead,
-    ] {
+    for kind in Kind::ALL {
+        for n in REQUESTS..REQUESTS + WARM_UP {
+            send(sender.request(kind, n)).await?;
+        }
         let meter = PhaseMeter::start(&world.groups);
-        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        let mut answers = BTreeMap::<u16, usize>::new();
         for n in 0..REQUESTS {
-            let status = send(kind.request(world, n)).await?;
-            *statuses.entry(status.as_u16()).or_default() += 1;
+            *answers.entry(send(sender.request(kind, n)).await?).or_default() += 1;
         }
         let cpu = meter.stop();
-        let status = statuses
-            .iter()
-            .map(|(status, count)| format!("{count} x {status}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         costs.push(UnitCost {
             kind: kind.label(),
-            status,
+            answers: answers
+                .iter()
+                .map(|(status, count)| format!("{count} x {status}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             cpu: cpu.map(|cpu| cpu.edge / u32::try_from(REQUESTS).unwrap_or(u32::MAX)),
         });
     }
     Ok(costs)
 }
 
-async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<StatusCode> {
+/// Sends `request` and reads the answer to its end; its status.
+async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<u16> {
     let response = request.timeout(Duration::from_secs(10)).send().await?;
-    let status = response.status();
+    let status = response.status().as_u16();
     response.bytes().await?;
     Ok(status)
 }

@@ -15,6 +15,9 @@ use uuid::Uuid;
 use super::cpu_shares::Groups;
 
 pub const DOMAIN: &str = "storm.bench.test";
+/// A second shop behind the same Worker, where the cost of single requests is measured with
+/// none of the storm's state (quotas used, clients cooled down).
+pub const COSTS_DOMAIN: &str = "costs.bench.test";
 const SECRET: &str = "edge-secret-of-the-storm-bench";
 /// Items besides the hot ones: what the scraper pages through.
 const CATALOGUE: usize = 57;
@@ -38,6 +41,9 @@ pub struct World {
     pub warm_up: HotItem,
     pub quiet: HotItem,
     pub attack: HotItem,
+    /// The costs shop, and the item its buyers buy.
+    pub costs_shop: Shop,
+    pub costs_item: Uuid,
     /// The `after` cursors of the scraper's pages, in the origin's order (`None`: the first).
     pub pages: Vec<Option<Uuid>>,
     /// Whose processes are whose, for the CPU shares.
@@ -74,12 +80,15 @@ impl World {
         ];
         items.extend(skus.iter().map(|sku| (sku.as_str(), 100)));
         let shop = Shop::create(owner, DOMAIN, &items).await;
+        let costs_shop = Shop::create(owner, COSTS_DOMAIN, &[("COST", 1_000_000)]).await;
+        let costs_item = costs_shop.item(owner, "COST").await.id;
         let keys = TestKeys::new();
         let state = AppState::new(app_pool(owner).await, keys.verifier())
             .with_edge_secret(Some(SECRET.to_owned().into()));
         let origin = OriginServer::start_with(state).await;
-        let config = EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
-            .var("EDGE_SHARED_SECRET", SECRET);
+        let config = EdgeConfig::new(&origin.url, &[shop.clone(), costs_shop.clone()], &keys)
+            .var("EDGE_SHARED_SECRET", SECRET)
+            .storage_in_memory();
         let edge = Edge::start_with(config).await;
         let hot = |sku: &'static str, stock: i32| {
             let shop = &shop;
@@ -106,6 +115,8 @@ impl World {
         Ok(Self {
             owner: owner.clone(),
             shop,
+            costs_shop,
+            costs_item,
             keys,
             origin,
             edge,
