@@ -19,8 +19,8 @@
 //!    id and trace context, within the deadline of its route class (503 `origin-timeout` past
 //!    it); an inventory read the origin cannot answer gets the shop's last good copy, marked
 //!    stale;
-//! 8. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
-//!    flip what the edge knew of the switch.
+//! 8. after a successful purchase the shop's cached answers that list the item are dropped,
+//!    after a kill-switch flip what the edge knew of the switch.
 //!
 //! The kill switch and the resting origin come before the limiter: both are refused from
 //! isolate memory, and a buyer retrying uses up no quota. Refused requests never reach the

@@ -26,7 +26,6 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
 /// How one request was answered.
 #[derive(Debug, Clone, Copy)]
 pub struct Answered {
-    pub sent: Instant,
     pub latency: Duration,
     /// `None`: no answer (connection failed or timed out).
     pub status: Option<u16>,
@@ -81,17 +80,19 @@ pub async fn sale(world: &Arc<World>, item: HotItem, crowd: Crowd) -> Vec<Buyer>
             Buyer { read, buy }
         }
     };
-    paced(crowd.per_second, Until::Count(crowd.count), crowd.count, job)
-        .await
-        .done
+    paced(
+        crowd.per_second,
+        Until::Count(crowd.count),
+        crowd.count,
+        job,
+    )
+    .await
+    .done
 }
 
 /// Sends `request` and reads its answer to the end; `expected` says whether a buyer should get
 /// that status and body.
-async fn timed(
-    request: RequestBuilder,
-    expected: impl Fn(StatusCode, &[u8]) -> bool,
-) -> Answered {
+async fn timed(request: RequestBuilder, expected: impl Fn(StatusCode, &[u8]) -> bool) -> Answered {
     let sent = Instant::now();
     let answer = async {
         let response = request.timeout(GIVE_UP_AFTER).send().await.ok()?;
@@ -101,7 +102,6 @@ async fn timed(
     }
     .await;
     Answered {
-        sent,
         latency: sent.elapsed(),
         status: answer.as_ref().map(|(status, _)| status.as_u16()),
         success: answer.is_some_and(|(status, body)| expected(status, &body)),

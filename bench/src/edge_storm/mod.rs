@@ -160,10 +160,8 @@ async fn phase(
                 tokio::time::sleep(ATTACK_LEAD).await;
                 honest::sale(world, item, crowd).await
             };
-            let (buyers, attack) = tokio::join!(
-                sale,
-                attackers::attack(world, rates, deadline, hoarder)
-            );
+            let (buyers, attack) =
+                tokio::join!(sale, attackers::attack(world, rates, deadline, hoarder));
             (buyers, Some(attack?))
         }
     };

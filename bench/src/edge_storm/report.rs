@@ -65,20 +65,7 @@ impl Honest {
     }
 }
 
-fn debug_slowest(label: &str, phase: &Phase) {
-    let start = phase.buyers.iter().map(|b| b.read.sent).min().unwrap();
-    let mut all: Vec<(&str, &Answered)> = phase.buyers.iter().flat_map(|b| [("read", &b.read), ("buy", &b.buy)]).collect();
-    all.sort_by_key(|(_, a)| std::cmp::Reverse(a.latency));
-    for (kind, a) in all.iter().take(8) {
-        println!("DEBUG {label} {kind} sent at {:.2} s latency {:.1} ms status {:?}", (a.sent - start).as_secs_f64(), millis(a.latency), a.status);
-    }
-}
-
 pub fn print(run: &Run<'_>) {
-    if std::env::var_os("STORM_DEBUG").is_some() {
-        debug_slowest("quiet", run.quiet);
-        debug_slowest("attack", run.attack);
-    }
     let (quiet, attack) = (run.quiet, run.attack);
     let rates = run.rates;
     println!(
@@ -108,13 +95,22 @@ pub fn print(run: &Run<'_>) {
         row(what, &|p| figures(p).count.to_string());
         row("    success", &|p| {
             let f = figures(p);
-            format!("{:.2} % ({} failed)", f.success_percent(), f.count - f.succeeded)
+            format!(
+                "{:.2} % ({} failed)",
+                f.success_percent(),
+                f.count - f.succeeded
+            )
         });
         row("    p50", &|p| format!("{:.1} ms", millis(figures(p).p50)));
         row("    p99", &|p| format!("{:.1} ms", millis(figures(p).p99)));
     }
     row("    buys answered 201 / 409", &|p| {
-        let status = |code| p.buyers.iter().filter(|b| b.buy.status == Some(code)).count();
+        let status = |code| {
+            p.buyers
+                .iter()
+                .filter(|b| b.buy.status == Some(code))
+                .count()
+        };
         format!("{} / {}", status(201), status(409))
     });
     row("  honest answers that failed", &|p| {
@@ -142,7 +138,9 @@ pub fn print(run: &Run<'_>) {
     row("origin: event stream requests", &|p| {
         format!("{:.0}", p.origin.event_streams)
     });
-    row("phase length", &|p| format!("{:.1} s", p.elapsed.as_secs_f64()));
+    row("phase length", &|p| {
+        format!("{:.1} s", p.elapsed.as_secs_f64())
+    });
     let cores = |pick: fn(&CpuShares) -> Duration| {
         move |p: &Phase| {
             p.cpu.map_or_else(
@@ -155,15 +153,27 @@ pub fn print(run: &Run<'_>) {
     row("  whole machine", &cores(|c| c.machine));
     row("  bench (load + origin)", &cores(|c| c.bench));
     row("  Worker (node + workerd)", &cores(|c| c.edge));
-    row("    workerd's main thread, running", &cores(|c| c.workerd_main_thread));
-    row("      ready, waiting for a core", &cores(|c| c.workerd_main_thread_waiting));
+    row(
+        "    workerd's main thread, running",
+        &cores(|c| c.workerd_main_thread),
+    );
+    row(
+        "      ready, waiting for a core",
+        &cores(|c| c.workerd_main_thread_waiting),
+    );
     row("  Postgres (this database)", &cores(|c| c.postgres));
     row("  rest (other processes)", &cores(CpuShares::rest));
 
     if let Some(report) = &attack.attack {
         println!(
             "  {:<34} {:>7} {:>7} {:>10} {:>11} {:>7} {:>10}  other",
-            "attackers (attack phase)", "sent", "429", "cache hit", "cache miss", "stale", "no answer"
+            "attackers (attack phase)",
+            "sent",
+            "429",
+            "cache hit",
+            "cache miss",
+            "stale",
+            "no answer"
         );
         let tally = |label: &str, t: &Tally| {
             let other: Vec<String> = t
@@ -179,7 +189,11 @@ pub fn print(run: &Run<'_>) {
                 t.cache_misses,
                 t.stale,
                 t.no_answer,
-                if other.is_empty() { "0".to_owned() } else { other.join(", ") }
+                if other.is_empty() {
+                    "0".to_owned()
+                } else {
+                    other.join(", ")
+                }
             );
         };
         tally("cache-busters (4 addresses)", &report.cache_busters);
@@ -192,7 +206,8 @@ pub fn print(run: &Run<'_>) {
         );
         let ended = &run.streams_ended;
         let offsets = |pick: fn(&[f64]) -> Option<f64>| {
-            pick(&ended.seconds_from_expiry).map_or_else(|| "-".to_owned(), |s| format!("{s:+.1} s"))
+            pick(&ended.seconds_from_expiry)
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:+.1} s"))
         };
         println!(
             "  held streams that ended by {} s past the hoarder's token expiry: {} of {} (from {} to {} of it)",

@@ -130,7 +130,9 @@ pub async fn measure(world: &Arc<World>) -> anyhow::Result<Vec<UnitCost>> {
         let meter = PhaseMeter::start(&world.groups);
         let mut answers = BTreeMap::<u16, usize>::new();
         for n in 0..REQUESTS {
-            *answers.entry(send(sender.request(kind, n)).await?).or_default() += 1;
+            *answers
+                .entry(send(sender.request(kind, n)).await?)
+                .or_default() += 1;
         }
         let cpu = meter.stop();
         costs.push(UnitCost {

@@ -193,14 +193,16 @@ impl World {
 /// The cursors a reader paging through the whole list with `limit=SCRAPER_PAGE` sends, in the
 /// origin's order (by name, then id), ending with the cursor past the last item.
 async fn page_cursors(owner: &PgPool, org_id: Uuid) -> anyhow::Result<Vec<Option<Uuid>>> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM inventory WHERE organization_id = $1 ORDER BY name, id",
-    )
-    .bind(org_id)
-    .fetch_all(owner)
-    .await
-    .context("list the catalogue")?;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM inventory WHERE organization_id = $1 ORDER BY name, id")
+            .bind(org_id)
+            .fetch_all(owner)
+            .await
+            .context("list the catalogue")?;
     let mut pages = vec![None];
-    pages.extend(ids.chunks(SCRAPER_PAGE).filter_map(|page| page.last().copied().map(Some)));
+    pages.extend(
+        ids.chunks(SCRAPER_PAGE)
+            .filter_map(|page| page.last().copied().map(Some)),
+    );
     Ok(pages)
 }

@@ -314,10 +314,7 @@ fn remember_stored(key: &EntryKey, until_ms: u64, items: Option<Vec<Uuid>>) {
 pub async fn invalidate(host: &str, org_id: Uuid, item_id: Option<Uuid>) {
     let mut urls: Vec<String> = SHOPS.with(|shops| {
         let mut shops = shops.borrow_mut();
-        shops
-            .entry(org_id)
-            .or_default()
-            .bought(item_id, now_ms())
+        shops.entry(org_id).or_default().bought(item_id, now_ms())
     });
     FLIGHTS.with(|flights| flights.forget(|key| key.entry.org_id == org_id));
     STARTED.with(|started| {

@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn pages_and_items_say_what_they_list() {
-        let page = br#"{"items":[{"id":"00000000-0000-0000-0000-000000000001","stock":3}],"next":null}"#;
+        let page =
+            br#"{"items":[{"id":"00000000-0000-0000-0000-000000000001","stock":3}],"next":null}"#;
         assert_eq!(listed_items(page), Some(ids(1)));
         let item = br#"{"id":"00000000-0000-0000-0000-000000000002","sku":"A","stock":1}"#;
         assert_eq!(listed_items(item), Some(vec![Uuid::from_u128(2)]));

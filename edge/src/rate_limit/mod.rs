@@ -44,8 +44,8 @@ use crate::{clock::now_ms, isolate_memo::IsolateMemo, route::RouteClass};
 /// Share of a client's read quota an isolate admits before asking the object.
 const CLIENT_LOCAL_PERCENT: u32 = 50;
 /// Share of a shop's read ceiling an isolate admits before asking the object. Reads that miss
-/// the cache are many during a sale (every purchase drops the shop's cached inventory), and an
-/// honest shop must not pay an object request for them.
+/// the cache are many during a sale (every purchase drops the cached answers listing its
+/// item), and an honest shop must not pay an object request for them.
 const SHOP_LOCAL_PERCENT: u32 = 20;
 
 /// The limiter's answer for one request.

@@ -53,7 +53,10 @@ fn busting_read(world: &World, client: &reqwest::Client, n: usize) -> reqwest::R
     let (path, headers): (String, Vec<(&str, String)>) = match n % 8 {
         0 => (format!("/api/inventory?r={random}"), vec![]),
         1 => (format!("/api/inventory?limit=050&cb={n}"), vec![]),
-        2 => ("/api/inventory".into(), vec![(WRITE_LSN, format!("{n:X}/0"))]),
+        2 => (
+            "/api/inventory".into(),
+            vec![(WRITE_LSN, format!("{n:X}/0"))],
+        ),
         3 => (
             "/api/inventory".into(),
             vec![(COOKIE.as_str(), format!("{WRITE_LSN_COOKIE}={random}"))],

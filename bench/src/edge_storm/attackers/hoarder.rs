@@ -82,7 +82,12 @@ impl Hoarder {
     }
 
     /// Opens streams `per_second` until `deadline`, holding those it gets.
-    pub async fn run(&self, world: &Arc<World>, per_second: f64, deadline: Instant) -> HoarderTally {
+    pub async fn run(
+        &self,
+        world: &Arc<World>,
+        per_second: f64,
+        deadline: Instant,
+    ) -> HoarderTally {
         let job = |_| {
             let request = self
                 .client

@@ -26,7 +26,7 @@ pub async fn run(
     deadline: Instant,
 ) -> Paced<(bool, Seen)> {
     let job = |n: usize| {
-        let one_64 = n % 2 == 0;
+        let one_64 = n.is_multiple_of(2);
         let address = if one_64 {
             address_in_one_64()
         } else {
@@ -48,7 +48,12 @@ pub async fn run(
 /// A random address of `2001:db8:5c:1::/64`.
 fn address_in_one_64() -> String {
     let low = Uuid::new_v4().as_u128() as u64;
-    let groups = [low >> 48, (low >> 32) & 0xffff, (low >> 16) & 0xffff, low & 0xffff];
+    let groups = [
+        low >> 48,
+        (low >> 32) & 0xffff,
+        (low >> 16) & 0xffff,
+        low & 0xffff,
+    ];
     format!(
         "2001:db8:5c:1:{:x}:{:x}:{:x}:{:x}",
         groups[0], groups[1], groups[2], groups[3]
