@@ -17,6 +17,8 @@ use crate::{cpu, stats::summarize};
 const P99_GOAL: f64 = 1.5;
 /// How long a cached inventory answer lives (the Worker's default).
 const CACHE_TTL_SECONDS: f64 = 1.0;
+/// Cores other processes may take in a phase before the run is said to be disturbed.
+const DISTURBED_AT_CORES: f64 = 0.25;
 
 pub struct Run<'a> {
     pub rates: AttackRates,
@@ -271,6 +273,15 @@ fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
         quiet.origin.inventory_reads,
         verdict(reads <= bound)
     );
+    let others = [quiet, attack]
+        .iter()
+        .filter_map(|phase| Some(phase.cpu?.rest().as_secs_f64() / phase.elapsed.as_secs_f64()))
+        .fold(0.0, f64::max);
+    if others > DISTURBED_AT_CORES {
+        println!(
+            "  DISTURBED: other processes took up to {others:.2} cores in a phase; the latencies say as much about them as about the storm"
+        );
+    }
 }
 
 fn verdict(met: bool) -> &'static str {
