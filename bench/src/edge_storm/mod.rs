@@ -52,8 +52,10 @@ const BUYERS_PER_SECOND: f64 = 24.0;
 /// Units of each phase's hot item: three buyers in four get one.
 const SALE_STOCK: i32 = 180;
 const WARM_UP_BUYERS: usize = 20;
-/// The attackers start this long before the honest buyers...
-const ATTACK_LEAD: Duration = Duration::from_secs(2);
+/// The attackers start this long before the honest buyers (bots come before a sale opens),
+/// long enough for those that keep one address to pass half their read quota before the first
+/// buyer and be refused and cooled down while the sale goes on...
+const ATTACK_LEAD: Duration = Duration::from_secs(8);
 /// ...and stop this long after the last honest buyer arrived.
 const ATTACK_TAIL: Duration = Duration::from_secs(1);
 /// How long past its token's expiry a held stream may take to end.

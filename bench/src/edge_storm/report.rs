@@ -198,7 +198,7 @@ pub fn print(run: &Run<'_>) {
                 }
             );
         };
-        tally("cache-busters (4 addresses)", &report.cache_busters);
+        tally("cache-busters (2 addresses)", &report.cache_busters);
         tally("scraper, one IPv6 /64", &report.scraper_one_64);
         tally("scraper, a fresh IPv4 each", &report.scraper_ipv4);
         let h = report.hoarder;

@@ -25,6 +25,12 @@ const WARM_UP: usize = 20;
 /// default cooldown's 20 refusals, and a few more.
 const TO_COOL_DOWN: usize = 300 + 20 + 5;
 const COOLED_DOWN: &str = "203.0.113.200";
+/// Reads one client sends before its reads are checked by the limiter object: half the default
+/// read quota, counted in the isolate.
+const TO_NEAR_QUOTA: usize = 150;
+/// Of the rest of that client's quota, how many reads are measured.
+const NEAR_QUOTA_REQUESTS: usize = 140;
+const NEAR_QUOTA: &str = "203.0.113.201";
 
 /// One kind's cost.
 #[derive(Debug, Clone)]
@@ -41,26 +47,38 @@ enum Kind {
     UnknownShop,
     CachedRead,
     BustingRead,
+    NearQuotaRead,
     CooledDownRead,
     ShopperRead,
     Buy,
 }
 
 impl Kind {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::UnknownShop,
         Self::CachedRead,
         Self::BustingRead,
+        Self::NearQuotaRead,
         Self::CooledDownRead,
         Self::ShopperRead,
         Self::Buy,
     ];
+
+    /// How many of the kind are measured, after how many unmeasured ones.
+    fn counts(self) -> (usize, usize) {
+        match self {
+            // Its warm-up is the reads that brought the client near its quota.
+            Self::NearQuotaRead => (NEAR_QUOTA_REQUESTS, 0),
+            _ => (REQUESTS, WARM_UP),
+        }
+    }
 
     fn label(self) -> &'static str {
         match self {
             Self::UnknownShop => "unknown shop (the floor)",
             Self::CachedRead => "anonymous read from the cache",
             Self::BustingRead => "cache-busting read (query, position)",
+            Self::NearQuotaRead => "read near the client's quota (object)",
             Self::CooledDownRead => "read of a cooled-down client",
             Self::ShopperRead => "shopper's read (token checked)",
             Self::Buy => "shopper's buy",
@@ -96,6 +114,7 @@ impl Sender<'_> {
             Kind::BustingRead => get(&format!("/api/inventory?r={}", Uuid::new_v4()))
                 .header(CF_CONNECTING_IP, fresh)
                 .header(WRITE_LSN, format!("{n:X}/0")),
+            Kind::NearQuotaRead => get("/api/inventory").header(CF_CONNECTING_IP, NEAR_QUOTA),
             Kind::CooledDownRead => get("/api/inventory").header(CF_CONNECTING_IP, COOLED_DOWN),
             Kind::ShopperRead => get("/api/inventory")
                 .bearer_auth(&self.tokens[n])
@@ -122,14 +141,18 @@ pub async fn measure(world: &Arc<World>) -> anyhow::Result<Vec<UnitCost>> {
     for n in 0..TO_COOL_DOWN {
         send(sender.request(Kind::CooledDownRead, n)).await?;
     }
+    for n in 0..TO_NEAR_QUOTA {
+        send(sender.request(Kind::NearQuotaRead, n)).await?;
+    }
     let mut costs = Vec::new();
     for kind in Kind::ALL {
-        for n in REQUESTS..REQUESTS + WARM_UP {
+        let (requests, warm_up) = kind.counts();
+        for n in REQUESTS..REQUESTS + warm_up {
             send(sender.request(kind, n)).await?;
         }
         let meter = PhaseMeter::start(&world.groups);
         let mut answers = BTreeMap::<u16, usize>::new();
-        for n in 0..REQUESTS {
+        for n in 0..requests {
             *answers
                 .entry(send(sender.request(kind, n)).await?)
                 .or_default() += 1;
@@ -142,7 +165,7 @@ pub async fn measure(world: &Arc<World>) -> anyhow::Result<Vec<UnitCost>> {
                 .map(|(status, count)| format!("{count} x {status}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            cpu: cpu.map(|cpu| cpu.edge / u32::try_from(REQUESTS).unwrap_or(u32::MAX)),
+            cpu: cpu.map(|cpu| cpu.edge / u32::try_from(requests).unwrap_or(u32::MAX)),
         });
     }
     Ok(costs)
