@@ -77,8 +77,12 @@ pub enum BenchCommand {
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Which sections to run (cache, limiter, outage, size); all when none is named.
+        /// Which sections to run (cache, limiter, outage, storm, size); all when none is named.
         sections: Vec<String>,
+        /// `storm`: requests per second of the cache-busting readers, and as many of the
+        /// rotating-address scraper.
+        #[arg(long, default_value_t = crate::edge_storm::DEFAULT_ATTACK_RATE)]
+        storm_rate: f64,
     },
     /// Heap an idle `GET /api/events` stream holds on the origin, against bare TCP connections.
     Streams {
@@ -236,9 +240,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             };
             crate::streams::run(database.url(), &role, streams.max(2)).await
         }
-        BenchCommand::Edge { database, sections } => {
-            crate::edge::run(database.url(), &sections).await
-        }
+        BenchCommand::Edge {
+            database,
+            sections,
+            storm_rate,
+        } => crate::edge::run(database.url(), &sections, storm_rate).await,
         BenchCommand::ScaleOut {
             database,
             seconds,

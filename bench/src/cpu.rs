@@ -19,30 +19,42 @@ struct Busy {
 
 #[cfg(target_os = "linux")]
 fn busy_so_far() -> Option<Busy> {
-    use procfs::CurrentSI;
-    let ticks = |n: u64| Duration::from_micros(n * 1_000_000 / procfs::ticks_per_second());
-    let t = procfs::KernelStats::current().ok()?.total;
-    let machine = [
-        t.user,
-        t.nice,
-        t.system,
-        t.irq.unwrap_or(0),
-        t.softirq.unwrap_or(0),
-        t.steal.unwrap_or(0),
-    ]
-    .into_iter()
-    .map(ticks)
-    .sum();
     let me = procfs::process::Process::myself().ok()?.stat().ok()?;
     Some(Busy {
-        machine,
-        process: ticks(me.utime + me.stime),
+        machine: machine_busy()?,
+        process: clock_ticks(me.utime + me.stime),
     })
 }
 
 #[cfg(not(target_os = "linux"))]
 fn busy_so_far() -> Option<Busy> {
     None
+}
+
+/// The machine's busy CPU time since boot, summed over every core.
+#[cfg(target_os = "linux")]
+pub fn machine_busy() -> Option<Duration> {
+    use procfs::CurrentSI;
+    let t = procfs::KernelStats::current().ok()?.total;
+    Some(
+        [
+            t.user,
+            t.nice,
+            t.system,
+            t.irq.unwrap_or(0),
+            t.softirq.unwrap_or(0),
+            t.steal.unwrap_or(0),
+        ]
+        .into_iter()
+        .map(clock_ticks)
+        .sum(),
+    )
+}
+
+/// `n` clock ticks (the unit of `/proc`'s CPU times) as a duration.
+#[cfg(target_os = "linux")]
+pub fn clock_ticks(n: u64) -> Duration {
+    Duration::from_micros(n * 1_000_000 / procfs::ticks_per_second())
 }
 
 /// CPU time spent while a meter ran.

@@ -11,9 +11,11 @@
 //!    new side by side (`edge_limiter`);
 //! 4. honest readers' success rate and latency with the origin frozen for a few seconds in the
 //!    middle of the run, next to the same run without the fault (`outage`);
-//! 5. the Worker's wasm size, raw and gzipped.
+//! 5. a hot-item sale's honest buyers, quiet and then under a bot storm (cache-busting
+//!    readers, a rotating-address scraper, a stream hoarder) in one run (`edge_storm`);
+//! 6. the Worker's wasm size, raw and gzipped.
 //!
-//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `size`), e.g.
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `size`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default.
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
@@ -45,17 +47,23 @@ const MAX_IN_FLIGHT: usize = 256;
 const OVERHEAD_ROUNDS: usize = 2_000;
 const WARM_UP_ROUNDS: usize = 50;
 
-pub async fn run(owner_url: &str, sections: &[String]) -> anyhow::Result<()> {
-    with_scratch_database(owner_url, "edge", |_, owner| measure(owner, sections)).await
+pub async fn run(owner_url: &str, sections: &[String], storm_rate: f64) -> anyhow::Result<()> {
+    with_scratch_database(owner_url, "edge", |_, owner| {
+        measure(owner, sections, storm_rate)
+    })
+    .await
 }
 
-async fn measure(owner: PgPool, sections: &[String]) -> anyhow::Result<()> {
+async fn measure(owner: PgPool, sections: &[String], storm_rate: f64) -> anyhow::Result<()> {
     let wanted = |section: &str| sections.is_empty() || sections.iter().any(|name| name == section);
     if wanted("cache") || wanted("limiter") {
         cache_and_limiter(&owner, wanted("cache"), wanted("limiter")).await?;
     }
     if wanted("outage") {
         outage::honest_readers_through_a_frozen_origin(&owner).await?;
+    }
+    if wanted("storm") {
+        crate::edge_storm::run(&owner, crate::edge_storm::AttackRates::at(storm_rate)).await?;
     }
     if wanted("size") {
         wasm_size()?;

@@ -10,6 +10,7 @@ mod cpu;
 mod edge;
 mod edge_limiter;
 mod edge_outage;
+mod edge_storm;
 mod hot_item;
 mod idempotency;
 mod load;

@@ -11,15 +11,17 @@
 //! 5. what only the origin can answer while the origin is resting after repeated failures
 //!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
 //! 6. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
-//!    asked and the class fails closed);
+//!    asked and the class fails closed); a client the isolate knows to be cooling down (and a
+//!    write to a shop whose write ceiling is reached) is refused from isolate memory before
+//!    the cache is looked at, so a refused flood costs no I/O;
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
 //!    checked against the shop's read ceiling (429) and forwarded to the origin with the request
 //!    id and trace context, within the deadline of its route class (503 `origin-timeout` past
 //!    it); an inventory read the origin cannot answer gets the shop's last good copy, marked
 //!    stale;
-//! 8. after a successful purchase the shop's cached inventory is dropped, after a kill-switch
-//!    flip what the edge knew of the switch.
+//! 8. after a successful purchase the shop's cached answers that list the item are dropped,
+//!    after a kill-switch flip what the edge knew of the switch.
 //!
 //! The kill switch and the resting origin come before the limiter: both are refused from
 //! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
@@ -136,6 +138,13 @@ pub async fn handle(
         }
     }
 
+    // A client this isolate already refuses (cooling down, or a write past the shop's full
+    // ceiling) is answered before anything costs I/O: a refused flood pays no cache lookup.
+    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
+    if let Some(refused) = rate_limit::known_refusal(env, org_id, &client, route.class()).await {
+        return too_many_requests(refused, request_id);
+    }
+
     // Looking in the cache has no effect, so it overlaps the limiter's round trip. A reader
     // who just wrote and sent its write's sealed position must see that write.
     let entry = inventory_read.as_ref().map(|read| {
@@ -148,7 +157,6 @@ pub async fn handle(
             None => None,
         }
     };
-    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
     let (outcome, cached) = join(
         rate_limit::check(env, org_id, client, route.class()),
         lookup,

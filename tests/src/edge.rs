@@ -22,6 +22,8 @@ pub struct Edge {
     /// Where the harness reads the limiter objects' request counts (not the Worker's port).
     limiter_stats_url: Option<String>,
     child: Child,
+    /// Miniflare's storage, when kept in memory; removed after the processes are stopped.
+    _storage: Option<tempfile::TempDir>,
 }
 
 /// What one shop's limiter object has served since it was loaded.
@@ -47,6 +49,9 @@ pub struct EdgeConfig {
     pub shop_rate_limits: Vec<(Uuid, Value)>,
     /// Leaves out the limiter's Durable Object binding, as if it could not be reached.
     pub without_rate_limiter: bool,
+    /// Keeps miniflare's storage (the Cache API's entries, KV, the Durable Object's SQLite)
+    /// in memory instead of the system's temporary directory.
+    pub storage_in_memory: bool,
 }
 
 impl EdgeConfig {
@@ -67,6 +72,15 @@ impl EdgeConfig {
 
     pub fn shop_rate_limits(mut self, org_id: Uuid, limits: Value) -> Self {
         self.shop_rate_limits.push((org_id, limits));
+        self
+    }
+
+    /// Keeps miniflare's storage in memory (`/dev/shm`). workerd reads and writes it on the
+    /// thread that runs the Worker, so on a slow disk every cache write and limiter check
+    /// stalls every request; Cloudflare's own cache and storage never run on that thread. For
+    /// benchmarks of the Worker's code rather than of this machine's disk.
+    pub fn storage_in_memory(mut self) -> Self {
+        self.storage_in_memory = true;
         self
     }
 }
@@ -120,6 +134,19 @@ impl Edge {
         if config.without_rate_limiter {
             command.env("WITHOUT_RATE_LIMITER", "1");
         }
+        // Miniflare keeps its storage under the temporary directory node reports.
+        let storage = config
+            .storage_in_memory
+            .then(|| {
+                tempfile::Builder::new()
+                    .prefix("miniflare-")
+                    .tempdir_in("/dev/shm")
+                    .ok()
+            })
+            .flatten();
+        if let Some(storage) = &storage {
+            command.env("TMPDIR", storage.path());
+        }
         let mut child = command.spawn().expect("start node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -144,10 +171,12 @@ impl Edge {
             http: reqwest::Client::new(),
             limiter_stats_url,
             child,
+            _storage: storage,
         }
     }
 
-    /// The process group of miniflare and the workerd it runs (to read their CPU time).
+    /// The id of the launcher (node), which leads the process group its workerd runs in: what
+    /// a benchmark reads to tell the Worker's CPU time from the rest.
     pub fn process_group(&self) -> Option<u32> {
         self.child.id()
     }

@@ -1,6 +1,6 @@
 //! The edge's inventory cache, against the real Worker: keys per shop, a one-second life,
 //! one origin request for many concurrent misses, no cached errors, and purchases that drop
-//! stale stock. Origin hits are counted where the origin receives them.
+//! stale stock (and only that). Origin hits are counted where the origin receives them.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -220,4 +220,39 @@ async fn a_purchase_through_the_edge_drops_the_shops_cached_inventory(db: PgPool
         "hit",
         "another shop's entries stay"
     );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_purchase_keeps_the_cached_pages_that_do_not_list_the_bought_item(db: PgPool) {
+    // Items are listed by name: a page of one holds the armchair, the next one the bench.
+    let w = world(db, 30, &[("ARMCHAIR", 3), ("BENCH", 3)]).await;
+    let armchair = w.shops.a.item(&w.db, "ARMCHAIR").await;
+    let bench = w.shops.a.item(&w.db, "BENCH").await;
+    let armchair_page = "/api/inventory?limit=1".to_owned();
+    let bench_page = format!("/api/inventory?limit=1&after={}", armchair.id);
+    let bench_item = format!("/api/inventory/{}", bench.id);
+    for path in [&armchair_page, &bench_page, &bench_item] {
+        assert_eq!(get(&w.shops.edge, SHOP_A, path).await.1, "miss", "{path}");
+        assert_eq!(get(&w.shops.edge, SHOP_A, path).await.1, "hit", "{path}");
+    }
+
+    let token = w.shops.keys.token(w.shops.a.org_id, Role::Shopper, "alice");
+    let bought = w
+        .shops
+        .edge
+        .buy(SHOP_A, &token, armchair.id, 1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), StatusCode::CREATED);
+
+    let (_, cache, body) = get(&w.shops.edge, SHOP_A, &armchair_page).await;
+    assert_eq!((cache.as_str(), stocks(&body)), ("miss", vec![2]));
+    for path in [&bench_page, &bench_item] {
+        assert_eq!(
+            get(&w.shops.edge, SHOP_A, path).await.1,
+            "hit",
+            "{path} does not show the armchair"
+        );
+    }
 }

@@ -8,9 +8,11 @@
 //! - Only 2xx answers are stored; errors reach the callers that shared the fetch and no one else.
 //! - The origin fetch has the read deadline (`origin_calls`), so a shopper waits at most that
 //!   long before getting the last good copy.
-//! - A purchase answered 2xx through this isolate deletes the shop's entries, and a fetch that
-//!   was already under way for that shop is neither joined nor stored afterwards, so the buyer's
-//!   next read shows the new stock.
+//! - A purchase answered 2xx through this isolate deletes the shop's entries that list the
+//!   bought item (`shop_entries`), and the list and the item's own entry; a fetch that was
+//!   already under way for that shop is not joined, and is stored afterwards only if it does
+//!   not list the bought item. So the buyer's next read shows the new stock, and pages that do
+//!   not show it stay cached.
 //!
 //! - Each success is also kept as the shop's last good copy of that answer (`last_good`), served
 //!   for up to `INVENTORY_STALE_MAX_SECONDS` when the origin cannot answer.
@@ -29,6 +31,7 @@
 mod entry_key;
 mod last_good;
 mod origin_answer;
+mod shop_entries;
 
 use std::{cell::RefCell, collections::HashMap, time::Duration};
 
@@ -49,6 +52,7 @@ use crate::{
 use entry_key::EntryKey;
 use last_good::LastGood;
 use origin_answer::OriginAnswer;
+use shop_entries::{listed_items, ShopEntries};
 
 const TTL_VAR: &str = "INVENTORY_CACHE_TTL_SECONDS";
 const DEFAULT_TTL_SECONDS: u64 = 1;
@@ -85,15 +89,6 @@ struct FlightKey {
     after: Option<Lsn>,
 }
 
-/// What this isolate knows about one shop's entries.
-#[derive(Debug, Default)]
-struct ShopEntries {
-    /// Bumped by every purchase; a fetch started under an older generation is not stored.
-    generation: u64,
-    /// Cache URLs this isolate stored, and until when they live.
-    stored: HashMap<String, u64>,
-}
-
 thread_local! {
     static FLIGHTS: SingleFlight<FlightKey, Fetched> = SingleFlight::default();
     /// When each fetch under way started (Unix ms).
@@ -102,7 +97,23 @@ thread_local! {
 }
 
 fn generation(org_id: Uuid) -> u64 {
-    SHOPS.with(|shops| shops.borrow().get(&org_id).map_or(0, |s| s.generation))
+    SHOPS.with(|shops| {
+        shops
+            .borrow()
+            .get(&org_id)
+            .map_or(0, ShopEntries::generation)
+    })
+}
+
+/// Whether a purchase through this isolate since `generation` may have changed an answer
+/// listing `items`.
+fn changed_since(org_id: Uuid, generation: u64, items: Option<&[Uuid]>) -> bool {
+    SHOPS.with(|shops| {
+        shops
+            .borrow()
+            .get(&org_id)
+            .is_some_and(|shop| shop.changed_since(generation, items))
+    })
 }
 
 /// One inventory answer: where it is cached and how to fetch it, for one reader.
@@ -245,8 +256,8 @@ impl Drop for UnderWay {
 }
 
 /// Stores a successful `answer`: as the fresh entry (known to include the write at `covers`,
-/// when the fetch asked for one), unless a purchase made since the fetch started (the stock
-/// changed), and as the last good copy.
+/// when the fetch asked for one), unless a purchase made since the fetch started changed what
+/// it lists, and as the last good copy.
 async fn store(
     key: &EntryKey,
     answer: &OriginAnswer,
@@ -257,8 +268,9 @@ async fn store(
     if !answer.is_success() {
         return;
     }
+    let items = listed_items(&answer.body);
     let fresh = async {
-        if generation(key.org_id) != started_under {
+        if changed_since(key.org_id, started_under, items.as_deref()) {
             return;
         }
         let response = answer
@@ -274,7 +286,7 @@ async fn store(
             Err(err) => Err(err),
         };
         match stored {
-            Ok(()) => remember_stored(key, now_ms() + lifetimes.fresh_seconds * 1_000),
+            Ok(()) => remember_stored(key, now_ms() + lifetimes.fresh_seconds * 1_000, items),
             Err(err) => worker::console_error!("cache write failed for {}: {err}", key.url),
         }
     };
@@ -288,25 +300,21 @@ async fn store(
     join(fresh, last_good).await;
 }
 
-fn remember_stored(key: &EntryKey, until_ms: u64) {
-    let now = now_ms();
+fn remember_stored(key: &EntryKey, until_ms: u64, items: Option<Vec<Uuid>>) {
     SHOPS.with(|shops| {
         let mut shops = shops.borrow_mut();
-        let stored = &mut shops.entry(key.org_id).or_default().stored;
-        stored.retain(|_, until| *until > now);
-        stored.insert(key.url.clone(), until_ms);
+        let shop = shops.entry(key.org_id).or_default();
+        shop.remember(key.url.clone(), until_ms, items, now_ms());
     });
 }
 
-/// Forgets the shop's cached inventory after a purchase of `item_id` through this isolate:
-/// every entry this isolate stored, plus the list and the item's entry (which another isolate
-/// may have stored).
+/// Forgets what a purchase of `item_id` through this isolate changed of the shop's cached
+/// inventory: the entries this isolate stored that list the item (all of them when the item is
+/// not known), plus the list and the item's entry (which another isolate may have stored).
 pub async fn invalidate(host: &str, org_id: Uuid, item_id: Option<Uuid>) {
     let mut urls: Vec<String> = SHOPS.with(|shops| {
         let mut shops = shops.borrow_mut();
-        let shop = shops.entry(org_id).or_default();
-        shop.generation += 1;
-        shop.stored.drain().map(|(url, _)| url).collect()
+        shops.entry(org_id).or_default().bought(item_id, now_ms())
     });
     FLIGHTS.with(|flights| flights.forget(|key| key.entry.org_id == org_id));
     STARTED.with(|started| {

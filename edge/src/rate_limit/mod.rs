@@ -44,8 +44,8 @@ use crate::{clock::now_ms, isolate_memo::IsolateMemo, route::RouteClass};
 /// Share of a client's read quota an isolate admits before asking the object.
 const CLIENT_LOCAL_PERCENT: u32 = 50;
 /// Share of a shop's read ceiling an isolate admits before asking the object. Reads that miss
-/// the cache are many during a sale (every purchase drops the shop's cached inventory), and an
-/// honest shop must not pay an object request for them.
+/// the cache are many during a sale (every purchase drops the cached answers listing its
+/// item), and an honest shop must not pay an object request for them.
 const SHOP_LOCAL_PERCENT: u32 = 20;
 
 /// The limiter's answer for one request.
@@ -73,6 +73,43 @@ thread_local! {
     static SHOP_READS: IsolateMemo<ShopKey, LocalTally> = IsolateMemo::default();
 }
 
+/// The refusal this isolate already holds for `client` and `class`: the client is cooling
+/// down, or (for writes) the shop's write ceiling is reached. Decided from isolate memory alone,
+/// so the gateway asks it before the request does any I/O: a flood of refused requests then
+/// costs no cache lookup.
+pub async fn known_refusal(
+    env: &Env,
+    org_id: Uuid,
+    client: &Client,
+    class: RouteClass,
+) -> Option<Standing> {
+    let limits = policy::shop_limits(env, org_id).await;
+    match refused_in_isolate(&limits, &(org_id, client.clone(), class), now_ms()) {
+        Some(Outcome::Refused(standing)) => Some(standing),
+        _ => None,
+    }
+}
+
+/// A client in cooldown, or a write to a shop whose write ceiling is reached.
+fn refused_in_isolate(limits: &ShopLimits, key: &ClientKey, now: u64) -> Option<Outcome> {
+    let (org_id, class) = (key.0, key.2);
+    if let Some(until) = COOLING.with(|cooling| cooling.get(key, now)) {
+        if let Some(quota) = limits.quota(class) {
+            return Some(Outcome::Refused(standing(
+                Scope::Client,
+                class,
+                quota,
+                0,
+                until - now,
+            )));
+        }
+    }
+    match class {
+        RouteClass::Write => shop_full(limits, org_id, class, now),
+        RouteClass::Read => None,
+    }
+}
+
 /// Checks `client`'s quota for `class` (and, for writes, the shop's write ceiling).
 pub async fn check(env: &Env, org_id: Uuid, client: Client, class: RouteClass) -> Outcome {
     let limits = policy::shop_limits(env, org_id).await;
@@ -82,15 +119,8 @@ pub async fn check(env: &Env, org_id: Uuid, client: Client, class: RouteClass) -
     };
     let now = now_ms();
     let key = (org_id, client, class);
-    if let Some(until) = COOLING.with(|cooling| cooling.get(&key, now)) {
-        if let Some(quota) = limits.quota(class) {
-            return Outcome::Refused(standing(Scope::Client, class, quota, 0, until - now));
-        }
-    }
-    if shop_ceiling.is_some() {
-        if let Some(refused) = shop_full(&limits, org_id, class, now) {
-            return refused;
-        }
+    if let Some(refused) = refused_in_isolate(&limits, &key, now) {
+        return refused;
     }
     let mut checks = Vec::with_capacity(2);
     let mut admitted_locally = 0;

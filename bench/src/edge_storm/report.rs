@@ -1,0 +1,297 @@
+//! The storm's table: the honest buyers per phase, the attackers, what reached the origin,
+//! where the CPU went, and the goals of issue 20 (honest p99 under attack within 1.5x of the
+//! quiet run, the success rate unchanged, origin reads bounded by the cache).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use super::{
+    attackers::{AttackRates, StreamsEnded, Tally},
+    cpu_shares::CpuShares,
+    honest::{Answered, Buyer},
+    unit_costs::UnitCost,
+    Phase, ATTACK_LEAD, ATTACK_TAIL, BUYERS, BUYERS_PER_SECOND,
+};
+use crate::{cpu, stats::summarize};
+
+/// The goal for honest p99 under attack, as a multiple of the quiet run's.
+const P99_GOAL: f64 = 1.5;
+/// How long a cached inventory answer lives (the Worker's default).
+const CACHE_TTL_SECONDS: f64 = 1.0;
+/// Cores other processes may take in a phase before the run is said to be disturbed.
+const DISTURBED_AT_CORES: f64 = 0.25;
+
+pub struct Run<'a> {
+    pub rates: AttackRates,
+    pub quiet: &'a Phase,
+    pub attack: &'a Phase,
+    pub streams_ended: &'a StreamsEnded,
+    pub unit_costs: &'a [UnitCost],
+}
+
+/// Count, success rate and latency of a set of honest requests.
+#[derive(Debug, Clone, Copy)]
+struct Honest {
+    count: usize,
+    succeeded: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Honest {
+    fn of<'a>(answers: impl Iterator<Item = &'a Answered>) -> Self {
+        let answers: Vec<&Answered> = answers.collect();
+        let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+        let summary = summarize(&mut latencies);
+        Self {
+            count: answers.len(),
+            succeeded: answers.iter().filter(|a| a.success).count(),
+            p50: summary.p50,
+            p99: summary.p99,
+        }
+    }
+
+    fn reads(phase: &Phase) -> Self {
+        Self::of(phase.buyers.iter().map(|b: &Buyer| &b.read))
+    }
+
+    fn buys(phase: &Phase) -> Self {
+        Self::of(phase.buyers.iter().map(|b: &Buyer| &b.buy))
+    }
+
+    fn all(phase: &Phase) -> Self {
+        Self::of(phase.buyers.iter().flat_map(|b| [&b.read, &b.buy]))
+    }
+
+    fn success_percent(&self) -> f64 {
+        100.0 * self.succeeded as f64 / self.count.max(1) as f64
+    }
+}
+
+pub fn print(run: &Run<'_>) {
+    let (quiet, attack) = (run.quiet, run.attack);
+    let rates = run.rates;
+    println!(
+        "Bot storm: a hot-item sale through the Worker, quiet then under attack, the same honest load"
+    );
+    println!(
+        "  honest: {BUYERS} buyers per phase arriving at {BUYERS_PER_SECOND}/s, each GET /api/inventory then POST /api/buy (1 unit, own Idempotency-Key, token and address); {} units per phase",
+        quiet.sale.stock
+    );
+    println!(
+        "  attack: cache-busters {} req/s, rotating-address scraper {} req/s, stream hoarder {} opens/s; from {} s before the first buyer to {} s after the last",
+        rates.cache_busters,
+        rates.scraper,
+        rates.hoarder,
+        ATTACK_LEAD.as_secs(),
+        ATTACK_TAIL.as_secs()
+    );
+    println!("  {:<34} {:>16} {:>16}", "", "quiet", "under attack");
+    let row = |label: &str, value: &dyn Fn(&Phase) -> String| {
+        println!("  {label:<34} {:>16} {:>16}", value(quiet), value(attack));
+    };
+    for (what, figures) in [
+        ("honest requests", Honest::all as fn(&Phase) -> Honest),
+        ("  of them reads", Honest::reads),
+        ("  of them buys", Honest::buys),
+    ] {
+        row(what, &|p| figures(p).count.to_string());
+        row("    success", &|p| {
+            let f = figures(p);
+            format!(
+                "{:.2} % ({} failed)",
+                f.success_percent(),
+                f.count - f.succeeded
+            )
+        });
+        row("    p50", &|p| format!("{:.1} ms", millis(figures(p).p50)));
+        row("    p99", &|p| format!("{:.1} ms", millis(figures(p).p99)));
+    }
+    row("    buys answered 201 / 409", &|p| {
+        let status = |code| {
+            p.buyers
+                .iter()
+                .filter(|b| b.buy.status == Some(code))
+                .count()
+        };
+        format!("{} / {}", status(201), status(409))
+    });
+    row("  honest answers that failed", &|p| {
+        let mut failed = BTreeMap::<String, usize>::new();
+        for answer in p.buyers.iter().flat_map(|b| [&b.read, &b.buy]) {
+            if !answer.success {
+                let status = answer.status.map_or("none".to_owned(), |s| s.to_string());
+                *failed.entry(status).or_default() += 1;
+            }
+        }
+        if failed.is_empty() {
+            return "none".to_owned();
+        }
+        let failed: Vec<String> = failed.iter().map(|(s, n)| format!("{n} x {s}")).collect();
+        failed.join(", ")
+    });
+    row("units sold = stock - left", &|p| {
+        let s = p.sale;
+        let sign = if s.oversold() { "!=" } else { "=" };
+        format!("{} {sign} {} - {}", s.units_sold, s.stock, s.left)
+    });
+    row("origin: inventory reads", &|p| {
+        format!("{:.0}", p.origin.inventory_reads)
+    });
+    row("origin: event stream requests", &|p| {
+        format!("{:.0}", p.origin.event_streams)
+    });
+    row("phase length", &|p| {
+        format!("{:.1} s", p.elapsed.as_secs_f64())
+    });
+    let cores = |pick: fn(&CpuShares) -> Duration| {
+        move |p: &Phase| {
+            p.cpu.map_or_else(
+                || "-".to_owned(),
+                |cpu| format!("{:.2}", pick(&cpu).as_secs_f64() / p.elapsed.as_secs_f64()),
+            )
+        }
+    };
+    println!("  CPU, in cores busy (of {}):", cpu::cores());
+    row("  whole machine", &cores(|c| c.machine));
+    row("  bench (load + origin)", &cores(|c| c.bench));
+    row("  Worker (node + workerd)", &cores(|c| c.edge));
+    row(
+        "    workerd's main thread, running",
+        &cores(|c| c.workerd_main_thread),
+    );
+    row(
+        "      ready, waiting for a core",
+        &cores(|c| c.workerd_main_thread_waiting),
+    );
+    row("  Postgres (this database)", &cores(|c| c.postgres));
+    row("  rest (other processes)", &cores(CpuShares::rest));
+
+    if let Some(report) = &attack.attack {
+        println!(
+            "  {:<34} {:>7} {:>7} {:>10} {:>11} {:>7} {:>10}  other",
+            "attackers (attack phase)",
+            "sent",
+            "429",
+            "cache hit",
+            "cache miss",
+            "stale",
+            "no answer"
+        );
+        let tally = |label: &str, t: &Tally| {
+            let other: Vec<String> = t
+                .other
+                .iter()
+                .map(|(status, count)| format!("{count} x {status}"))
+                .collect();
+            println!(
+                "  {label:<34} {:>7} {:>7} {:>10} {:>11} {:>7} {:>10}  {}",
+                t.sent,
+                t.refused,
+                t.cache_hits,
+                t.cache_misses,
+                t.stale,
+                t.no_answer,
+                if other.is_empty() {
+                    "0".to_owned()
+                } else {
+                    other.join(", ")
+                }
+            );
+        };
+        tally("cache-busters (2 addresses)", &report.cache_busters);
+        tally("scraper, one IPv6 /64", &report.scraper_one_64);
+        tally("scraper, a fresh IPv4 each", &report.scraper_ipv4);
+        let h = report.hoarder;
+        println!(
+            "  {:<34} {:>7} {:>7}   streams held {}, other answers {}",
+            "stream hoarder (one token)", h.sent, h.refused, h.held, h.other
+        );
+        let ended = &run.streams_ended;
+        let offsets = |pick: fn(&[f64]) -> Option<f64>| {
+            pick(&ended.seconds_from_expiry)
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:+.1} s"))
+        };
+        println!(
+            "  held streams that ended by {} s past the hoarder's token expiry: {} of {} (from {} to {} of it)",
+            ended.grace.as_secs(),
+            ended.seconds_from_expiry.len(),
+            h.held,
+            offsets(|s| s.iter().copied().reduce(f64::min)),
+            offsets(|s| s.iter().copied().reduce(f64::max)),
+        );
+        println!(
+            "  attack requests not sent (an attacker had its cap in flight): {}",
+            report.skipped
+        );
+    }
+    println!("  Worker CPU per request, one at a time after the storm:");
+    for cost in run.unit_costs {
+        println!(
+            "    {:<40} {:>10}   ({})",
+            cost.kind,
+            cost.cpu
+                .map_or_else(|| "-".to_owned(), |cpu| format!("{:.2} ms", millis(cpu))),
+            cost.answers
+        );
+    }
+    if let Some(report) = &attack.attack {
+        goals(quiet, attack, report.inventory_keys);
+    }
+}
+
+fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
+    let ratio = |figures: fn(&Phase) -> Honest| {
+        millis(figures(attack).p99) / millis(figures(quiet).p99).max(f64::MIN_POSITIVE)
+    };
+    let all = ratio(Honest::all);
+    println!("  goals:");
+    println!(
+        "    honest p99 under attack / quiet: {all:.2}x (reads {:.2}x, buys {:.2}x) (goal: at most {P99_GOAL}x) {}",
+        ratio(Honest::reads),
+        ratio(Honest::buys),
+        verdict(all <= P99_GOAL)
+    );
+    let (quiet_ok, attack_ok) = (Honest::all(quiet), Honest::all(attack));
+    println!(
+        "    honest success under attack: {:.2} % vs {:.2} % quiet (goal: unchanged) {}",
+        attack_ok.success_percent(),
+        quiet_ok.success_percent(),
+        verdict(attack_ok.success_percent() >= quiet_ok.success_percent())
+    );
+    // Each cache entry is fetched at most once per lifetime, plus once after each purchase
+    // (which drops the shop's entries), plus the one under way at the start.
+    let allowed = |phase: &Phase, keys: usize| {
+        let lifetimes = (phase.elapsed.as_secs_f64() / CACHE_TTL_SECONDS).ceil();
+        keys as f64 * (lifetimes + phase.sale.created as f64 + 1.0)
+    };
+    let attackers_reads = attack.attack.as_ref().map_or(0, |a| {
+        a.cache_busters.sent + a.scraper_one_64.sent + a.scraper_ipv4.sent
+    });
+    let (bound, reads) = (allowed(attack, attack_keys), attack.origin.inventory_reads);
+    println!(
+        "    origin inventory reads under attack: {reads:.0} ({:.0} quiet) for {attackers_reads} attacker reads; the cache allows at most {attack_keys} keys x (lifetimes + purchases + 1) = {bound:.0} (goal: bounded by the cache) {}",
+        quiet.origin.inventory_reads,
+        verdict(reads <= bound)
+    );
+    let others = [quiet, attack]
+        .iter()
+        .filter_map(|phase| Some(phase.cpu?.rest().as_secs_f64() / phase.elapsed.as_secs_f64()))
+        .fold(0.0, f64::max);
+    if others > DISTURBED_AT_CORES {
+        println!(
+            "  DISTURBED: other processes took up to {others:.2} cores in a phase; the latencies say as much about them as about the storm"
+        );
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
