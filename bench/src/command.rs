@@ -73,7 +73,8 @@ pub enum BenchCommand {
         pool_size: u32,
     },
     /// Through the real Worker under miniflare: origin hits under cached load, the rate
-    /// limiter's cost per request, and the Worker's size (needs `scripts/build-edge` first).
+    /// limiter's cost per request, honest readers through an origin outage, a hot-item sale
+    /// quiet and under a bot storm, and the Worker's size (needs `scripts/build-edge` first).
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,

@@ -40,10 +40,18 @@ where
     let mut jobs = JoinSet::new();
     let mut skipped = 0;
     for n in 0.. {
-        ticks.tick().await;
         let over = match until {
-            Until::Count(count) => n >= count,
-            Until::Deadline(deadline) => Instant::now() >= deadline,
+            Until::Count(count) => {
+                ticks.tick().await;
+                n >= count
+            }
+            // A tick due after the deadline is not waited for.
+            Until::Deadline(deadline) => {
+                tokio::time::timeout_at(deadline.into(), ticks.tick())
+                    .await
+                    .is_err()
+                    || Instant::now() >= deadline
+            }
         };
         if over {
             break;
