@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod edge_key;
+pub mod edge_proof;
 pub mod headers;
 pub mod inventory;
 pub mod live_sale;

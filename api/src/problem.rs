@@ -27,6 +27,9 @@ pub enum ProblemKind {
     OriginTimeout,
     /// The edge could not reach the origin, or is giving it a rest after repeated failures.
     OriginUnavailable,
+    /// The edge's settings cannot be trusted (a shared secret too short): it answers nothing
+    /// until an operator fixes them.
+    Misconfigured,
     Internal,
 }
 
@@ -45,7 +48,7 @@ impl ProblemKind {
             | Self::Unavailable
             | Self::OriginTimeout
             | Self::OriginUnavailable => 503,
-            Self::Internal => 500,
+            Self::Misconfigured | Self::Internal => 500,
         }
     }
 
@@ -67,6 +70,7 @@ impl ProblemKind {
             Self::Unavailable => "unavailable",
             Self::OriginTimeout => "origin-timeout",
             Self::OriginUnavailable => "origin-unavailable",
+            Self::Misconfigured => "misconfigured",
             Self::Internal => "internal",
         }
     }
@@ -89,6 +93,7 @@ impl ProblemKind {
             Self::Unavailable => "Temporarily unavailable",
             Self::OriginTimeout => "The shop did not answer in time",
             Self::OriginUnavailable => "The shop is catching up",
+            Self::Misconfigured => "The shop's edge is misconfigured",
             Self::Internal => "Internal error",
         }
     }

@@ -19,7 +19,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::{edge_key, headers::WRITE_LSN_COOKIE};
+use crate::{
+    edge_key::{self, EdgeSecret},
+    headers::WRITE_LSN_COOKIE,
+};
 
 /// How long a position is honoured: far longer than any healthy replica lags, short enough that
 /// it does not pin a browser to the primary after a replica outage.
@@ -67,6 +70,8 @@ impl fmt::Display for Lsn {
     }
 }
 
+const PURPOSE: &str = "furnitureops write position v1";
+
 /// The key positions are sealed with, derived from the edge's shared secret so the edge and
 /// every origin process hold the same one without another secret to distribute.
 #[derive(Clone)]
@@ -79,8 +84,12 @@ impl fmt::Debug for WritePositionKey {
 }
 
 impl WritePositionKey {
+    pub fn new(secret: &EdgeSecret) -> Self {
+        Self(secret.key(PURPOSE))
+    }
+
     pub fn from_edge_secret(secret: &[u8]) -> Self {
-        Self(edge_key::derive(secret, "furnitureops write position v1"))
+        Self(edge_key::derive(secret, PURPOSE))
     }
 
     fn tag(&self, body: &str) -> Vec<u8> {
@@ -147,15 +156,15 @@ impl WritePosition {
     }
 }
 
-/// The latest valid position among what a client sent: `X-Write-LSN` header values and
+/// The valid positions among what a client sent for `org_id`: `X-Write-LSN` header values and
 /// `Cookie` header values (the `furnitureops_write_lsn` cookie). Invalid ones are ignored.
-pub fn latest_sent<'a>(
+pub fn sent<'a>(
     header_values: impl IntoIterator<Item = &'a str>,
     cookie_headers: impl IntoIterator<Item = &'a str>,
     key: &WritePositionKey,
     org_id: Uuid,
     now: i64,
-) -> Option<WritePosition> {
+) -> Vec<WritePosition> {
     let from_cookies = cookie_headers
         .into_iter()
         .flat_map(|cookies| cookies.split(';'))
@@ -167,7 +176,38 @@ pub fn latest_sent<'a>(
         .into_iter()
         .chain(from_cookies)
         .filter_map(|sealed| WritePosition::open(sealed, key, org_id, now))
+        .collect()
+}
+
+/// The latest of `positions` issued to `reader` (the verified caller's `sub`). Another user's
+/// (a position handed to a bot so it may skip the cache) is ignored.
+pub fn latest_for(
+    positions: impl IntoIterator<Item = WritePosition>,
+    reader: Reader<'_>,
+) -> Option<WritePosition> {
+    positions
+        .into_iter()
+        .filter(|position| position.org_id == reader.org_id && position.sub == reader.sub)
         .max_by_key(|position| position.lsn)
+}
+
+/// The latest valid position among what a client sent (`sent`) that was issued to `reader`.
+pub fn latest_sent<'a>(
+    header_values: impl IntoIterator<Item = &'a str>,
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+    key: &WritePositionKey,
+    reader: Reader<'_>,
+    now: i64,
+) -> Option<WritePosition> {
+    let positions = sent(header_values, cookie_headers, key, reader.org_id, now);
+    latest_for(positions, reader)
+}
+
+/// Who sends a position back: a verified caller of a shop.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pub org_id: Uuid,
+    pub sub: &'a str,
 }
 
 #[cfg(test)]
@@ -249,11 +289,21 @@ mod tests {
         let seal = |at: &str| WritePosition::issued(lsn(at), shop, "alice", 0).seal(&key);
         let (older, newer) = (seal("0/2000000"), seal("0/4000000"));
         let cookie = format!("theme=dark; {WRITE_LSN_COOKIE}={newer}; x=y");
-        let found = latest_sent([older.as_str(), "9/0"], [cookie.as_str()], &key, shop, 1);
+        let alice = Reader {
+            org_id: shop,
+            sub: "alice",
+        };
+        let found = latest_sent([older.as_str(), "9/0"], [cookie.as_str()], &key, alice, 1);
         assert_eq!(found.map(|p| p.lsn), Some(lsn("0/4000000")));
         assert_eq!(
-            latest_sent(["9/0"], ["furnitureops_write_lsn=soon"], &key, shop, 1),
+            latest_sent(["9/0"], ["furnitureops_write_lsn=soon"], &key, alice, 1),
             None
         );
+        let bot = Reader {
+            org_id: shop,
+            sub: "bot",
+        };
+        let shared = latest_sent([older.as_str()], [cookie.as_str()], &key, bot, 1);
+        assert_eq!(shared, None, "a position is honoured for its own user only");
     }
 }

@@ -79,11 +79,15 @@ pub enum BenchCommand {
         #[command(flatten)]
         database: DatabaseArgs,
         /// Which sections to run (cache, limiter, outage, storm, size); all when none is named.
+        /// `memo` runs only when named.
         sections: Vec<String>,
         /// `storm`: requests per second of the cache-busting readers, and as many of the
         /// rotating-address scraper.
         #[arg(long, default_value_t = crate::edge_storm::DEFAULT_ATTACK_RATE)]
         storm_rate: f64,
+        /// `memo`: how many distinct client addresses to send through one isolate.
+        #[arg(long, default_value_t = 1_000_000)]
+        memo_addresses: u64,
     },
     /// Heap an idle `GET /api/events` stream holds on the origin, against bare TCP connections.
     Streams {
@@ -245,7 +249,15 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             database,
             sections,
             storm_rate,
-        } => crate::edge::run(database.url(), &sections, storm_rate).await,
+            memo_addresses,
+        } => {
+            let run = crate::edge::EdgeRun {
+                sections,
+                storm_rate,
+                memo_addresses,
+            };
+            crate::edge::run(database.url(), run).await
+        }
         BenchCommand::ScaleOut {
             database,
             seconds,

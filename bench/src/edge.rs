@@ -16,7 +16,9 @@
 //! 6. the Worker's wasm size, raw and gzipped.
 //!
 //! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `size`), e.g.
-//! `cargo run --release -p bench -- edge outage size`; all of them run by default.
+//! `cargo run --release -p bench -- edge outage size`; all of them run by default. `memo` (a
+//! million distinct client addresses through one isolate, `edge_memo`, several minutes) runs
+//! only when named.
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
 use std::{
@@ -47,15 +49,26 @@ const MAX_IN_FLIGHT: usize = 256;
 const OVERHEAD_ROUNDS: usize = 2_000;
 const WARM_UP_ROUNDS: usize = 50;
 
-pub async fn run(owner_url: &str, sections: &[String], storm_rate: f64) -> anyhow::Result<()> {
-    with_scratch_database(owner_url, "edge", |_, owner| {
-        measure(owner, sections, storm_rate)
-    })
-    .await
+/// What `bench edge` was asked to run.
+#[derive(Debug, Clone)]
+pub struct EdgeRun {
+    pub sections: Vec<String>,
+    pub storm_rate: f64,
+    pub memo_addresses: u64,
 }
 
-async fn measure(owner: PgPool, sections: &[String], storm_rate: f64) -> anyhow::Result<()> {
-    let wanted = |section: &str| sections.is_empty() || sections.iter().any(|name| name == section);
+pub async fn run(owner_url: &str, run: EdgeRun) -> anyhow::Result<()> {
+    with_scratch_database(owner_url, "edge", |_, owner| measure(owner, run)).await
+}
+
+async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
+    let EdgeRun {
+        sections,
+        storm_rate,
+        memo_addresses,
+    } = run;
+    let named = |section: &str| sections.iter().any(|name| name == section);
+    let wanted = |section: &str| sections.is_empty() || named(section);
     if wanted("cache") || wanted("limiter") {
         cache_and_limiter(&owner, wanted("cache"), wanted("limiter")).await?;
     }
@@ -67,6 +80,9 @@ async fn measure(owner: PgPool, sections: &[String], storm_rate: f64) -> anyhow:
     }
     if wanted("size") {
         wasm_size()?;
+    }
+    if named("memo") {
+        crate::edge_memo::distinct_addresses(&owner, memo_addresses).await?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod command;
 mod cpu;
 mod edge;
 mod edge_limiter;
+mod edge_memo;
 mod edge_outage;
 mod edge_storm;
 mod hot_item;

@@ -223,7 +223,9 @@ const items = {
 async function loadItems() {
   const after = items.cursors[items.page];
   const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
-  const response = await fetch(`/api/inventory?${query}`, { cache: "no-store" });
+  // The token goes along: an admin's write position is honoured only for that admin.
+  const headers = session.token ? { authorization: `Bearer ${session.token}` } : {};
+  const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
   if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
   const { items: page, next } = await response.json();
   items.next = next ?? null;

@@ -1,22 +1,26 @@
 //! Forwarding to the origin: `/api/<rest>` on a shop domain becomes
 //! `{ORIGIN_URL}/api/tenant/{org_id}/<rest>`, with only the headers the origin needs, plus the
-//! request id, the trace context and the edge secret, within the deadline of its route class.
-//! The caller's verified claims go along sealed for this one request (`api::token::edge_claims`),
-//! so the origin need not check an asymmetric signature a second time.
+//! request id and the trace context, within the deadline of its route class. The caller's
+//! verified claims go along sealed for this one request (`api::token::edge_claims`), so the
+//! origin need not check an asymmetric signature a second time, and every request the edge
+//! sends the origin (forwarded ones, its own status polls and reports) carries the edge's proof
+//! over the request as sent (`api::edge_proof`, made last by `signed`).
 
 use std::time::Duration;
 
 use api::{
+    edge_proof::{self, ProvedRequest},
     headers,
     token::{
-        edge_claims::{self, Binding, EdgeClaimsKey},
+        edge_claims::{self, Binding},
         VerifiedToken,
     },
 };
 use uuid::Uuid;
-use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Result};
+use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Result, Url};
 
 use crate::{
+    edge_secret,
     origin_calls::{self, OriginPolicy},
     request_id,
     respond::Answer,
@@ -31,9 +35,23 @@ pub struct Target<'a> {
     pub query: Option<&'a str>,
     pub request_id: &'a str,
     pub trace: &'a TraceContext,
-    /// The token the edge verified, if the route needed one.
+    /// The token the edge verified, if the route needed one (or a reader's, whose write
+    /// position is honoured).
     pub caller: Option<&'a VerifiedToken>,
+    /// The answer is shared with other callers (an inventory read for the cache): it must not
+    /// depend on this caller's token or cookies, only on the one write position it must
+    /// include, if any (sealed, as the origin issued it).
+    pub shared: Option<SharedRead<'a>>,
 }
+
+/// A read whose answer other callers get too.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedRead<'a> {
+    pub write_position: Option<&'a str>,
+}
+
+/// What a shared answer must not depend on.
+const PER_CALLER: [&str; 3] = ["authorization", "cookie", headers::WRITE_LSN];
 
 /// Request headers passed through to the origin. `x-write-lsn` and `cookie` carry the caller's
 /// read-your-writes position (the origin reads only its own cookie).
@@ -57,17 +75,56 @@ pub fn tenant_url(env: &Env, org_id: Uuid, rest: &str) -> Result<String> {
 }
 
 /// The headers every edge call to the origin carries.
-pub fn edge_headers(env: &Env, request_id: &str, trace: &TraceContext) -> Result<Headers> {
+pub fn edge_headers(request_id: &str, trace: &TraceContext) -> Result<Headers> {
     let outbound = Headers::new();
     outbound.set(headers::REQUEST_ID, request_id)?;
     outbound.set(headers::TRACEPARENT, &trace.traceparent())?;
     if let Some(state) = trace.tracestate() {
         outbound.set(headers::TRACESTATE, state)?;
     }
-    if let Ok(secret) = env.secret("EDGE_SHARED_SECRET") {
-        outbound.set(headers::EDGE_SECRET, &secret.to_string())?;
-    }
     Ok(outbound)
+}
+
+/// The request to `url` with `outbound` headers and `body`, proved by the edge when it holds
+/// the shared secret. Nothing may change the request after this.
+pub fn signed(
+    env: &Env,
+    method: Method,
+    url: &str,
+    outbound: Headers,
+    body: &[u8],
+) -> Result<Request> {
+    let url = Url::parse(url).map_err(|err| worker::Error::RustError(err.to_string()))?;
+    if let Some(keys) = edge_secret::trusted(env) {
+        let path_and_query = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let bound: Vec<(&str, Option<String>)> = edge_proof::BOUND_HEADERS
+            .iter()
+            .map(|name| (*name, outbound.get(name).ok().flatten()))
+            .collect();
+        let header = |name: &str| {
+            bound
+                .iter()
+                .find(|(bound_name, _)| *bound_name == name)
+                .and_then(|(_, value)| value.as_deref())
+        };
+        let request = ProvedRequest {
+            method: method.as_ref(),
+            path_and_query: &path_and_query,
+            body,
+        };
+        let now_ms = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
+        let proof = keys.proofs.prove(request, header, now_ms);
+        outbound.set(edge_proof::HEADER, &proof)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(outbound);
+    if !matches!(method, Method::Get | Method::Head) {
+        init.with_body(Some(Uint8Array::from(body).into()));
+    }
+    Request::new_with_init(url.as_str(), &init)
 }
 
 /// The origin's version of `req`.
@@ -82,17 +139,22 @@ pub fn origin_request(
         "{}{query}",
         tenant_url(env, target.org_id, target.api_path)?
     );
-    let outbound = edge_headers(env, target.request_id, target.trace)?;
+    let outbound = edge_headers(target.request_id, target.trace)?;
     for name in FORWARDED {
+        if target.shared.is_some() && PER_CALLER.contains(&name) {
+            continue;
+        }
         if let Some(value) = req.headers().get(name)? {
             outbound.set(name, &value)?;
         }
     }
+    if let Some(position) = target.shared.and_then(|shared| shared.write_position) {
+        outbound.set(headers::WRITE_LSN, position)?;
+    }
     if let Some(correlation) = request_id::correlation(req) {
         outbound.set(headers::CORRELATION_ID, &correlation)?;
     }
-    if let (Some(verified), Ok(secret)) = (target.caller, env.secret("EDGE_SHARED_SECRET")) {
-        let key = EdgeClaimsKey::from_edge_secret(secret.to_string().as_bytes());
+    if let (Some(verified), Some(keys)) = (target.caller, edge_secret::trusted(env)) {
         let path = format!("/api/tenant/{}/{}", target.org_id, target.api_path);
         let method = req.method();
         let binding = Binding {
@@ -103,18 +165,15 @@ pub fn origin_request(
         };
         let now_ms = i64::try_from(crate::clock::now_ms()).unwrap_or(i64::MAX);
         let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-        outbound.set(edge_claims::HEADER, &key.seal(binding, verified, now))?;
+        outbound.set(
+            edge_claims::HEADER,
+            &keys.claims.seal(binding, verified, now),
+        )?;
     }
     if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;
     }
-    let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(outbound);
-    if !matches!(method, Method::Get | Method::Head) {
-        init.with_body(Some(Uint8Array::from(body).into()));
-    }
-    Request::new_with_init(&url, &init)
+    signed(env, req.method(), &url, outbound, body)
 }
 
 /// Sends `request` to the origin within `deadline`; an origin that cannot answer (or is resting)

@@ -34,14 +34,16 @@ use futures::future::join;
 use worker::{Context, Env, Request, Result};
 
 use crate::{
-    auth, body, forward, inventory_cache,
+    auth, body, edge_secret,
+    forward::{self, SharedRead},
+    inventory_cache,
     inventory_read::InventoryRead,
     origin_calls::{self, OriginFailure, OriginPolicy},
     pages,
     problem::{problem_response, problem_retry_after},
     rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
     read_your_writes,
-    refusal_reports::{self, EdgeRefusal},
+    refusal_reports::{self, EdgeRefusal, Refused},
     respond::Answer,
     route::{Route, RouteClass},
     sales_pause, tenant,
@@ -76,6 +78,11 @@ pub async fn handle(
     let Some(api_path) = path.strip_prefix("/api/") else {
         return pages::serve(&req, env, request_id).await.map(Answer::from);
     };
+    if edge_secret::keys(env).is_err() {
+        let detail = "the edge's shared secret is too weak to trust; its operator must set a \
+                      strong EDGE_SHARED_SECRET";
+        return refuse(ProblemKind::Misconfigured, detail, request_id);
+    }
     if Route::is_origin_only(api_path) {
         return refuse(ProblemKind::NotFound, "no such route", request_id);
     }
@@ -110,6 +117,7 @@ pub async fn handle(
         None
     };
     let answerable_from_cache = inventory_read.is_some();
+    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
 
     if route.is_purchase() {
         let status_call = sales_pause::StatusCall {
@@ -120,7 +128,12 @@ pub async fn handle(
             deadline: budget.left().min(policy.deadlines.of(RouteClass::Read)),
         };
         if let Some(paused) = sales_pause::paused(env, status_call).await {
-            refusal_reports::count(env, ctx, org_id, EdgeRefusal::Paused, id.trace);
+            let refused = Refused {
+                org_id,
+                client: client.key(),
+                refusal: EdgeRefusal::Paused,
+            };
+            refusal_reports::count(env, ctx, refused, id.trace);
             let response = problem_retry_after(
                 ProblemKind::SalesPaused,
                 &paused.detail(),
@@ -140,17 +153,19 @@ pub async fn handle(
 
     // A client this isolate already refuses (cooling down, or a write past the shop's full
     // ceiling) is answered before anything costs I/O: a refused flood pays no cache lookup.
-    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
     if let Some(refused) = rate_limit::known_refusal(env, org_id, &client, route.class()).await {
         return too_many_requests(refused, request_id);
     }
 
     // Looking in the cache has no effect, so it overlaps the limiter's round trip. A reader
-    // who just wrote and sent its write's sealed position must see that write.
-    let entry = inventory_read.as_ref().map(|read| {
-        let position = read_your_writes::honoured(&req, env, org_id);
-        inventory_cache::Entry::new(&host, org_id, read, position)
-    });
+    // who just wrote and sent its own write's sealed position must see that write.
+    let reader = match &inventory_read {
+        Some(_) => read_your_writes::honoured(&req, env, org_id).await,
+        None => None,
+    };
+    let entry = inventory_read
+        .as_ref()
+        .map(|read| inventory_cache::Entry::new(&host, org_id, read, reader.clone()));
     let lookup = async {
         match &entry {
             Some(entry) => entry.cached().await,
@@ -158,7 +173,7 @@ pub async fn handle(
         }
     };
     let (outcome, cached) = join(
-        rate_limit::check(env, org_id, client, route.class()),
+        rate_limit::check(env, org_id, client.clone(), route.class()),
         lookup,
     )
     .await;
@@ -166,7 +181,12 @@ pub async fn handle(
         Ok(standing) => standing,
         Err(refusal) => {
             if route.is_purchase() && refusal.status() == 429 {
-                refusal_reports::count(env, ctx, org_id, EdgeRefusal::RateLimited, id.trace);
+                let refused = Refused {
+                    org_id,
+                    client: client.key(),
+                    refusal: EdgeRefusal::RateLimited,
+                };
+                refusal_reports::count(env, ctx, refused, id.trace);
             }
             return Ok(refusal);
         }
@@ -191,7 +211,10 @@ pub async fn handle(
         query: query.as_deref(),
         request_id,
         trace: id.trace,
-        caller: caller.as_ref(),
+        caller: caller.as_ref().or(reader.as_ref().map(|read| &read.reader)),
+        shared: inventory_read.as_ref().map(|_| SharedRead {
+            write_position: reader.as_ref().map(|read| read.sealed.as_str()),
+        }),
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
     let answer = match entry {

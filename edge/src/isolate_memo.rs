@@ -2,48 +2,66 @@
 //! round trip) but fine to reuse for a few seconds, such as which shop a host belongs to.
 //!
 //! An isolate runs its requests on one thread, so each user keeps an `IsolateMemo` in a
-//! `thread_local!` and no locking is needed. Entries carry their own expiry; expired ones are
-//! swept when the map grows past `SWEEP_AT`, so a flood of distinct keys cannot grow it forever.
+//! `thread_local!` and no locking is needed. Entries carry their own expiry, and the memo holds
+//! at most `CAPACITY` of them, least recently used out first (`hashlink::LruCache`): every
+//! insert and lookup is O(1) however many distinct keys arrive, so a bot rotating its address
+//! on every request neither grows the isolate's memory nor makes each request scan a map (the
+//! sweep this replaced ran over every entry on each insert past 4,096).
 
-use std::{cell::RefCell, collections::HashMap, hash::Hash};
+use std::{cell::RefCell, hash::Hash};
 
-/// Entry count past which expired entries are dropped on the next insert.
-const SWEEP_AT: usize = 4_096;
+use hashlink::LruCache;
+
+/// The most entries a memo keeps: room for every honest client an isolate sees in a window, at
+/// about 1.5 MB for the largest values kept here.
+pub const CAPACITY: usize = 16_384;
 
 #[derive(Debug)]
-pub struct IsolateMemo<K, V> {
-    entries: RefCell<HashMap<K, (V, u64)>>,
+pub struct IsolateMemo<K: Eq + Hash, V> {
+    entries: RefCell<LruCache<K, (V, u64)>>,
 }
 
 impl<K: Eq + Hash, V: Clone> Default for IsolateMemo<K, V> {
     fn default() -> Self {
-        Self {
-            entries: RefCell::new(HashMap::new()),
-        }
+        Self::with_capacity(CAPACITY)
     }
 }
 
 impl<K: Eq + Hash, V: Clone> IsolateMemo<K, V> {
-    /// The value remembered for `key`, unless it expired at or before `now_ms`.
-    pub fn get(&self, key: &K, now_ms: u64) -> Option<V> {
-        self.entries
-            .borrow()
-            .get(key)
-            .filter(|(_, until)| *until > now_ms)
-            .map(|(value, _)| value.clone())
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: RefCell::new(LruCache::new(capacity)),
+        }
     }
 
-    /// Remembers `value` for `key` until `until_ms`.
-    pub fn remember(&self, key: K, value: V, until_ms: u64, now_ms: u64) {
+    /// The value remembered for `key`, unless it expired at or before `now_ms`.
+    pub fn get(&self, key: &K, now_ms: u64) -> Option<V> {
         let mut entries = self.entries.borrow_mut();
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, (_, until)| *until > now_ms);
+        match entries.get(key) {
+            Some((value, until)) if *until > now_ms => Some(value.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
         }
-        entries.insert(key, (value, until_ms));
+    }
+
+    /// Remembers `value` for `key` until `until_ms` (dropping the least recently used entry
+    /// when the memo is full). `now_ms` is kept for callers' symmetry with `get`.
+    pub fn remember(&self, key: K, value: V, until_ms: u64, _now_ms: u64) {
+        self.entries.borrow_mut().insert(key, (value, until_ms));
     }
 
     pub fn forget(&self, key: &K) {
         self.entries.borrow_mut().remove(key);
+    }
+
+    /// How many entries are held (expired ones included, until they are looked up or pushed
+    /// out).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.borrow().len()
     }
 }
 
@@ -63,12 +81,19 @@ mod tests {
     }
 
     #[test]
-    fn a_full_memo_sweeps_expired_entries() {
-        let memo = IsolateMemo::default();
-        for n in 0..super::SWEEP_AT {
-            memo.remember(n, n, 10, 0);
+    fn a_full_memo_drops_the_least_recently_used_entry() {
+        let memo = IsolateMemo::with_capacity(3);
+        for n in 0..3 {
+            memo.remember(n, n, 100, 0);
         }
-        memo.remember(usize::MAX, 0, 100, 50);
-        assert_eq!(memo.entries.borrow().len(), 1);
+        assert_eq!(memo.get(&0, 1), Some(0), "0 is now the most recently used");
+        memo.remember(3, 3, 100, 1);
+        assert_eq!(memo.len(), 3);
+        assert_eq!(memo.get(&1, 1), None, "1 was the least recently used");
+        assert_eq!(memo.get(&0, 1), Some(0));
+        for n in 0..1_000_000_u32 {
+            memo.remember(n, n, 100, 1);
+        }
+        assert_eq!(memo.len(), 3, "a million distinct keys hold three entries");
     }
 }

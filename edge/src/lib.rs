@@ -12,6 +12,7 @@
 mod auth;
 mod body;
 mod clock;
+mod edge_secret;
 mod forward;
 mod gateway;
 mod inventory_cache;

@@ -7,6 +7,11 @@
 //! second, whatever the refusal rate, sent after the response (`waitUntil`) so no buyer waits
 //! for it. The origin adds the counts to its own and publishes them to every origin.
 //!
+//! A client counts once per shop and second whatever it sends (`CLIENT_SECOND`): the view
+//! tells the owner how many shoppers were turned away, and one shopper hammering a paused sale
+//! (refused before any limiter, so a retry costs no quota) must not inflate it. The memory of
+//! who was counted is an `IsolateMemo`, capped, so many clients cannot grow it either.
+//!
 //! Only an edge that shares `EDGE_SHARED_SECRET` with the origin reports (the origin takes
 //! reports from nobody else). A report the origin does not take in time (or while it rests
 //! after failures) is dropped with a log line: the view shows fewer refusals, never made-up
@@ -16,10 +21,12 @@ use std::{cell::RefCell, collections::HashMap, time::Duration};
 
 use api::live_sale::EdgeRefusals;
 use uuid::Uuid;
-use worker::{Context, Delay, Env, Method, Request, RequestInit};
+use worker::{Context, Delay, Env, Method, Request};
 
 use crate::{
-    forward,
+    clock::now_ms,
+    edge_secret, forward,
+    isolate_memo::IsolateMemo,
     origin_calls::{self, OriginPolicy},
     request_id,
     route::RouteClass,
@@ -40,14 +47,40 @@ thread_local! {
     /// Per shop, what this isolate refused and has not reported yet. A shop is here exactly
     /// while its report is waiting to go.
     static PENDING: RefCell<HashMap<Uuid, EdgeRefusals>> = RefCell::new(HashMap::new());
+    /// Clients counted in the current second, per shop.
+    static COUNTED: IsolateMemo<(Uuid, String), ()> = IsolateMemo::default();
 }
 
-/// Counts a refused purchase of `org_id`; the first one since the last report schedules the
-/// next report, a second from now, on `ctx`.
-pub fn count(env: &Env, ctx: &Context, org_id: Uuid, refusal: EdgeRefusal, trace: &TraceContext) {
-    if env.secret("EDGE_SHARED_SECRET").is_err() {
+/// How long a client counts once.
+const CLIENT_SECOND_MS: u64 = 1_000;
+
+/// Who was refused, for what, in which shop.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused<'a> {
+    pub org_id: Uuid,
+    /// The rate limiter's key for the client (`rate_limit::Client::key`).
+    pub client: &'a str,
+    pub refusal: EdgeRefusal,
+}
+
+/// Counts a refused purchase, once per client, shop and second; the first count since the last
+/// report schedules the next report, a second from now, on `ctx`.
+pub fn count(env: &Env, ctx: &Context, refused: Refused<'_>, trace: &TraceContext) {
+    if edge_secret::trusted(env).is_none() {
         return;
     }
+    let Refused {
+        org_id,
+        client,
+        refusal,
+    } = refused;
+    let now = now_ms();
+    let seen_key = (org_id, client.to_owned());
+    let seen = COUNTED.with(|counted| counted.get(&seen_key, now).is_some());
+    if seen {
+        return;
+    }
+    COUNTED.with(|counted| counted.remember(seen_key, (), now + CLIENT_SECOND_MS, now));
     let first = PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         let first = !pending.contains_key(&org_id);
@@ -101,12 +134,9 @@ fn report_request(
     request_id: &str,
     trace: &TraceContext,
 ) -> worker::Result<Request> {
-    let headers = forward::edge_headers(env, request_id, trace)?;
+    let headers = forward::edge_headers(request_id, trace)?;
     headers.set("content-type", "application/json")?;
     let body = serde_json::to_string(counts)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    Request::new_with_init(&forward::tenant_url(env, org_id, "edge/refusals")?, &init)
+    let url = forward::tenant_url(env, org_id, "edge/refusals")?;
+    forward::signed(env, Method::Post, &url, headers, body.as_bytes())
 }

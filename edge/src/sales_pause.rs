@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use api::sales::SalesStatus;
 use uuid::Uuid;
-use worker::{Env, Method, Request, RequestInit, Response, Result};
+use worker::{Env, Method, Request, Response, Result};
 
 use crate::{
     clock::now_ms,
@@ -122,10 +122,9 @@ fn status_request(
     request_id: &str,
     trace: &TraceContext,
 ) -> Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get)
-        .with_headers(forward::edge_headers(env, request_id, trace)?);
-    Request::new_with_init(&forward::tenant_url(env, org_id, "sales")?, &init)
+    let url = forward::tenant_url(env, org_id, "sales")?;
+    let headers = forward::edge_headers(request_id, trace)?;
+    forward::signed(env, Method::Get, &url, headers, &[])
 }
 
 /// The status in an answer of the origin; `None` (logged) when it answered something else.

@@ -20,8 +20,11 @@ use api::token::{
 };
 use chrono::{DateTime, Utc};
 use futures::future::{select, Either};
+use futures::StreamExt;
 use std::pin::pin;
-use worker::{AbortController, Date, Delay, Env, Fetch, Url};
+use worker::{
+    AbortController, Date, Delay, Env, Fetch, Request, RequestInit, RequestRedirect, Url,
+};
 
 use crate::{single_flight, web_crypto};
 
@@ -42,6 +45,8 @@ impl From<TokenError> for KeysError {
 #[derive(Debug)]
 struct Keys {
     verifier: Rc<TokenVerifier>,
+    /// The operator's own keys alone (`JWT_JWKS`), as first read.
+    static_only: Rc<TokenVerifier>,
     record: FetchRecord,
     url: Option<Rc<str>>,
     static_jwks: Option<Rc<str>>,
@@ -70,9 +75,16 @@ pub async fn verify(env: &Env, raw: &str, now: DateTime<Utc>) -> Result<Verified
         verifier
     };
     let record = KEYS.with(|keys| keys.borrow().as_ref().map(|k| k.record).unwrap_or_default());
-    if record.is_expired(now_ms()) && !has_static {
-        return Err(TokenError::KeysUnavailable.into());
-    }
+    // Once the provider's set is too old to trust (a key may have been rotated out for a
+    // leak), only the operator's own keys still count, if there are any.
+    let verifier = if record.is_expired(now_ms()) {
+        if !has_static {
+            return Err(TokenError::KeysUnavailable.into());
+        }
+        static_only(env)?
+    } else {
+        verifier
+    };
     match check(&verifier, raw, now).await {
         Err(TokenError::UnknownKeyId) if refresh(Reason::UnknownKid).await => {
             Ok(check(&current(env)?.0, raw, now).await?)
@@ -136,8 +148,13 @@ fn current(env: &Env) -> Result<Current, KeysError> {
     )
     .and_then(|claims| Acceptance::from_settings(&issuer, &audiences, claims))
     .map_err(|e| misconfigured(e.to_string()))?;
+    if let Some(url) = &url {
+        check_key_set_url(url).map_err(misconfigured)?;
+    }
+    let static_only = Rc::new(TokenVerifier::accepting(keys, claims));
     let built = Keys {
-        verifier: Rc::new(TokenVerifier::accepting(keys, claims)),
+        verifier: static_only.clone(),
+        static_only,
         record: FetchRecord::default(),
         url: url.map(Rc::from),
         static_jwks: static_jwks.map(Rc::from),
@@ -150,6 +167,31 @@ fn current(env: &Env) -> Result<Current, KeysError> {
     );
     KEYS.with(|keys| *keys.borrow_mut() = Some(built));
     Ok(current)
+}
+
+/// The operator's own keys alone, for when the provider's set is too old to trust.
+fn static_only(env: &Env) -> Result<Rc<TokenVerifier>, KeysError> {
+    current(env)?;
+    KEYS.with(|keys| keys.borrow().as_ref().map(|k| k.static_only.clone()))
+        .ok_or(KeysError::Misconfigured)
+}
+
+/// `JWT_JWKS_URL` must be `https://` (plain `http://` only to a loopback address, as in
+/// development): a set read in the clear could be swapped on the way, and whoever swaps it
+/// signs every shop's admin tokens.
+fn check_key_set_url(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|e| format!("JWT_JWKS_URL: {e}"))?;
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err("JWT_JWKS_URL must be https:// (plain http:// only to a loopback address)".into())
+    }
 }
 
 /// Fetches the provider's set if the rules allow it now (or joins the fetch under way); `true`
@@ -222,20 +264,37 @@ async fn fetch(url: &str) -> Result<(String, std::time::Duration), String> {
     let cancel = AbortController::default();
     let signal = cancel.signal();
     let exchange = pin!(async move {
-        let mut response = Fetch::Url(url).send_with_signal(&signal).await?;
+        // A redirect could lead anywhere, plain http included: the set comes from the
+        // configured address or not at all (a 3xx is a failed fetch).
+        let mut init = RequestInit::new();
+        init.with_redirect(RequestRedirect::Manual);
+        let request = Request::new_with_init(url.as_str(), &init)?;
+        let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
         let status = response.status_code();
         let cache_control = response.headers().get("cache-control")?;
-        let body = response.bytes().await?;
-        Ok::<_, worker::Error>((status, cache_control, body))
+        if !(200..300).contains(&status) {
+            return Ok((status, cache_control, None));
+        }
+        // Read against the cap as it arrives: a body that never ends costs at most the cap.
+        let mut body = Vec::new();
+        let mut chunks = response.stream()?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Ok((status, cache_control, None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, worker::Error>((status, cache_control, Some(body)))
     });
     match select(exchange, Delay::from(FETCH_DEADLINE)).await {
         Either::Left((Ok((status, cache_control, body)), _)) => {
             if !(200..300).contains(&status) {
                 return Err(format!("the provider answered {status}"));
             }
-            if body.len() > MAX_JWKS_BYTES {
+            let Some(body) = body else {
                 return Err(format!("the key set is larger than {MAX_JWKS_BYTES} bytes"));
-            }
+            };
             let body = String::from_utf8(body).map_err(|_| "the key set is not UTF-8")?;
             Ok((body, freshness(cache_control.as_deref())))
         }

@@ -160,7 +160,10 @@ async function loadInventory() {
   let after = null;
   for (let page = 0; page < MAX_PAGES; page += 1) {
     const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
-    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store" });
+    // Signed in, the token goes along: the write position this shopper's buy left in its
+    // cookie is honoured only for the shopper it was issued to.
+    const headers = shop.token ? { authorization: `Bearer ${shop.token}` } : {};
+    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
     if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
     if (response.headers.get("x-edge-cache") === "stale") {
       stale = true;

@@ -276,6 +276,8 @@ async fn owner_pool(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init();
+    // Checked before anything starts: an origin that trusts a guessable secret must not run.
+    let edge_secret = args.edge_secret()?;
     let verifier = args.tokens.token_keys().await?;
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
@@ -306,7 +308,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         chrono::Duration::hours(args.idempotency_retention_hours),
     ));
     let state = AppState::with_settings(pools.primary, verifier, args.settings())
-        .with_edge_secret(args.edge_shared_secret.clone())
+        .with_edge_secret(edge_secret)
         .with_replica(pools.replica)
         .with_session_db(pools.session)
         .with_ops(args.operations.settings());

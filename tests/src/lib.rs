@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod clusters;
 pub mod edge;
+pub mod edge_hop;
 pub mod identity_provider;
 pub mod load_balancer;
 pub mod origin_container;

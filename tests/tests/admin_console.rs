@@ -17,7 +17,7 @@ use sqlx::PgPool;
 
 const DEMO: &str = "demo.shop.test";
 const OTHER: &str = "other.shop.test";
-const SECRET: &str = "edge-secret-for-the-console";
+const SECRET: &str = "edge-secret-for-the-console-0123456789ab";
 /// Buyers in the load, and buys each: with the greedy buyer's, more than the bench's stock.
 const BUYERS: usize = 12;
 const PER_BUYER: usize = 14;
@@ -45,7 +45,7 @@ async fn a_shop_owner_runs_the_shop_from_the_console_in_a_real_browser(db: PgPoo
     let demo = Shop::create(&db, DEMO, &[("CHAIR", 10), ("SOFA", 1)]).await;
     let other = Shop::create(&db, OTHER, &[("LAMP", 3)]).await;
     let state = AppState::new(app_pool(&db).await, keys.verifier())
-        .with_edge_secret(Some(SECRET.to_owned().into()));
+        .with_edge_secret(Some(e2e::edge_hop::edge_secret(SECRET)));
     let origin = OriginServer::start_with(state).await;
     let config = EdgeConfig::new(&origin.url, &[demo.clone(), other.clone()], &keys)
         .var("EDGE_SHARED_SECRET", SECRET);

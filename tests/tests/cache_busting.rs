@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 const DOMAIN: &str = "busting.shop.test";
-const SECRET: &str = "edge-secret-for-cache-busting";
+const SECRET: &str = "edge-secret-for-cache-busting-0123456789";
 
 struct World {
     shop: Shop,
@@ -32,7 +32,7 @@ async fn world(db: &PgPool) -> World {
     let keys = TestKeys::new();
     let shop = Shop::create(db, DOMAIN, &[("CHAIR", 5), ("TABLE", 3)]).await;
     let state = AppState::new(app_pool(db).await, keys.verifier())
-        .with_edge_secret(Some(SECRET.to_owned().into()));
+        .with_edge_secret(Some(e2e::edge_hop::edge_secret(SECRET)));
     let origin = OriginServer::start_with(state).await;
     let config = EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
         .var("EDGE_SHARED_SECRET", SECRET);

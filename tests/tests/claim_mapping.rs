@@ -19,6 +19,7 @@ use api::{
     Problem, ProblemKind,
 };
 use clap::Parser;
+use e2e::edge_hop::SendAsEdge;
 use e2e::{
     edge::EdgeConfig,
     identity_provider::{JwksServer, ProviderKey},
@@ -34,7 +35,7 @@ use uuid::Uuid;
 
 const SHOP_A: &str = "a.layouts.test";
 const SHOP_B: &str = "b.layouts.test";
-const SECRET: &str = "edge-secret-for-claim-mapping";
+const SECRET: &str = "edge-secret-for-claim-mapping-0123456789";
 
 #[derive(Debug, Clone, Copy)]
 enum Provider {
@@ -185,7 +186,7 @@ impl World {
         }
         let tokens = Flags::try_parse_from(flags).unwrap().tokens;
         let state = AppState::new(app_pool(&db).await, tokens.token_keys().await.unwrap())
-            .with_edge_secret(Some(SECRET.to_owned().into()));
+            .with_edge_secret(Some(e2e::edge_hop::edge_secret(SECRET)));
         let origin = OriginServer::start_with(state).await;
         let mut config = EdgeConfig::new(&origin.url, &[a.clone(), b.clone()], &TestKeys::new())
             .var("JWT_JWKS_URL", &jwks.url)
@@ -228,13 +229,13 @@ impl World {
             .unwrap()
     }
 
-    /// A purchase at the origin directly, as a caller holding the edge secret but no seal.
+    /// A purchase at the origin directly, proved as the edge proves but with no seal.
     async fn buy_at_origin(&self, shop: &Shop, token: &str) -> Response {
         let chair = shop.item(&self.db, "CHAIR").await;
         self.at_origin(Method::POST, shop, "buy", token)
             .header("idempotency-key", Uuid::new_v4().to_string())
             .json(&json!({"item_id": chair.id, "quantity": 1}))
-            .send()
+            .send_as_edge(SECRET)
             .await
             .unwrap()
     }
@@ -251,7 +252,6 @@ impl World {
                 method,
                 format!("{}/api/tenant/{}/{rest}", self.origin.url, shop.org_id),
             )
-            .header(headers::EDGE_SECRET, SECRET)
             .bearer_auth(token)
     }
 
@@ -324,10 +324,13 @@ impl World {
         let refused = self.add_item_at_edge(SHOP_A, &self.shopper(a), "RUG").await;
         expect_problem(refused, StatusCode::FORBIDDEN, ProblemKind::Forbidden).await;
         let audit = self.at_origin(Method::GET, a, "admin/audit", &self.shopper(a));
-        let refused = audit.send().await.unwrap();
+        let refused = audit.send_as_edge(SECRET).await.unwrap();
         expect_problem(refused, StatusCode::FORBIDDEN, ProblemKind::Forbidden).await;
         let audit = self.at_origin(Method::GET, a, "admin/audit", &self.admin(a));
-        assert_eq!(audit.send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            audit.send_as_edge(SECRET).await.unwrap().status(),
+            StatusCode::OK
+        );
 
         // Tokens this configuration must not accept.
         let mut wrong_audience = p.claims(a.org_id, p.roles()[1], "alice");

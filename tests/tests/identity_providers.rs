@@ -10,6 +10,7 @@ use api::{
     token::{mint, KeyAlgorithm, KeySet, Role, TokenVerifier},
     Problem, ProblemKind,
 };
+use e2e::edge_hop::SendAsEdge;
 use e2e::{
     identity_provider::{JwksServer, ProviderKey},
     origin_process::{OriginConfig, OriginProcess},
@@ -229,6 +230,72 @@ async fn an_hmac_made_with_the_rsa_public_key_is_refused(db: PgPool) {
     assert_eq!(stage.shop.order_totals(&stage.db).await.0, 0);
 }
 
+/// A provider's published set that holds a secret (`oct`) key: whoever reads the set can sign
+/// with it, so neither the Worker nor the origin trusts it, even beside keys they do trust.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_secret_key_in_a_published_set_signs_nothing(db: PgPool) {
+    let published_secret = ProviderKey::generate(KeyAlgorithm::Hs256, "published-oct");
+    let es = ProviderKey::generate(KeyAlgorithm::Es256, "published-es256");
+    let stage = Stage::new(db, &[&published_secret, &es]).await;
+    let admin = claims(stage.shop.org_id, Role::Admin, "anyone-who-read-the-set");
+    let forged = published_secret.token(admin);
+    assert_eq!(stage.buy_status(&forged).await, StatusCode::UNAUTHORIZED);
+    let (status, problem) = stage.origin_status(&forged).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(problem.unwrap().is(ProblemKind::Unauthenticated));
+    assert!(
+        stage.buy_status(&stage.token(&es)).await.is_success(),
+        "the set's public key still works"
+    );
+    assert_eq!(stage.shop.order_totals(&stage.db).await.0, 1);
+}
+
+/// A key set is read from the configured address only: plain `http://` to another host is
+/// refused at start-up, and a redirect (to any host, the real provider included) is not followed.
+#[sqlx::test(migrations = "../migrations")]
+async fn key_sets_come_over_https_from_their_own_address_only(db: PgPool) {
+    for plain in [
+        "http://203.0.113.7/.well-known/jwks.json",
+        "http://idp.example/.well-known/jwks.json",
+    ] {
+        assert!(KeySetUrl::new(plain.to_owned()).is_err(), "{plain}");
+    }
+    for allowed in [
+        "https://idp.example/.well-known/jwks.json",
+        "http://127.0.0.1:8080/jwks",
+        "http://[::1]:8080/jwks",
+        "http://localhost:8080/jwks",
+    ] {
+        assert!(KeySetUrl::new(allowed.to_owned()).is_ok(), "{allowed}");
+    }
+
+    let rs = ProviderKey::generate(KeyAlgorithm::Rs256, "redirected-rs256");
+    let provider = JwksServer::start(&[&rs]).await;
+    let target = provider.url.clone();
+    let redirect = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirect).await });
+    let shop = Shop::create(&db, SHOP, &[("CHAIR", 5)]).await;
+    let tokens = origin_keys(None, &redirect_url).await;
+    let origin = OriginServer::start_with(AppState::new(app_pool(&db).await, tokens)).await;
+    let token = rs.token(claims(shop.org_id, Role::Admin, "redirected"));
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/api/tenant/{}/admin/audit",
+            origin.url, shop.org_id
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(provider.fetches(), 0, "the redirect was not followed");
+}
+
 fn base64_url(bytes: &[u8]) -> String {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     URL_SAFE_NO_PAD.encode(bytes)
@@ -298,14 +365,14 @@ async fn an_origin_with_the_url_alone_serves_and_fails_closed_without_it(db: PgP
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_origin_trusts_claims_the_edge_sealed_for_that_request_only(db: PgPool) {
-    const SECRET: &str = "edge-secret-for-sealed-claims";
+    const SECRET: &str = "edge-secret-for-sealed-claims-0123456789";
     let rs = ProviderKey::generate(KeyAlgorithm::Rs256, "sealed-rs256");
     let keys = TestKeys::new();
     let shop = Shop::create(&db, SHOP, &[("CHAIR", 5)]).await;
     let provider = JwksServer::start(&[&rs]).await;
     let tokens = origin_keys(Some(keys.public_jwks()), &provider.url).await;
-    let state =
-        AppState::new(app_pool(&db).await, tokens).with_edge_secret(Some(SECRET.to_owned().into()));
+    let state = AppState::new(app_pool(&db).await, tokens)
+        .with_edge_secret(Some(e2e::edge_hop::edge_secret(SECRET)));
     let origin = OriginServer::start_with(state).await;
     let config = e2e::edge::EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
         .var("JWT_JWKS_URL", &provider.url)
@@ -316,15 +383,14 @@ async fn the_origin_trusts_claims_the_edge_sealed_for_that_request_only(db: PgPo
     let bought = edge.buy(SHOP, &token, chair.id, 1).send().await.unwrap();
     assert!(bought.status().is_success(), "{}", bought.status());
 
-    // A caller who knows the edge secret still needs a token: a seal it made up does not open.
+    // A request proved as the edge proves still needs a token: a seal made up does not open.
     let forged = reqwest::Client::new()
         .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
-        .header(api::headers::EDGE_SECRET, SECRET)
         .header(api::headers::REQUEST_ID, "forged-request")
         .header(api::token::edge_claims::HEADER, "eyJjbGFpbXMiOnt9fQ.AAAA")
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&serde_json::json!({"item_id": chair.id, "quantity": 1}))
-        .send()
+        .send_as_edge(SECRET)
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);

@@ -255,7 +255,7 @@ async fn a_killed_origin_gets_each_shop_its_own_last_good_stock_and_buyers_a_qui
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_reader_who_asked_for_its_own_writes_gets_the_error_not_stale_stock(db: PgPool) {
-    const SECRET: &str = "edge-secret-for-outages";
+    const SECRET: &str = "edge-secret-for-outages-0123456789abcdef";
     let w = world(db, &[("EDGE_SHARED_SECRET", SECRET)]).await;
     fresh_inventory(&w.edge, DOMAIN).await;
     w.link.kill().await;
@@ -265,14 +265,20 @@ async fn a_reader_who_asked_for_its_own_writes_gets_the_error_not_stale_stock(db
     let now = chrono::Utc::now().timestamp();
     let sealed =
         WritePosition::issued("0/16B3748".parse().unwrap(), w.shop.org_id, "alice", now).seal(&key);
+    let alice = w.keys.token(w.shop.org_id, Role::Shopper, "alice");
     let with_header = w
         .edge
         .get(DOMAIN, "/api/inventory")
+        .bearer_auth(&alice)
         .header(api::headers::WRITE_LSN, &sealed);
-    let with_cookie = w.edge.get(DOMAIN, "/api/inventory").header(
-        "cookie",
-        format!("{}={sealed}", api::headers::WRITE_LSN_COOKIE),
-    );
+    let with_cookie = w
+        .edge
+        .get(DOMAIN, "/api/inventory")
+        .bearer_auth(&alice)
+        .header(
+            "cookie",
+            format!("{}={sealed}", api::headers::WRITE_LSN_COOKIE),
+        );
     for request in [with_header, with_cookie] {
         let (response, took) = timed(request).await;
         assert!(took < READ_DEADLINE + SLACK, "a read was held {took:?}");

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use e2e::edge_hop::SendAsEdge;
 use std::{
     sync::OnceLock,
     time::{Duration, Instant},
@@ -23,7 +24,6 @@ use origin::{
     AppState,
 };
 use reqwest::StatusCode;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -203,13 +203,13 @@ async fn slow_requests_are_always_kept(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn tokens_and_secrets_never_reach_the_log(db: PgPool) {
-    let edge_secret = "edge-secret-that-must-not-leak";
+    let edge_secret = "edge-secret-that-must-not-leak-0123456789";
     let w = world(&db, |s| {
         s.with_ops(OpsSettings {
             log_sampling: LogSampling::KEEP_ALL,
             ..OpsSettings::default()
         })
-        .with_edge_secret(Some(SecretString::from(edge_secret)))
+        .with_edge_secret(Some(e2e::edge_hop::edge_secret(edge_secret)))
     })
     .await;
     let chair = w.shop.item(&db, "CHAIR").await;
@@ -227,11 +227,10 @@ async fn tokens_and_secrets_never_reach_the_log(db: PgPool) {
             .http
             .post(format!("{}/api/tenant/{}/buy", w.origin.url, w.shop.org_id))
             .header("x-request-id", &id)
-            .header("x-edge-secret", edge_secret)
             .bearer_auth(bearer)
             .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"item_id": chair.id, "quantity": quantity}))
-            .send()
+            .send_as_edge(edge_secret)
             .await
             .unwrap();
         assert_eq!(response.status(), expected);

@@ -234,9 +234,9 @@ async fn postgres_shows_the_app_role_only_the_tenant_in_its_claims(db: PgPool) {
 async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: PgPool) {
     let keys = TestKeys::new();
     let shop = Shop::create(&db, SHOP_A, &[("CHAIR", 5)]).await;
-    let secret = "edge-secret-for-this-test";
+    let secret = "edge-secret-for-this-test-0123456789abcdef";
     let state = origin::AppState::new(app_pool(&db).await, keys.verifier())
-        .with_edge_secret(Some(secret.to_owned().into()));
+        .with_edge_secret(Some(e2e::edge_hop::edge_secret(secret)));
     let origin = OriginServer::start_with(state).await;
     let edge = Edge::start_with(
         e2e::EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
@@ -260,7 +260,7 @@ async fn the_origin_refuses_calls_that_skip_the_edge_when_a_secret_is_set(db: Pg
     let wrong = edge
         .http
         .post(format!("{}/api/tenant/{}/buy", origin.url, shop.org_id))
-        .header(api::headers::EDGE_SECRET, "guess")
+        .header(api::edge_proof::HEADER, "v1.0.AAAA")
         .bearer_auth(&token)
         .header("idempotency-key", uuid::Uuid::new_v4().to_string())
         .json(&body)

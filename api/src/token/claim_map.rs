@@ -99,13 +99,20 @@ impl ClaimMap {
         &self.role
     }
 
-    /// The shop the token names: a string holding the shop's id (a UUID).
+    /// The shop the token names: a string holding the shop's id (a UUID). The nil id is no
+    /// shop: it keys the operators' global rows (the platform-wide kill switch), which only the
+    /// operator CLI may touch, so a token naming it is refused (403).
     fn org_id(&self, claims: &ProviderClaims) -> Result<Uuid, TokenError> {
-        self.org
+        let org_id = self
+            .org
             .lookup(claims)
             .and_then(Value::as_str)
             .and_then(|raw| Uuid::parse_str(raw).ok())
-            .ok_or_else(|| TokenError::NoShop(self.org.to_string()))
+            .ok_or_else(|| TokenError::NoShop(self.org.to_string()))?;
+        if org_id.is_nil() {
+            return Err(TokenError::NilShop);
+        }
+        Ok(org_id)
     }
 
     /// The role the token's value means: one string, or a list of them (Auth0 hands roles over
@@ -166,6 +173,17 @@ impl Acceptance {
         })
     }
 
+    /// Whether claims in the product's own layout (sealed by the edge) still meet this
+    /// acceptance: the issuer, one of the audiences, and a shop that is not the nil id.
+    pub fn admits(&self, claims: &TokenClaims) -> bool {
+        claims.iss == self.issuer
+            && self
+                .audiences
+                .iter()
+                .any(|wanted| claims.aud.contains(wanted))
+            && !claims.app_metadata.org_id.is_nil()
+    }
+
     /// Checks issuer and audience, then reads the shop and role where the map says: the
     /// claims in the product's own layout.
     pub fn accept(&self, claims: &ProviderClaims) -> Result<TokenClaims, TokenError> {
@@ -220,6 +238,16 @@ mod tests {
         acceptance
             .accept(&claims(value))
             .map(|c| (c.app_metadata.org_id, c.app_metadata.role))
+    }
+
+    #[test]
+    fn the_nil_shop_is_no_shop() {
+        let nil = Uuid::nil().to_string();
+        let acceptance = Acceptance::new("iss", "authenticated");
+        let token = json!({"sub": "u", "iss": "iss", "aud": "authenticated",
+            "app_metadata": {"org_id": nil, "role": "admin"}});
+        assert_eq!(accept(&acceptance, token), Err(TokenError::NilShop));
+        assert_eq!(TokenError::NilShop.kind(), crate::ProblemKind::Forbidden);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! microseconds, more than a whole purchase).
 //!
 //! Defence in depth holds: the MAC key is derived from `EDGE_SHARED_SECRET`, which only the edge
-//! and the origins know, and the seal binds the claims to one request (method, origin path, shop
-//! and request id) for `LIFETIME_SECONDS` at most (never past the token's own expiry). A seal
-//! that does not open is ignored and the origin checks the bearer token in full, as it does for
-//! every direct call.
+//! and the origins know and which never travels (`crate::edge_proof`), and the seal binds the
+//! claims to one request (method, origin path, shop and request id) for `LIFETIME_SECONDS` at
+//! most (never past the token's own expiry). Opening does not trust what the sealer wrote: an
+//! expiry further than `LIFETIME_SECONDS` ahead, an issuer or audience the origin does not
+//! accept, or the nil shop (the operators' global row) is refused. A seal that does not open is
+//! ignored and the origin checks the bearer token in full, as it does for every direct call.
 //!
 //! Sealed form (`x-edge-claims`): `<payload, base64url>.<mac, base64url>`, the payload being
 //! `{"claims": ..., "exp": <unix s>, "token_exp": <unix s>}`.
@@ -18,14 +20,16 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::{claims::TokenClaims, verify::VerifiedToken};
-use crate::edge_key;
+use super::{claim_map::Acceptance, claims::TokenClaims, verify::VerifiedToken};
+use crate::edge_key::{self, EdgeSecret};
 
 /// The header the sealed claims travel in.
 pub const HEADER: &str = "x-edge-claims";
 
 /// How long a seal is honoured: one edge-to-origin hop plus clock skew between them.
 pub const LIFETIME_SECONDS: i64 = 5;
+
+const PURPOSE: &str = "furnitureops edge claims v1";
 
 /// The HMAC key, derived from the edge's shared secret.
 #[derive(Clone)]
@@ -55,8 +59,12 @@ struct Payload {
 }
 
 impl EdgeClaimsKey {
+    pub fn new(secret: &EdgeSecret) -> Self {
+        Self(secret.key(PURPOSE))
+    }
+
     pub fn from_edge_secret(secret: &[u8]) -> Self {
-        Self(edge_key::derive(secret, "furnitureops edge claims v1"))
+        Self(edge_key::derive(secret, PURPOSE))
     }
 
     fn mac(&self, binding: Binding<'_>, payload: &str) -> Hmac<Sha256> {
@@ -89,19 +97,24 @@ impl EdgeClaimsKey {
         format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// The claims sealed in `sealed`, if it opens for `binding` and has not expired at `now`.
+    /// The claims sealed in `sealed`, if it opens for `binding`, has not expired at `now` (nor
+    /// claims to live longer than a seal may), and `acceptance` still accepts its claims.
     pub fn open(
         &self,
         binding: Binding<'_>,
         sealed: &str,
         now: DateTime<Utc>,
+        acceptance: &Acceptance,
     ) -> Option<VerifiedToken> {
         let (payload, tag) = sealed.split_once('.')?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         self.mac(binding, payload).verify_slice(&tag).ok()?;
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let payload: Payload = serde_json::from_slice(&json).ok()?;
-        if now.timestamp() > payload.exp || payload.claims.app_metadata.org_id != binding.org_id {
+        let now = now.timestamp();
+        let fresh = now <= payload.exp && payload.exp <= now + LIFETIME_SECONDS;
+        let org_id = payload.claims.app_metadata.org_id;
+        if !fresh || org_id != binding.org_id || !acceptance.admits(&payload.claims) {
             return None;
         }
         Some(VerifiedToken {
@@ -134,6 +147,7 @@ mod tests {
     #[test]
     fn a_seal_opens_only_for_its_request_key_and_time() {
         let key = EdgeClaimsKey::from_edge_secret(b"edge secret");
+        let accepted = Acceptance::new("i", "a");
         let org_id = Uuid::new_v4();
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("a valid time");
         let path = format!("/api/tenant/{org_id}/buy");
@@ -144,20 +158,48 @@ mod tests {
             request_id: "r1",
         };
         let sealed = key.seal(binding, &verified(org_id, now), now);
-        assert!(key.open(binding, &sealed, now).is_some());
+        assert!(key.open(binding, &sealed, now, &accepted).is_some());
         let other_request = Binding {
             request_id: "r2",
             ..binding
         };
-        assert!(key.open(other_request, &sealed, now).is_none());
+        assert!(key.open(other_request, &sealed, now, &accepted).is_none());
         let other_method = Binding {
             method: "GET",
             ..binding
         };
-        assert!(key.open(other_method, &sealed, now).is_none());
+        assert!(key.open(other_method, &sealed, now, &accepted).is_none());
         let later = now + chrono::Duration::seconds(LIFETIME_SECONDS + 1);
-        assert!(key.open(binding, &sealed, later).is_none());
+        assert!(key.open(binding, &sealed, later, &accepted).is_none());
         let stranger = EdgeClaimsKey::from_edge_secret(b"another secret");
-        assert!(stranger.open(binding, &sealed, now).is_none());
+        assert!(stranger.open(binding, &sealed, now, &accepted).is_none());
+        let other_issuer = Acceptance::new("another issuer", "a");
+        assert!(key.open(binding, &sealed, now, &other_issuer).is_none());
+        let other_audience = Acceptance::new("i", "another audience");
+        assert!(key.open(binding, &sealed, now, &other_audience).is_none());
+    }
+
+    #[test]
+    fn a_seal_claiming_a_long_life_is_refused() {
+        let key = EdgeClaimsKey::from_edge_secret(b"edge secret");
+        let org_id = Uuid::new_v4();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("a valid time");
+        let path = format!("/api/tenant/{org_id}/buy");
+        let binding = Binding {
+            method: "POST",
+            path: &path,
+            org_id,
+            request_id: "r1",
+        };
+        let payload = Payload {
+            claims: verified(org_id, now).claims,
+            exp: now.timestamp() + 3_600,
+            token_exp: now.timestamp() + 3_600,
+        };
+        let json = URL_SAFE_NO_PAD.encode(serde_json::to_string(&payload).expect("json"));
+        let tag = key.mac(binding, &json).finalize().into_bytes();
+        let sealed = format!("{json}.{}", URL_SAFE_NO_PAD.encode(tag));
+        let accepted = Acceptance::new("i", "a");
+        assert!(key.open(binding, &sealed, now, &accepted).is_none());
     }
 }

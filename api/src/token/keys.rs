@@ -85,7 +85,9 @@ struct RawKey<'a> {
 }
 
 /// How strictly a set is read. An operator's own `JWT_JWKS` must be all usable; a provider's
-/// published set may carry keys for other uses (encryption, RS384, ...), which are skipped.
+/// published set may carry keys for other uses (encryption, RS384, ...), which are skipped, and
+/// symmetric (`oct`) keys are skipped too: a key that is published can be read by anyone, and
+/// anyone who reads an HS256 key can sign with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strictness {
     Strict,
@@ -188,7 +190,7 @@ impl KeySet {
         for (json, strictness) in sources {
             let raw: RawKeySet = serde_json::from_str(json)?;
             for value in &raw.keys {
-                match set.add(value) {
+                match set.add(value, *strictness) {
                     Ok(()) => {}
                     Err(KeySetError::Key { .. }) if *strictness == Strictness::SkipUnsupported => {}
                     Err(err) => return Err(err),
@@ -198,7 +200,11 @@ impl KeySet {
         Ok(set)
     }
 
-    fn add(&mut self, value: &serde_json::Value) -> Result<(), KeySetError> {
+    fn add(
+        &mut self,
+        value: &serde_json::Value,
+        strictness: Strictness,
+    ) -> Result<(), KeySetError> {
         let refuse = |kid: &str, reason: String| KeySetError::Key {
             kid: kid.to_owned(),
             reason,
@@ -218,6 +224,12 @@ impl KeySet {
                 "only oct, RSA, EC P-256 and OKP Ed25519 keys are supported".into(),
             )
         })?;
+        if implied == KeyAlgorithm::Hs256 && strictness == Strictness::SkipUnsupported {
+            return Err(refuse(
+                &kid,
+                "a published key set holds no secret keys".into(),
+            ));
+        }
         if let Some(declared) = declared {
             if KeyAlgorithm::from_name(declared) != Some(implied) {
                 return Err(refuse(
@@ -383,10 +395,15 @@ mod tests {
     }
 
     #[test]
-    fn a_provider_set_skips_keys_it_cannot_use() {
-        let set = r#"{"keys":[{"kid":"enc","use":"enc","kty":"oct","k":"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE"},{"kid":"a","kty":"oct","k":"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE"}]}"#;
-        let keys = KeySet::from_sources(&[(set, Strictness::SkipUnsupported)]).expect("lenient");
-        assert_eq!(keys.kids(), ["a"]);
-        assert!(KeySet::from_jwks_json(set).is_err());
+    fn a_provider_set_skips_keys_it_cannot_use_and_secret_keys() {
+        let own = r#"{"keys":[{"kid":"own","kty":"oct","k":"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE"}]}"#;
+        let published = r#"{"keys":[{"kid":"enc","use":"enc","kty":"oct","k":"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE"},{"kid":"a","kty":"oct","k":"MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE"}]}"#;
+        let keys = KeySet::from_sources(&[
+            (own, Strictness::Strict),
+            (published, Strictness::SkipUnsupported),
+        ])
+        .expect("lenient");
+        assert_eq!(keys.kids(), ["own"], "a published HS256 key signs nothing");
+        assert!(KeySet::from_jwks_json(published).is_err());
     }
 }

@@ -53,6 +53,9 @@ pub enum TokenError {
     /// Nothing at the configured shop claim, or not a shop id (the path is in the message).
     #[error("the token names no shop id at {0}")]
     NoShop(String),
+    /// The nil shop id keys the operators' global rows; no token may act on it (403).
+    #[error("the token names the nil shop id, which is no shop")]
+    NilShop,
     #[error("the token names no role at {0}")]
     NoRole(String),
     /// A role value the settings map to neither admin nor shopper: the caller is who they say,
@@ -69,7 +72,7 @@ impl TokenError {
     pub fn kind(&self) -> ProblemKind {
         match self {
             Self::KeysUnavailable => ProblemKind::Unavailable,
-            Self::RoleNotAccepted => ProblemKind::Forbidden,
+            Self::RoleNotAccepted | Self::NilShop => ProblemKind::Forbidden,
             _ => ProblemKind::Unauthenticated,
         }
     }

@@ -18,7 +18,7 @@ pub const DOMAIN: &str = "storm.bench.test";
 /// A second shop behind the same Worker, where the cost of single requests is measured with
 /// none of the storm's state (quotas used, clients cooled down).
 pub const COSTS_DOMAIN: &str = "costs.bench.test";
-const SECRET: &str = "edge-secret-of-the-storm-bench";
+const SECRET: &str = "edge-secret-of-the-storm-bench-012345678";
 /// Items besides the hot ones: what the scraper pages through.
 const CATALOGUE: usize = 57;
 /// Items per page the scraper asks for (`limit`).
@@ -84,7 +84,7 @@ impl World {
         let costs_item = costs_shop.item(owner, "COST").await.id;
         let keys = TestKeys::new();
         let state = AppState::new(app_pool(owner).await, keys.verifier())
-            .with_edge_secret(Some(SECRET.to_owned().into()));
+            .with_edge_secret(Some(e2e::edge_hop::edge_secret(SECRET)));
         let origin = OriginServer::start_with(state).await;
         let config = EdgeConfig::new(&origin.url, &[shop.clone(), costs_shop.clone()], &keys)
             .var("EDGE_SHARED_SECRET", SECRET)

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use api::edge_proof::{self, EdgeProofKey, ProvedRequest};
 use api::token::{KeySet, Role, TokenVerifier};
 use axum::{
     body::Bytes,
@@ -122,15 +123,32 @@ impl Bench {
         let connections = Arc::new(open_connections(&address, self.opts.concurrency).await);
         load::run(self.opts.concurrency, self.duration(), move |task, n| {
             let (address, connections) = (address.clone(), connections.clone());
-            let mut request = Request::post(path.as_str())
-                .header(header::HOST, address.as_str())
-                .header(header::CONTENT_TYPE, "application/json")
-                .header("idempotency-key", format!("{item}-{task}-{n}"));
-            for (name, value) in identify(task, n) {
-                request = request.header(name, value);
-            }
+            let mut headers = vec![
+                ("content-type", "application/json".to_owned()),
+                ("idempotency-key", format!("{item}-{task}-{n}")),
+            ];
+            headers.extend((identify.headers)(task, n));
             if prefer_async {
-                request = request.header("prefer", "respond-async");
+                headers.push(("prefer", "respond-async".to_owned()));
+            }
+            if let Some(key) = &identify.edge_proofs {
+                let lookup = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(bound, _)| *bound == name)
+                        .map(|(_, value)| value.as_str())
+                };
+                let proved = ProvedRequest {
+                    method: "POST",
+                    path_and_query: &path,
+                    body: &body,
+                };
+                let proof = key.prove(proved, lookup, chrono::Utc::now().timestamp_millis());
+                headers.push((edge_proof::HEADER, proof));
+            }
+            let mut request = Request::post(path.as_str()).header(header::HOST, address.as_str());
+            for (name, value) in headers {
+                request = request.header(name, value);
             }
             let request = request.body(Full::new(body.clone()));
             async move {
@@ -148,11 +166,24 @@ impl Bench {
 }
 
 /// The headers of request `n` of buyer `task` that say who is buying.
-pub(super) type Identify = Arc<dyn Fn(usize, u64) -> Vec<(&'static str, String)> + Send + Sync>;
+pub(super) type IdentityHeaders =
+    Arc<dyn Fn(usize, u64) -> Vec<(&'static str, String)> + Send + Sync>;
+
+/// Who is buying, and whether each request carries the edge's proof (as the Worker sends it).
+#[derive(Clone)]
+pub(super) struct Identify {
+    pub headers: IdentityHeaders,
+    pub edge_proofs: Option<EdgeProofKey>,
+}
 
 /// Each buyer's bearer token, as a client calling the origin directly sends it.
 pub(super) fn bearer(tokens: Arc<Vec<String>>) -> Identify {
-    Arc::new(move |task, _| vec![("authorization", format!("Bearer {}", tokens[task]))])
+    Identify {
+        headers: Arc::new(move |task, _| {
+            vec![("authorization", format!("Bearer {}", tokens[task]))]
+        }),
+        edge_proofs: None,
+    }
 }
 
 type Connection = Mutex<Option<SendRequest<Full<Bytes>>>>;

@@ -1,7 +1,7 @@
 //! `--token-alg`: group commit over HTTP with the buyers' tokens signed HS256, ES256 or RS256,
 //! each called two ways, side by side in one run:
 //!
-//! - **sealed**, as the Worker calls the origin: with the edge secret, a request id, and the
+//! - **sealed**, as the Worker calls the origin: with the edge's proof, a request id, and the
 //!   claims the edge verified sealed for that one request (`x-edge-claims`), which the origin
 //!   opens with an HMAC whatever the token's algorithm. The bench seals them as the Worker does
 //!   (`api::token::edge_claims`), on its own CPU: in production that work is the edge's.
@@ -15,14 +15,18 @@
 
 use std::sync::Arc;
 
-use api::token::{
-    edge_claims::{Binding, EdgeClaimsKey},
-    KeyAlgorithm, KeySet, Role, TokenVerifier, VerifiedToken,
+use api::{
+    edge_key::EdgeSecret,
+    edge_proof::EdgeProofKey,
+    token::{
+        edge_claims::{Binding, EdgeClaimsKey},
+        KeyAlgorithm, KeySet, Role, TokenVerifier, VerifiedToken,
+    },
 };
 use serde_json::{json, Value};
 
 use super::{
-    http::{bearer, spawn_server, Identify},
+    http::{bearer, spawn_server, Identify, IdentityHeaders},
     load::LoadResult,
     report::TokenRow,
     Bench, Options, ISSUER,
@@ -78,7 +82,11 @@ impl Way {
 }
 
 /// The edge secret the bench's origin shares with the bench acting as the edge.
-const EDGE_SECRET: &str = "bench edge secret";
+const EDGE_SECRET: &str = "bench edge secret-0123456789abcdef012345";
+
+fn edge_secret() -> EdgeSecret {
+    EdgeSecret::new(EDGE_SECRET).unwrap_or_else(|_| unreachable!("the bench's secret is long"))
+}
 
 /// One algorithm's buyers: their tokens, and the claims the edge would have verified.
 struct Buyers {
@@ -112,7 +120,7 @@ impl Bench {
             ..Settings::default()
         };
         let state = AppState::with_settings(self.app.clone(), verifier, settings)
-            .with_edge_secret(Some(EDGE_SECRET.to_owned().into()));
+            .with_edge_secret(Some(edge_secret()));
         let url = spawn_server(origin::app(state)).await?;
 
         // The first run of a fresh server and item pays for warming them: an unmeasured one
@@ -201,22 +209,22 @@ impl Bench {
         })
     }
 
-    /// The headers each request carries, the edge's way or a direct caller's.
+    /// The headers each request carries, the edge's way or a direct caller's. Both carry the
+    /// edge's proof, so the origin (which holds the edge secret) takes them.
     fn identify(&self, way: Way, buyers: &Buyers) -> Identify {
-        let direct = bearer(buyers.tokens.clone());
-        let with_secret = move |task, n| {
-            let mut headers = direct(task, n);
-            headers.push((api::headers::EDGE_SECRET, EDGE_SECRET.to_owned()));
-            headers
-        };
+        let direct = bearer(buyers.tokens.clone()).headers;
+        let edge_proofs = Some(EdgeProofKey::new(&edge_secret()));
         match way {
-            Way::Direct => Arc::new(with_secret),
+            Way::Direct => Identify {
+                headers: direct,
+                edge_proofs,
+            },
             Way::Sealed => {
-                let key = EdgeClaimsKey::from_edge_secret(EDGE_SECRET.as_bytes());
+                let key = EdgeClaimsKey::new(&edge_secret());
                 let verified = buyers.verified.clone();
                 let org_id = self.org_id;
                 let path = format!("/api/tenant/{org_id}/buy");
-                Arc::new(move |task, n| {
+                let headers: IdentityHeaders = Arc::new(move |task, n| {
                     let request_id = format!("bench-{task}-{n}");
                     let binding = Binding {
                         method: "POST",
@@ -225,11 +233,15 @@ impl Bench {
                         request_id: &request_id,
                     };
                     let sealed = key.seal(binding, &verified[task], chrono::Utc::now());
-                    let mut headers = with_secret(task, n);
+                    let mut headers = direct(task, n);
                     headers.push((api::headers::REQUEST_ID, request_id));
                     headers.push((api::token::edge_claims::HEADER, sealed));
                     headers
-                })
+                });
+                Identify {
+                    headers,
+                    edge_proofs,
+                }
             }
         }
     }

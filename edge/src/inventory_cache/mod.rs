@@ -176,15 +176,8 @@ impl Entry {
     ) -> Result<Answer> {
         let lifetimes = Lifetimes::from_env(env);
         let policy = policy.breaker;
-        // The answer is shared with other shoppers: it must not depend on this caller's token
-        // or cookies, only on the one position it must include.
-        let outbound = origin_request.headers();
-        outbound.delete("authorization")?;
-        outbound.delete("cookie")?;
-        outbound.delete(headers::WRITE_LSN)?;
-        if let Some(position) = &self.position {
-            outbound.set(headers::WRITE_LSN, &position.sealed)?;
-        }
+        // `origin_request` was made as a shared read (`forward::SharedRead`): without this
+        // caller's token or cookies, with only the one position it must include.
         let after = self.position.as_ref().map(|position| position.lsn);
         let last_good =
             (after.is_none() && lifetimes.last_good_seconds > 0).then(|| LastGood::of(&self.key));

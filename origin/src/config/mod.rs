@@ -10,6 +10,7 @@ mod secrets;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
+use api::edge_key::EdgeSecret;
 use api::token::{
     claim_map::{
         DEFAULT_ADMIN_ROLES, DEFAULT_ORG_CLAIM, DEFAULT_ROLE_CLAIM, DEFAULT_SHOPPER_ROLES,
@@ -147,7 +148,9 @@ pub struct ServeArgs {
     /// Its password, when the server asks for one.
     #[arg(long, env = "DATABASE_APP_PASSWORD", value_parser = secret, hide_env_values = true)]
     pub database_app_password: Option<SecretString>,
-    /// When set, tenant routes require this value in `X-Edge-Secret`.
+    /// The secret the edge Worker holds too (at least 32 bytes): when set, tenant routes need
+    /// the edge's proof on every request, and the claims it sealed are trusted
+    /// (`http::edge_trust`). A shorter value, empty included, stops the origin from starting.
     #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
     pub edge_shared_secret: Option<SecretString>,
     /// Seconds after a kill-switch flip during which it cannot flip back (without `force`).
@@ -197,6 +200,17 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The edge's shared secret, if set: one too short to trust (an empty env-file line
+    /// included) is an error naming the variable, never a weak trust root, and its value is
+    /// never printed.
+    pub fn edge_secret(&self) -> anyhow::Result<Option<EdgeSecret>> {
+        self.edge_shared_secret
+            .as_ref()
+            .map(|raw| EdgeSecret::new(raw.expose_secret()))
+            .transpose()
+            .map_err(anyhow::Error::from)
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
             kill_switch_cooldown: chrono::Duration::seconds(self.kill_switch_cooldown_seconds),

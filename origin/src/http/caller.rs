@@ -38,11 +38,16 @@ impl FromRequestParts<AppState> for Tenant {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound("unknown shop"))?;
-        params
+        let org_id = params
             .get("org_id")
             .and_then(|raw| Uuid::parse_str(raw).ok())
-            .map(Tenant)
-            .ok_or(ApiError::NotFound("unknown shop"))
+            .ok_or(ApiError::NotFound("unknown shop"))?;
+        // The nil id keys the operators' global rows (the platform-wide kill switch): only the
+        // operator CLI touches those, never a request.
+        if org_id.is_nil() {
+            return Err(ApiError::Malformed("the nil id names no shop".into()));
+        }
+        Ok(Tenant(org_id))
     }
 }
 
@@ -115,11 +120,12 @@ impl CallerSlot {
     }
 }
 
-/// The claims the edge verified for this very request, when it sealed them under the key of
-/// `EDGE_SHARED_SECRET` (an HMAC: microseconds, where an ES256 or RS256 check costs hundreds).
-/// Anything that does not open is ignored and the bearer token is checked in full.
+/// The claims the edge verified for this very request, when it sealed them under the key
+/// derived from `EDGE_SHARED_SECRET` (an HMAC: microseconds, where an ES256 or RS256 check costs
+/// hundreds), and they still meet what this origin accepts (issuer, audience). Anything that
+/// does not open is ignored and the bearer token is checked in full.
 fn edge_sealed(parts: &Parts, state: &AppState, org_id: Uuid) -> Option<VerifiedToken> {
-    let key = state.edge_claims.as_ref()?;
+    let key = &state.edge_trust.as_ref()?.claims;
     let sealed = parts.headers.get(edge_claims::HEADER)?.to_str().ok()?;
     let request_id = parts.headers.get(headers::REQUEST_ID)?.to_str().ok()?;
     let path = parts
@@ -132,7 +138,10 @@ fn edge_sealed(parts: &Parts, state: &AppState, org_id: Uuid) -> Option<Verified
         org_id,
         request_id,
     };
-    key.open(binding, sealed, chrono::Utc::now())
+    let now = chrono::Utc::now();
+    state
+        .tokens
+        .with_acceptance(|acceptance| key.open(binding, sealed, now, acceptance))
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {

@@ -7,6 +7,7 @@
 //! `openapi::doc_types`, a leaf that imports no handler.
 
 pub mod caller;
+pub mod edge_trust;
 pub mod error;
 pub mod health;
 pub mod json_body;

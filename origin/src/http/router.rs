@@ -11,11 +11,12 @@ use axum::{
 use tower::ServiceBuilder;
 
 use super::{
+    edge_trust,
     error::ApiError,
     health,
     json_body::MAX_BODY_BYTES,
     metrics_endpoint,
-    middleware::{edge_secret, request_id, request_timeout},
+    middleware::{request_id, request_timeout},
     openapi,
     state::AppState,
 };
@@ -100,6 +101,6 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         .route("/events", get(events::stream_events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            edge_secret::require,
+            edge_trust::require_proof,
         ))
 }

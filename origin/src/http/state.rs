@@ -2,13 +2,13 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::{token::edge_claims::EdgeClaimsKey, write_position::WritePositionKey};
+use api::{edge_key::EdgeSecret, write_position::WritePositionKey};
 use rand_core::{OsRng, RngCore};
-use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 use crate::{
     config::operations::OpsSettings,
+    http::edge_trust::EdgeTrust,
     live_sale::{refusal_tally::RefusalTally, seconds::SaleWatch},
     purchase::{BatchRules, BatchTransaction, GroupCommitter, DEFAULT_QUEUE_PENDING_CAP},
     shop::event_hub::{EventHub, StreamCaps},
@@ -67,9 +67,9 @@ pub struct Shared {
     /// Connected as the application role: row-level security applies.
     pub db: PgPool,
     pub tokens: TokenKeys,
-    pub edge_secret: Option<Arc<SecretString>>,
-    /// Opens the claims the edge verified and sealed for one request (see `http::caller`).
-    pub edge_claims: Option<EdgeClaimsKey>,
+    /// With `EDGE_SHARED_SECRET`: the edge's proofs are required on tenant routes and the
+    /// claims it sealed are trusted (`http::edge_trust`).
+    pub edge_trust: Option<EdgeTrust>,
     /// Seals the write positions this process hands out and opens those sent back: derived
     /// from the edge secret (so the edge and every origin share it), else made at start-up
     /// (honoured by this process only).
@@ -114,8 +114,7 @@ impl AppState {
             ),
             db,
             tokens: tokens.into(),
-            edge_secret: None,
-            edge_claims: None,
+            edge_trust: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
             events: EventHub::observed_by(settings.stream_caps, Arc::new(sale_watch.clone())),
             sale_watch,
@@ -127,17 +126,13 @@ impl AppState {
         }))
     }
 
-    /// Requires `secret` on tenant routes (see `http::middleware::edge_secret`).
-    pub fn with_edge_secret(mut self, secret: Option<SecretString>) -> Self {
+    /// Trusts the edge that holds `secret` (see `http::edge_trust`).
+    pub fn with_edge_secret(mut self, secret: Option<EdgeSecret>) -> Self {
         let shared = Arc::make_mut(&mut self.0);
         if let Some(secret) = &secret {
-            shared.write_positions =
-                WritePositionKey::from_edge_secret(secret.expose_secret().as_bytes());
-            shared.edge_claims = Some(EdgeClaimsKey::from_edge_secret(
-                secret.expose_secret().as_bytes(),
-            ));
+            shared.write_positions = WritePositionKey::new(secret);
         }
-        shared.edge_secret = secret.map(Arc::new);
+        shared.edge_trust = secret.as_ref().map(EdgeTrust::new);
         self
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Only the edge may report: the route is served only when the origin shares
 //! `EDGE_SHARED_SECRET` with it (tenant routes then refuse calls without the secret, see
-//! `http::middleware::edge_secret`), so nobody else can put counts in an admin's view. The edge
+//! `http::edge_trust`), so nobody else can put counts in an admin's view. The edge
 //! blocks `/api/edge/...` on shop domains, so a shopper cannot make it forward one either. A
 //! report costs the origin a lock and three adds; the counts go out with this process's next
 //! once-a-second publication (`refusal_tally`).
@@ -44,7 +44,7 @@ pub async fn report_edge_refusals(
     Tenant(org_id): Tenant,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    if state.edge_secret.is_none() {
+    if state.edge_trust.is_none() {
         return Err(ApiError::Forbidden(
             "edge reports are taken only when the origin has EDGE_SHARED_SECRET",
         ));

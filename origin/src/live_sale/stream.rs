@@ -54,7 +54,7 @@ pub async fn stream_sale_seconds(
     let hello = Event::default()
         .event("ready")
         .json_data(serde_json::json!({
-            "edge_counted": state.edge_secret.is_some(),
+            "edge_counted": state.edge_trust.is_some(),
             "every_ms": EVERY.as_millis(),
         }))
         .unwrap_or_default();

@@ -1,6 +1,9 @@
 //! One GET of a provider's JWK set, within `FETCH_DEADLINE` and `MAX_JWKS_BYTES`.
 //!
-//! Providers publish over HTTPS. The client speaks it with rustls (ring as the crypto provider)
+//! Providers publish over HTTPS, and only `https://` is accepted (plain `http://` only to a
+//! loopback address, for development): a key set read in the clear could be swapped on the way,
+//! and whoever swaps it mints every shop's admin tokens. For the same reason redirects are not
+//! followed, and the body is read against `MAX_JWKS_BYTES` as it arrives. The client speaks it with rustls (ring as the crypto provider)
 //! and trusts the platform's roots and the bundled webpki roots, so it works in a slim container
 //! without `ca-certificates` too, plus any CA the operator names (`JWT_JWKS_CA_FILE`), for a
 //! self-hosted provider whose certificate no public root signed. A certificate that does not
@@ -44,8 +47,17 @@ impl KeySetUrl {
 
     /// `url`, trusting the CA certificates in `extra_ca_pem` (one or more PEM blocks) besides.
     pub fn trusting(url: String, extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let parsed = reqwest::Url::parse(&url)?;
+        anyhow::ensure!(
+            parsed.scheme() == "https" || (parsed.scheme() == "http" && is_loopback(&parsed)),
+            "JWT_JWKS_URL must be https:// (plain http:// only to a loopback address): a key set \
+             read in the clear can be swapped on the way"
+        );
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            // A redirect could lead anywhere, plain http included: the set is read from the
+            // configured address or not at all.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_DEADLINE)
             .connect_timeout(FETCH_DEADLINE);
         if let Some(pem) = extra_ca_pem {
@@ -78,9 +90,15 @@ impl KeySetUrl {
         {
             return Err(FetchError::TooLarge);
         }
-        let bytes = response.bytes().await?;
-        if bytes.len() > MAX_JWKS_BYTES {
-            return Err(FetchError::TooLarge);
+        // Read chunk by chunk, so a body that never ends (or lies about its length) costs at
+        // most the cap.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(FetchError::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
         }
         Ok(Fetched {
             body: String::from_utf8_lossy(&bytes).into_owned(),
@@ -90,6 +108,18 @@ impl KeySetUrl {
 }
 
 /// `err` and its causes, outermost first.
+/// `localhost` or a loopback address: a provider on the same machine, as in development.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn chain(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();

@@ -17,7 +17,7 @@ use std::{
 
 use api::token::{
     key_refresh::{FetchRecord, MIN_FRESH},
-    KeySet, Strictness, TokenError, TokenVerifier, VerifiedToken,
+    Acceptance, KeySet, Strictness, TokenError, TokenVerifier, VerifiedToken,
 };
 use chrono::{DateTime, Utc};
 
@@ -36,6 +36,8 @@ struct Inner {
 #[derive(Debug)]
 struct Provider {
     url: KeySetUrl,
+    /// The operator's own keys alone: what is trusted once the provider's set is too old.
+    static_only: Option<Arc<TokenVerifier>>,
     /// The operator's own keys, kept beside every fetched set.
     static_jwks: Option<String>,
     record: RwLock<FetchRecord>,
@@ -64,10 +66,12 @@ impl TokenKeys {
         static_jwks: Option<String>,
         url: KeySetUrl,
     ) -> Self {
+        let base = Arc::new(base);
         let keys = Self(Arc::new(Inner {
-            current: RwLock::new(Arc::new(base)),
+            current: RwLock::new(base.clone()),
             provider: Some(Provider {
                 url,
+                static_only: static_jwks.is_some().then(|| base.clone()),
                 static_jwks,
                 record: RwLock::new(FetchRecord::default()),
                 fetching: tokio::sync::Mutex::new(()),
@@ -85,10 +89,17 @@ impl TokenKeys {
         let Some(provider) = &self.0.provider else {
             return self.verifier().verify(raw, now);
         };
-        if provider.record().is_expired(provider.now_ms()) && !self.has_static_keys() {
-            return Err(TokenError::KeysUnavailable);
-        }
-        match self.verifier().verify(raw, now) {
+        // Once the provider's set is too old to trust (a key may have been rotated out for a
+        // leak), only the operator's own keys still count, if there are any.
+        let verifier = if provider.record().is_expired(provider.now_ms()) {
+            match &provider.static_only {
+                Some(own) => own.clone(),
+                None => return Err(TokenError::KeysUnavailable),
+            }
+        } else {
+            self.verifier()
+        };
+        match verifier.verify(raw, now) {
             Err(TokenError::UnknownKeyId) => {
                 if self.refresh(Reason::UnknownKid).await {
                     self.verifier().verify(raw, now)
@@ -100,19 +111,18 @@ impl TokenKeys {
         }
     }
 
+    /// Runs `check` with what a token must say (issuer, audiences, claim map), the same for
+    /// every key set.
+    pub fn with_acceptance<R>(&self, check: impl FnOnce(&Acceptance) -> R) -> R {
+        check(self.verifier().acceptance())
+    }
+
     fn verifier(&self) -> Arc<TokenVerifier> {
         self.0
             .current
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
-    }
-
-    fn has_static_keys(&self) -> bool {
-        self.0
-            .provider
-            .as_ref()
-            .is_some_and(|provider| provider.static_jwks.is_some())
     }
 
     /// Fetches the provider's set if the rules allow it now; `true` when a new set is in use

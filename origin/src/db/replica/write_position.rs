@@ -89,14 +89,13 @@ mod tests {
         routing::post,
         Extension, Router,
     };
-    use secrecy::SecretString;
     use tower::ServiceExt;
     use uuid::Uuid;
 
     use super::*;
     use crate::{db::pools::connect_lazily, db::PoolLimits};
 
-    const SECRET: &str = "edge secret";
+    const SECRET: &str = "edge secret of at least thirty-two bytes";
 
     /// State whose pools point at a port nobody listens on: asking the primary would fail.
     fn state_without_a_database() -> AppState {
@@ -111,7 +110,9 @@ mod tests {
             TokenVerifier::new(keys, "-", "-"),
         )
         .with_replica(Some(connect_lazily(nowhere(), limits)))
-        .with_edge_secret(Some(SecretString::from(SECRET)))
+        .with_edge_secret(Some(
+            api::edge_key::EdgeSecret::new(SECRET).expect("a strong secret"),
+        ))
     }
 
     async fn write(app: Router) -> Response {
@@ -140,7 +141,7 @@ mod tests {
         let response = write(app).await;
         assert_eq!(response.status(), StatusCode::OK);
         let sealed = response.headers()[WRITE_LSN].to_str().expect("ASCII");
-        let key = WritePositionKey::from_edge_secret(SECRET.as_bytes());
+        let key = WritePositionKey::new(&api::edge_key::EdgeSecret::new(SECRET).expect("strong"));
         let now = chrono::Utc::now().timestamp();
         let position = WritePosition::open(sealed, &key, shop, now).expect("opens");
         assert_eq!(position.lsn, "0/3000148".parse().expect("LSN"));

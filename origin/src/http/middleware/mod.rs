@@ -1,6 +1,5 @@
-//! Layers every request passes through: its id, its deadline, and (on tenant routes) proof that
-//! it came through the edge.
+//! Layers every request passes through: its id and its deadline. (Proof that a tenant request
+//! came through the edge is `http::edge_trust`.)
 
-pub mod edge_secret;
 pub mod request_id;
 pub mod request_timeout;
