@@ -4,9 +4,22 @@
 //! figure means little without what each purchase cost them together: `cores / cost` is the
 //! most any design can reach there, and says whether a target is a matter of code or of
 //! hardware. This process's share (the load and, in-process, the origin) tells the rest apart:
-//! mostly Postgres. Read from `/proc` (Linux); elsewhere the figures are unknown.
+//! mostly Postgres. Once a bench names its scratch database (`watch_postgres`), Postgres's share
+//! is read too: on a machine shared with other work, this process plus Postgres is the part of
+//! the machine's figure that other processes cannot inflate. Read from `/proc` (Linux);
+//! elsewhere the figures are unknown.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
+
+/// The scratch database whose Postgres processes the meters count, as their titles name it.
+static WATCHED_DATABASE: OnceLock<String> = OnceLock::new();
+
+/// From now on every meter also counts Postgres's share: the backends and autovacuum workers of
+/// `database`, and the cluster's WAL writer, checkpointer and background writer (which write
+/// for every database, this bench's nearly alone while it runs).
+pub fn watch_postgres(database: &str) {
+    let _ = WATCHED_DATABASE.set(format!(" {database}"));
+}
 
 /// Busy CPU time so far.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +28,8 @@ struct Busy {
     machine: Duration,
     /// This process's user and system time.
     process: Duration,
+    /// Postgres's, when a database is watched.
+    postgres: Option<Duration>,
 }
 
 #[cfg(target_os = "linux")]
@@ -23,7 +38,33 @@ fn busy_so_far() -> Option<Busy> {
     Some(Busy {
         machine: machine_busy()?,
         process: clock_ticks(me.utime + me.stime),
+        postgres: WATCHED_DATABASE
+            .get()
+            .and_then(|title| postgres_busy(title)),
     })
+}
+
+/// The busy time of the Postgres processes that serve the database `title` names, and of the
+/// cluster's writers.
+#[cfg(target_os = "linux")]
+fn postgres_busy(title: &str) -> Option<Duration> {
+    const WRITERS: [&str; 3] = ["walwriter", "checkpointer", "background writer"];
+    let mut total = Duration::ZERO;
+    for process in procfs::process::all_processes().ok()?.flatten() {
+        let Ok(stat) = process.stat() else { continue };
+        if stat.comm != "postgres" {
+            continue;
+        }
+        let Ok(args) = process.cmdline() else {
+            continue;
+        };
+        let args = args.join(" ");
+        let ours = args.contains(title) || WRITERS.iter().any(|w| args.trim_end().ends_with(w));
+        if ours {
+            total += clock_ticks(stat.utime + stat.stime);
+        }
+    }
+    Some(total)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -62,6 +103,8 @@ pub fn clock_ticks(n: u64) -> Duration {
 pub struct CpuUse {
     pub machine: Duration,
     pub process: Duration,
+    /// Postgres's share, when a database is watched (`watch_postgres`).
+    pub postgres: Option<Duration>,
 }
 
 /// Measures busy CPU time from its start until [`CpuMeter::stop`].
@@ -79,6 +122,10 @@ impl CpuMeter {
         Some(CpuUse {
             machine: end.machine.saturating_sub(start.machine),
             process: end.process.saturating_sub(start.process),
+            postgres: end
+                .postgres
+                .zip(start.postgres)
+                .map(|(end, start)| end.saturating_sub(start)),
         })
     }
 }

@@ -43,6 +43,7 @@ impl LoadResult {
             (Some(mine), Some(theirs)) => Some(CpuUse {
                 machine: mine.machine + theirs.machine,
                 process: mine.process + theirs.process,
+                postgres: mine.postgres.zip(theirs.postgres).map(|(a, b)| a + b),
             }),
             _ => None,
         };

@@ -9,10 +9,13 @@
 //! with shop admins watching the live sale, side by side.
 //! `--token-alg` adds group-commit runs over HTTP per token algorithm, sealed (the Worker's
 //! way) and direct (`token_algorithms`).
+//! Every table has the raw-SQL reference (`raw_sql`) run twice, first and last, in the same
+//! invocation: each mode's CPU per purchase is printed as a ratio to its CPU per unit.
 
 mod admin_streams;
 mod http;
 mod load;
+mod raw_sql;
 mod report;
 mod row_lock;
 mod token_algorithms;
@@ -91,8 +94,16 @@ pub async fn run(
     let role = app_role.clone();
     let levels = levels.to_vec();
     with_scratch_database(owner_url, "hot_item", |options, owner| async move {
+        if let Some(database) = options.get_database() {
+            crate::cpu::watch_postgres(database);
+        }
         let bench = Bench::new(&options, owner, &role, opts).await?;
         let mut rows = Vec::new();
+        let with_reference = levels.contains(&Level::InProcess) || levels.contains(&Level::Http);
+        if with_reference {
+            raw_sql::prepare(&options, bench.org_id).await?;
+            rows.push(raw_sql::run(&options, bench.org_id, bench.duration()).await?);
+        }
         if levels.contains(&Level::InProcess) {
             // A lone buyer first: group commit must not make a single purchase slower.
             rows.push(bench.lone().in_process_row_lock().await?.at("lone buyer"));
@@ -109,6 +120,11 @@ pub async fn run(
         }
         if levels.contains(&Level::Http) {
             rows.extend(bench.http_levels().await?);
+        }
+        if with_reference {
+            // Once more at the end, as the product's tables have grown: both runs count.
+            let last = raw_sql::run(&options, bench.org_id, bench.duration()).await?;
+            rows[0].add(last);
         }
         let token_rows = match token_alg {
             Some(choice) => bench.token_rows(choice).await?,

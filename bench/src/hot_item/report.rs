@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use api::token::KeyAlgorithm;
 
-use super::{load::LoadResult, token_algorithms::Way, Options};
+use super::{load::LoadResult, raw_sql, token_algorithms::Way, Options};
 use crate::{cpu, stats::Summary};
 
 /// One mode's figures.
@@ -25,6 +25,13 @@ impl Row {
         self
     }
 
+    /// Adds `other`'s run to this one, as one longer run.
+    pub fn add(&mut self, other: Row) {
+        self.result.add(other.result);
+        self.summary = crate::stats::summarize(&mut self.result.latencies);
+        self.oversell |= other.oversell;
+    }
+
     fn answered(&self) -> u64 {
         self.result.confirmed + self.result.accepted
     }
@@ -38,6 +45,22 @@ impl Row {
         let cpu = self.result.cpu?;
         let per = |d: Duration| d.as_secs_f64() * 1e6 / self.answered() as f64;
         (self.answered() > 0).then(|| (per(cpu.machine), per(cpu.process)))
+    }
+
+    /// This process's and Postgres's busy CPU time per purchase in microseconds: the part of
+    /// the machine's figure that other work on the machine cannot inflate.
+    fn ours_micros(&self) -> Option<f64> {
+        let cpu = self.result.cpu?;
+        let ours = cpu.process + cpu.postgres?;
+        (self.answered() > 0).then(|| ours.as_secs_f64() * 1e6 / self.answered() as f64)
+    }
+}
+
+/// `cost / reference`, printed as a ratio, or `-` when either is unknown.
+fn ratio(cost: Option<f64>, reference: Option<f64>) -> String {
+    match (cost, reference) {
+        (Some(cost), Some(reference)) if reference > 0.0 => format!("{:.2}x", cost / reference),
+        _ => "-".into(),
     }
 }
 
@@ -130,7 +153,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         opts.concurrency, opts.seconds, opts.pool_size, opts.max_batch, opts.queue_workers, opts.queue_batch
     );
     println!(
-        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10}",
+        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "level",
         "mode",
         "purchases/s",
@@ -143,9 +166,15 @@ pub fn print_table(rows: &[Row], opts: Options) {
         "drain/s",
         "CPU us/buy",
         "of it here",
-        "ceiling/s"
+        "ceiling/s",
+        "vs raw-sql",
+        "here+PG us",
+        "vs raw-sql"
     );
     let cores = cpu::cores();
+    let reference = rows.iter().find(|r| r.mode == raw_sql::MODE);
+    let reference_machine = reference.and_then(|r| r.cpu_micros()).map(|(us, _)| us);
+    let reference_ours = reference.and_then(Row::ours_micros);
     for row in rows {
         let baseline = rows
             .iter()
@@ -155,7 +184,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let cpu_micros = row.cpu_micros();
         println!(
-            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>10.1}x {:>12} {:>11} {:>10} {:>10}",
+            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
             row.level,
             row.mode,
             row.per_second(),
@@ -164,15 +193,27 @@ pub fn print_table(rows: &[Row], opts: Options) {
             ms(row.summary.max),
             row.result.server_errors,
             if row.oversell { "VIOLATED" } else { "0" },
-            row.per_second() / baseline,
+            if baseline.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{:.1}x", row.per_second() / baseline)
+            },
             row.drain_per_second
                 .map(|d| format!("{d:.0}"))
                 .unwrap_or_else(|| "-".into()),
             cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{us:.0}")),
             cpu_micros.map_or_else(|| "-".into(), |(_, here)| format!("{here:.0}")),
             cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{:.0}", cores as f64 * 1e6 / us)),
+            ratio(cpu_micros.map(|(us, _)| us), reference_machine),
+            row.ours_micros().map_or_else(|| "-".into(), |us| format!("{us:.1}")),
+            ratio(row.ours_micros(), reference_ours),
         );
     }
+    println!(
+        "(raw-sql: the reference, plain SQL in a schema of its own, one client, {} units per transaction; its purchases are units, its latencies whole batches; vs raw-sql: CPU per purchase / the reference's CPU per unit, the figure of record)",
+        raw_sql::UNITS_PER_BATCH
+    );
+    println!("(here+PG us: this process's and Postgres's busy CPU per purchase (the scratch database's backends, the cluster's WAL writer, checkpointer and background writer): the part other work on the machine cannot inflate; its ratio is the cross-check)");
     println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
     println!(
         "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
