@@ -33,6 +33,9 @@ pub struct Target<'a> {
     pub trace: &'a TraceContext,
     /// The token the edge verified, if the route needed one.
     pub caller: Option<&'a VerifiedToken>,
+    /// Asked as `GET` whatever the client's method: a `HEAD` answered from the inventory
+    /// cache fills the entry a `GET` reads.
+    pub as_get: bool,
 }
 
 /// Request headers passed through to the origin. `x-write-lsn` and `cookie` carry the caller's
@@ -46,6 +49,16 @@ const FORWARDED: [&str; 7] = [
     headers::WRITE_LSN,
     "cookie",
 ];
+
+impl Target<'_> {
+    fn method(&self, req: &Request) -> Method {
+        if self.as_get {
+            Method::Get
+        } else {
+            req.method()
+        }
+    }
+}
 
 /// `{ORIGIN_URL}/api/tenant/{org_id}/{rest}`.
 pub fn tenant_url(env: &Env, org_id: Uuid, rest: &str) -> Result<String> {
@@ -94,7 +107,7 @@ pub fn origin_request(
     if let (Some(verified), Ok(secret)) = (target.caller, env.secret("EDGE_SHARED_SECRET")) {
         let key = EdgeClaimsKey::from_edge_secret(secret.to_string().as_bytes());
         let path = format!("/api/tenant/{}/{}", target.org_id, target.api_path);
-        let method = req.method();
+        let method = target.method(req);
         let binding = Binding {
             method: method.as_ref(),
             path: &path,
@@ -108,7 +121,7 @@ pub fn origin_request(
     if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;
     }
-    let method = req.method();
+    let method = target.method(req);
     let mut init = RequestInit::new();
     init.with_method(method.clone()).with_headers(outbound);
     if !matches!(method, Method::Get | Method::Head) {

@@ -160,7 +160,10 @@ async function loadInventory() {
   let after = null;
   for (let page = 0; page < MAX_PAGES; page += 1) {
     const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
-    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store" });
+    // A signed-in shopper's reads spend the shop's signed-in budget, which no anonymous flood
+    // can spend; the edge still answers them from the shared cache.
+    const headers = shop.token ? { authorization: `Bearer ${shop.token}` } : {};
+    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
     if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
     if (response.headers.get("x-edge-cache") === "stale") {
       stale = true;

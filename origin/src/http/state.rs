@@ -2,7 +2,7 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::{token::edge_claims::EdgeClaimsKey, write_position::WritePositionKey};
+use api::{cursor::Cursors, token::edge_claims::EdgeClaimsKey, write_position::WritePositionKey};
 use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -74,6 +74,9 @@ pub struct Shared {
     /// from the edge secret (so the edge and every origin share it), else made at start-up
     /// (honoured by this process only).
     pub write_positions: WritePositionKey,
+    /// Seals the inventory's page cursors and opens those sent back (`api::cursor`): under a
+    /// key derived from the edge secret, else bare item ids.
+    pub cursors: Cursors,
     pub settings: Settings,
     pub committer: GroupCommitter,
     pub events: EventHub,
@@ -117,6 +120,7 @@ impl AppState {
             edge_secret: None,
             edge_claims: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
+            cursors: Cursors::from_edge_secret(None),
             events: EventHub::observed_by(settings.stream_caps, Arc::new(sale_watch.clone())),
             sale_watch,
             refusals,
@@ -136,6 +140,7 @@ impl AppState {
             shared.edge_claims = Some(EdgeClaimsKey::from_edge_secret(
                 secret.expose_secret().as_bytes(),
             ));
+            shared.cursors = Cursors::from_edge_secret(Some(secret.expose_secret().as_bytes()));
         }
         shared.edge_secret = secret.map(Arc::new);
         self
