@@ -175,6 +175,16 @@ pub async fn check(
                 Ok(standing) => return Outcome::Admitted(standing),
                 Err(unreported) => admitted_locally = unreported,
             }
+        } else if class == RouteClass::Read {
+            // Nothing is admitted here, but not-founds may have been charged (`found_nothing`).
+            admitted_locally = CLIENT_READS
+                .with(|tallies| {
+                    let mut tally = tallies.get(&key, now)?;
+                    let charged = tally.take_unreported();
+                    tallies.remember(key.clone(), tally, tally.stale_at_ms(), now);
+                    Some(charged)
+                })
+                .unwrap_or(0);
         }
         // An admin is refused while over the quota, and never locked out beyond it.
         let cooldown = match audience {
