@@ -48,3 +48,21 @@ impl Audience {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_audience_spends_its_own_budget() {
+        assert_eq!(Audience::of(false, false).read_ceiling(), Some(Scope::Shop));
+        assert_eq!(
+            Audience::of(false, true).read_ceiling(),
+            Some(Scope::SignedIn)
+        );
+        let admin = Audience::of(true, true);
+        assert_eq!(admin.read_ceiling(), None, "admins have no shop ceiling");
+        assert_eq!(admin.own_scope(), Scope::Admin);
+        assert_eq!(Audience::SignedIn.own_scope(), Scope::Client);
+    }
+}
