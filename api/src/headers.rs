@@ -5,8 +5,6 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The caller's own id for a request, kept for correlation: logged and echoed, never used as the
 /// request's identity (the edge mints `X-Request-ID`, which audit entries and log sampling use).
 pub const CORRELATION_ID: &str = "x-correlation-id";
-/// Shared secret the edge adds so the origin can refuse calls that skipped the edge.
-pub const EDGE_SECRET: &str = "x-edge-secret";
 /// Content type of every refusal (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Says whether an edge response came from its cache (`hit`), the origin (`miss`), or the last

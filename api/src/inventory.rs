@@ -24,7 +24,8 @@ pub const MAX_PAGE_ITEMS: i64 = 200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryList {
     pub items: Vec<Item>,
-    /// Pass as `after` for the next page; absent on the last page.
+    /// Pass as `after` for the next page (sealed by the origin, see `cursor`); absent on the
+    /// last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<Uuid>,
+    pub next: Option<String>,
 }

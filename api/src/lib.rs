@@ -5,6 +5,7 @@
 //! no tokio, no sqlx, no worker bindings.
 
 pub mod admin;
+pub mod cursor;
 pub mod edge_key;
 pub mod edge_proof;
 pub mod headers;

@@ -65,6 +65,18 @@ impl From<KeysError> for Refusal {
     }
 }
 
+/// A shopper signed in to this shop, on a public route: the token, if one was sent and checks
+/// out. Public routes need none, so one that does not check out is ignored and the request is
+/// anonymous, as it would be without it; one that does gives the shopper's reads the signed-in
+/// budget (`rate_limit::Audience`).
+pub async fn signed_in(req: &Request, env: &Env, org_id: Uuid) -> Option<VerifiedToken> {
+    req.headers().get("authorization").ok().flatten()?;
+    authorize(req, env, org_id, Access::Token)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Checks the caller against what the route needs. `Ok(None)` for public routes.
 pub async fn authorize(
     req: &Request,

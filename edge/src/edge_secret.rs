@@ -1,7 +1,7 @@
 //! The keys the Worker derives from `EDGE_SHARED_SECRET` (`api::edge_key`): one proves each
 //! request it sends the origin (`api::edge_proof`), one seals the claims it verified
 //! (`api::token::edge_claims`), one opens the write positions the origin issued
-//! (`api::write_position`). The secret itself is never sent anywhere.
+//! (`api::write_position`), one checks the inventory's page cursors (`api::cursor`). The secret itself is never sent anywhere.
 //!
 //! A secret too short to trust is worse than none: every seal made with it could be forged by
 //! whoever guesses it. So the Worker does not use one; it answers every API call
@@ -15,6 +15,7 @@
 use std::{cell::OnceCell, rc::Rc};
 
 use api::{
+    cursor::Cursors,
     edge_key::{EdgeSecret, WeakSecret},
     edge_proof::EdgeProofKey,
     token::edge_claims::EdgeClaimsKey,
@@ -30,6 +31,7 @@ pub struct EdgeKeys {
     pub proofs: EdgeProofKey,
     pub claims: EdgeClaimsKey,
     pub positions: WritePositionKey,
+    pub cursors: Cursors,
 }
 
 type Loaded = Result<Option<Rc<EdgeKeys>>, WeakSecret>;
@@ -59,5 +61,6 @@ fn load(env: &Env) -> Loaded {
         proofs: EdgeProofKey::new(&secret),
         claims: EdgeClaimsKey::new(&secret),
         positions: WritePositionKey::new(&secret),
+        cursors: Cursors::new(Some(&secret)),
     })))
 }

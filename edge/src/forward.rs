@@ -42,6 +42,9 @@ pub struct Target<'a> {
     /// depend on this caller's token or cookies, only on the one write position it must
     /// include, if any (sealed, as the origin issued it).
     pub shared: Option<SharedRead<'a>>,
+    /// Asked as `GET` whatever the client's method: a `HEAD` answered from the inventory
+    /// cache fills the entry a `GET` reads.
+    pub as_get: bool,
 }
 
 /// A read whose answer other callers get too.
@@ -64,6 +67,16 @@ const FORWARDED: [&str; 7] = [
     headers::WRITE_LSN,
     "cookie",
 ];
+
+impl Target<'_> {
+    fn method(&self, req: &Request) -> Method {
+        if self.as_get {
+            Method::Get
+        } else {
+            req.method()
+        }
+    }
+}
 
 /// `{ORIGIN_URL}/api/tenant/{org_id}/{rest}`.
 pub fn tenant_url(env: &Env, org_id: Uuid, rest: &str) -> Result<String> {
@@ -156,7 +169,7 @@ pub fn origin_request(
     }
     if let (Some(verified), Some(keys)) = (target.caller, edge_secret::trusted(env)) {
         let path = format!("/api/tenant/{}/{}", target.org_id, target.api_path);
-        let method = req.method();
+        let method = target.method(req);
         let binding = Binding {
             method: method.as_ref(),
             path: &path,
@@ -173,7 +186,7 @@ pub fn origin_request(
     if let Some(ip) = req.headers().get(headers::CF_CONNECTING_IP)? {
         outbound.set("x-forwarded-for", &ip)?;
     }
-    signed(env, req.method(), &url, outbound, body)
+    signed(env, target.method(req), &url, outbound, body)
 }
 
 /// Sends `request` to the origin within `deadline`; an origin that cannot answer (or is resting)

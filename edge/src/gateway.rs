@@ -10,16 +10,18 @@
 //! 4. purchases while the shop's sales are paused (503 `sales-paused`);
 //! 5. what only the origin can answer while the origin is resting after repeated failures
 //!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
-//! 6. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
-//!    asked and the class fails closed); a client the isolate knows to be cooling down (and a
-//!    write to a shop whose write ceiling is reached) is refused from isolate memory before
-//!    the cache is looked at, so a refused flood costs no I/O;
+//! 6. the rate limiter for the shop, client, audience (anonymous, signed in, admin) and route
+//!    class (429, or 503 when it cannot be asked and the class fails closed); a client the
+//!    isolate knows to be cooling down (and a write to a shop whose write ceiling is reached)
+//!    is refused from isolate memory before the cache is looked at, so a refused flood costs
+//!    no I/O;
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
-//!    checked against the shop's read ceiling (429) and forwarded to the origin with the request
-//!    id and trace context, within the deadline of its route class (503 `origin-timeout` past
-//!    it); an inventory read the origin cannot answer gets the shop's last good copy, marked
-//!    stale;
+//!    checked against the audience's read ceiling (429; an inventory read gets the last good
+//!    copy, marked stale, instead) and forwarded to the origin with the request id and trace
+//!    context, within the deadline of its route class (503 `origin-timeout` past it); an
+//!    inventory read the origin cannot answer gets the shop's last good copy, marked stale; an
+//!    item the origin does not know costs its reader, not the shop's ceiling;
 //! 8. after a successful purchase the shop's cached answers that list the item are dropped,
 //!    after a kill-switch flip what the edge knew of the switch.
 //!
@@ -27,11 +29,12 @@
 //! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
 //! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time. Refused requests never reach the
 //! origin, so nothing is written for them. A request's calls to the origin (a purchase's
-//! kill-switch poll, then the purchase) share one deadline, counted from step 4.
+//! kill-switch poll, then the purchase) share one deadline, counted from step 4. `HEAD` is
+//! answered as `GET` is (an inventory read from the same cache entry), without the body.
 
 use api::{headers, purchase::BuyRequest, ProblemKind};
 use futures::future::join;
-use worker::{Context, Env, Request, Result};
+use worker::{Context, Env, Method, Request, Result};
 
 use crate::{
     auth, body, edge_secret,
@@ -41,7 +44,7 @@ use crate::{
     origin_calls::{self, OriginFailure, OriginPolicy},
     pages,
     problem::{problem_response, problem_retry_after},
-    rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
+    rate_limit::{self, policy::WhenUnreachable, Audience, Client, Outcome, Standing},
     read_your_writes,
     refusal_reports::{self, EdgeRefusal, Refused},
     respond::Answer,
@@ -60,12 +63,17 @@ pub struct Identity<'a> {
     pub trace: &'a TraceContext,
 }
 
-pub async fn handle(
-    mut req: Request,
-    env: &Env,
-    ctx: &Context,
-    id: Identity<'_>,
-) -> Result<Answer> {
+pub async fn handle(req: Request, env: &Env, ctx: &Context, id: Identity<'_>) -> Result<Answer> {
+    let head = req.method() == Method::Head;
+    let answer = answer(req, env, ctx, id).await?;
+    if head {
+        answer.without_body()
+    } else {
+        Ok(answer)
+    }
+}
+
+async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) -> Result<Answer> {
     let request_id = id.request_id;
     let Some(body) = body::read_capped(&mut req).await? else {
         let detail = format!(
@@ -101,6 +109,13 @@ pub async fn handle(
         Ok(caller) => caller,
         Err(refusal) => return refuse(refusal.kind, &refusal.detail, request_id),
     };
+    // Whose budgets the request spends: a shopper's token on a public read is only for that.
+    let signed_in = match &caller {
+        None if route.is_cacheable() => auth::signed_in(&req, env, org_id).await,
+        _ => None,
+    };
+    let claims = caller.as_ref().or(signed_in.as_ref()).map(|v| &v.claims);
+    let audience = Audience::of(access == auth::Access::Admin, claims.is_some());
     let policy = OriginPolicy::from_env(env);
     let budget = policy.deadlines.budget(route.class());
     let url = req.url()?;
@@ -109,7 +124,8 @@ pub async fn handle(
         let pairs = url
             .query_pairs()
             .map(|(name, value)| (name.into_owned(), value.into_owned()));
-        match InventoryRead::parse(api_path, pairs) {
+        let cursors = crate::inventory_read::cursors(env);
+        match InventoryRead::parse(api_path, pairs, &cursors, org_id) {
             Ok(read) => Some(read),
             Err(detail) => return refuse(ProblemKind::MalformedRequest, &detail, request_id),
         }
@@ -117,7 +133,7 @@ pub async fn handle(
         None
     };
     let answerable_from_cache = inventory_read.is_some();
-    let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
+    let client = Client::of(claims, audience, &req);
 
     if route.is_purchase() {
         let status_call = sales_pause::StatusCall {
@@ -153,14 +169,15 @@ pub async fn handle(
 
     // A client this isolate already refuses (cooling down, or a write past the shop's full
     // ceiling) is answered before anything costs I/O: a refused flood pays no cache lookup.
-    if let Some(refused) = rate_limit::known_refusal(env, org_id, &client, route.class()).await {
+    let known = rate_limit::known_refusal(env, org_id, &client, audience, route.class()).await;
+    if let Some(refused) = known {
         return too_many_requests(refused, request_id);
     }
 
     // Looking in the cache has no effect, so it overlaps the limiter's round trip. A reader
     // who just wrote and sent its own write's sealed position must see that write.
     let reader = match &inventory_read {
-        Some(_) => read_your_writes::honoured(&req, env, org_id).await,
+        Some(_) => read_your_writes::honoured(&req, env, org_id, signed_in.as_ref()),
         None => None,
     };
     let entry = inventory_read
@@ -173,7 +190,7 @@ pub async fn handle(
         }
     };
     let (outcome, cached) = join(
-        rate_limit::check(env, org_id, client.clone(), route.class()),
+        rate_limit::check(env, org_id, client.clone(), audience, route.class()),
         lookup,
     )
     .await;
@@ -194,9 +211,15 @@ pub async fn handle(
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));
     }
-    // The shop's ceiling guards the origin, so only what reaches it counts.
-    if let Outcome::Refused(ceiling) = rate_limit::origin_ceiling(env, org_id, route.class()).await
-    {
+    // The shop's ceiling guards the origin, so only what reaches it counts; a copy that costs
+    // the origin nothing beats a refusal.
+    let ceiling = rate_limit::origin_ceiling(env, org_id, audience, route.class()).await;
+    if let Outcome::Refused(ceiling) = ceiling {
+        if let Some(entry) = &entry {
+            if let Some(copy) = entry.last_good(env).await {
+                return Ok(with_standing(copy, standing));
+            }
+        }
         return too_many_requests(ceiling, request_id);
     }
 
@@ -215,6 +238,7 @@ pub async fn handle(
         shared: inventory_read.as_ref().map(|_| SharedRead {
             write_position: reader.as_ref().map(|read| read.sealed.as_str()),
         }),
+        as_get: answerable_from_cache,
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
     let answer = match entry {
@@ -224,6 +248,9 @@ pub async fn handle(
         }
         None => forward::send(origin_request, request_id, &policy, budget.left()).await?,
     };
+    if matches!(inventory_read, Some(InventoryRead::Item(_))) && answer.status() == 404 {
+        rate_limit::found_nothing(org_id, &client, audience);
+    }
     if route.is_purchase() && (200..300).contains(&answer.status()) {
         let item_id = serde_json::from_slice::<BuyRequest>(&body)
             .ok()

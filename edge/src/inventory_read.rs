@@ -6,23 +6,43 @@
 //! (`limit`, `after`) are kept, checked against the same rules the origin applies (a malformed
 //! one is refused here, `400`, without asking the origin), written in one way, in one order;
 //! anything else in the query is dropped before the read is cached or forwarded.
+//!
+//! `after` must be a cursor the origin sealed for this shop (`api::cursor`): an invented or
+//! edited one is refused here, so made-up pages cost neither a cache entry nor an origin query.
+//! It is forwarded in its one canonical spelling, issued again from the item it names.
 
-use api::inventory::{DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS};
+use api::{
+    cursor::Cursors,
+    inventory::{DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS},
+};
 use uuid::Uuid;
+use worker::Env;
+
+/// How this Worker checks cursors: sealed under the key derived from `EDGE_SHARED_SECRET`
+/// (`edge_secret`), or bare without it.
+pub fn cursors(env: &Env) -> Cursors {
+    crate::edge_secret::trusted(env).map_or_else(|| Cursors::new(None), |keys| keys.cursors.clone())
+}
 
 /// A cacheable inventory read: the list (one page of it) or one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InventoryRead {
-    Page { limit: i64, after: Option<Uuid> },
+    /// `after`: the canonical cursor of the page, once it opened.
+    Page {
+        limit: i64,
+        after: Option<String>,
+    },
     Item(Uuid),
 }
 
 impl InventoryRead {
-    /// Reads `api_path` (`inventory` or `inventory/{id}`) and its query pairs; the error is the
-    /// problem's detail.
+    /// Reads `api_path` (`inventory` or `inventory/{id}`) and its query pairs, with cursors of
+    /// shop `org_id` checked by `cursors`; the error is the problem's detail.
     pub fn parse(
         api_path: &str,
         query: impl IntoIterator<Item = (String, String)>,
+        cursors: &Cursors,
+        org_id: Uuid,
     ) -> Result<Self, String> {
         if let Some(id) = api_path.strip_prefix("inventory/") {
             return Uuid::parse_str(id)
@@ -49,7 +69,10 @@ impl InventoryRead {
                 .ok_or_else(|| format!("limit must be between 1 and {MAX_PAGE_ITEMS}"))?,
         };
         let after = after
-            .map(|raw| Uuid::parse_str(&raw).map_err(|_| "after must be an item id".to_owned()))
+            .map(|raw| match cursors.open(org_id, &raw) {
+                Ok(item_id) => Ok(cursors.issue(org_id, item_id)),
+                Err(refused) => Err(refused.to_string()),
+            })
             .transpose()?;
         Ok(Self::Page { limit, after })
     }
@@ -82,11 +105,21 @@ impl InventoryRead {
 mod tests {
     use super::*;
 
+    const SHOP: Uuid = Uuid::from_u128(7);
+
     fn parse(path: &str, query: &[(&str, &str)]) -> Result<InventoryRead, String> {
+        parse_with(&Cursors::from_edge_secret(None), path, query)
+    }
+
+    fn parse_with(
+        cursors: &Cursors,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<InventoryRead, String> {
         let pairs = query
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()));
-        InventoryRead::parse(path, pairs)
+        InventoryRead::parse(path, pairs, cursors, SHOP)
     }
 
     #[test]
@@ -127,5 +160,21 @@ mod tests {
             assert!(parse("inventory", &query).is_err(), "{query:?}");
         }
         assert!(parse("inventory/not-a-uuid", &[]).is_err());
+    }
+
+    #[test]
+    fn with_sealed_cursors_only_an_issued_one_opens() {
+        let cursors = Cursors::from_edge_secret(Some(b"edge secret"));
+        let item = Uuid::from_u128(42);
+        let issued = cursors.issue(SHOP, item);
+        let page = parse_with(&cursors, "inventory", &[("after", &issued)]).unwrap();
+        assert_eq!(page.query(), Some(format!("after={issued}")));
+        let foreign = Cursors::from_edge_secret(Some(b"edge secret")).issue(Uuid::nil(), item);
+        for after in [item.to_string(), foreign, format!("{issued}x")] {
+            assert!(
+                parse_with(&cursors, "inventory", &[("after", &after)]).is_err(),
+                "{after}"
+            );
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! took from another shop or kept past its expiry is therefore ignored, exactly as if none had
 //! been sent: a header or cookie of the client's own choosing never switches the cache off. Nor
 //! does one a real shopper handed to a bot: a position is honoured only with a valid token of
-//! the user it was issued to (checked after the position's own MAC, so junk costs no token
-//! check), and that token's claims go to the origin sealed, where the same rule holds.
+//! the user it was issued to (the gateway verifies a token on an inventory read anyway, for the
+//! signed-in budget), and that token's claims go to the origin sealed, where the same rule holds.
 //! The key is derived from `EDGE_SHARED_SECRET`, as the origin's is; without that secret no
 //! position can be checked and none is honoured (reads are then at most one cache lifetime old).
 
@@ -20,7 +20,7 @@ use api::{
 use uuid::Uuid;
 use worker::{Env, Request};
 
-use crate::{auth, clock::now_ms, edge_secret};
+use crate::{clock::now_ms, edge_secret};
 
 /// A position that checked out: what it guarantees, its sealed form to pass on, and the reader
 /// it was issued to.
@@ -31,8 +31,15 @@ pub struct HonouredPosition {
     pub reader: VerifiedToken,
 }
 
-/// The reader's honoured position for `org_id`, if it sent one of its own.
-pub async fn honoured(req: &Request, env: &Env, org_id: Uuid) -> Option<HonouredPosition> {
+/// The honoured position for `org_id` of `reader` (the verified token the read carried), if it
+/// sent one of its own.
+pub fn honoured(
+    req: &Request,
+    env: &Env,
+    org_id: Uuid,
+    reader: Option<&VerifiedToken>,
+) -> Option<HonouredPosition> {
+    let reader = reader?;
     let header = req.headers().get(headers::WRITE_LSN).ok().flatten();
     let cookie = req.headers().get("cookie").ok().flatten();
     if header.is_none() && cookie.is_none() {
@@ -46,10 +53,6 @@ pub async fn honoured(req: &Request, env: &Env, org_id: Uuid) -> Option<Honoured
     if positions.is_empty() {
         return None;
     }
-    let reader = auth::authorize(req, env, org_id, auth::Access::Token)
-        .await
-        .ok()
-        .flatten()?;
     let position = latest_for(
         positions,
         Reader {
@@ -60,6 +63,6 @@ pub async fn honoured(req: &Request, env: &Env, org_id: Uuid) -> Option<Honoured
     Some(HonouredPosition {
         lsn: position.lsn,
         sealed: position.seal(&keys.positions),
-        reader,
+        reader: reader.clone(),
     })
 }

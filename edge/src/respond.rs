@@ -23,6 +23,22 @@ impl Answer {
         self.response.status_code()
     }
 
+    /// The same answer without its body, as `HEAD` is answered: status and headers (its
+    /// `Content-Length` included) stay those of the `GET`.
+    pub fn without_body(self) -> Result<Self> {
+        let headers = Headers::new();
+        for (name, value) in self.response.headers().entries() {
+            headers.append(&name, &value)?;
+        }
+        let response = Response::empty()?
+            .with_status(self.response.status_code())
+            .with_headers(headers);
+        Ok(Self {
+            response,
+            extra: self.extra,
+        })
+    }
+
     pub fn finish(self) -> Result<Response> {
         let headers = Headers::new();
         for (name, value) in self.response.headers().entries() {

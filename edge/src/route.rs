@@ -39,9 +39,10 @@ impl Route<'_> {
     }
 
     /// `GET /api/inventory` and `GET /api/inventory/{id}`: public, identical for every caller
-    /// of a shop, so the edge may answer them from its cache.
+    /// of a shop, so the edge may answer them from its cache. `HEAD` of the same is answered
+    /// from the same entry, without the body: it costs no more than the `GET`.
     pub fn is_cacheable(&self) -> bool {
-        *self.method == Method::Get
+        matches!(self.method, Method::Get | Method::Head)
             && (self.api_path == "inventory"
                 || self
                     .api_path
@@ -78,7 +79,8 @@ mod tests {
         assert!(route(&Method::Get, "inventory/5f0c").is_cacheable());
         assert!(!route(&Method::Get, "inventory/").is_cacheable());
         assert!(!route(&Method::Get, "inventory/a/b").is_cacheable());
-        assert!(!route(&Method::Head, "inventory").is_cacheable());
+        assert!(route(&Method::Head, "inventory").is_cacheable());
+        assert!(route(&Method::Head, "inventory/5f0c").is_cacheable());
         assert!(!route(&Method::Get, "purchases/1").is_cacheable());
         assert!(!route(&Method::Post, "inventory").is_cacheable());
     }

@@ -160,8 +160,9 @@ async function loadInventory() {
   let after = null;
   for (let page = 0; page < MAX_PAGES; page += 1) {
     const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
-    // Signed in, the token goes along: the write position this shopper's buy left in its
-    // cookie is honoured only for the shopper it was issued to.
+    // Signed in, the token goes along: the reads spend the shop's signed-in budget, which no
+    // anonymous flood can spend (the edge still answers them from the shared cache), and the
+    // write position this shopper's buy left in its cookie is honoured only for its shopper.
     const headers = shop.token ? { authorization: `Bearer ${shop.token}` } : {};
     const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
     if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);

@@ -1,5 +1,5 @@
 //! The edge's inventory cache, against the real Worker: keys per shop, a one-second life,
-//! one origin request for many concurrent misses, no cached errors, and purchases that drop
+//! one origin request for many concurrent misses, an unknown item cached like an item, and purchases that drop
 //! stale stock (and only that). Origin hits are counted where the origin receives them.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -173,20 +173,22 @@ async fn fifty_concurrent_misses_cost_one_origin_request(db: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn origin_errors_are_not_cached(db: PgPool) {
+async fn an_unknown_items_not_found_is_cached_like_an_item(db: PgPool) {
     let w = world(db, 30, &[("CHAIR", 3)]).await;
     let path = format!("/api/inventory/{}", Uuid::new_v4());
-    for _ in 0..2 {
+    for expected in ["miss", "hit", "hit"] {
         let response = w.shops.edge.get(SHOP_A, &path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert_eq!(response.headers()[EDGE_CACHE], "miss");
-        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()[EDGE_CACHE], expected);
+        assert_eq!(response.headers()["cache-control"], "public, max-age=30");
         assert_eq!(
             response.headers()["content-type"],
             api::headers::PROBLEM_JSON
         );
     }
-    assert_eq!(w.shops.origin.log.count_ending_with(&path[5..]), 2);
+    assert_eq!(w.shops.origin.log.count_ending_with(&path[5..]), 1);
+    let other_shop = w.shops.edge.get(SHOP_B, &path).send().await.unwrap();
+    assert_eq!(other_shop.headers()[EDGE_CACHE], "miss", "keyed per shop");
 }
 
 #[sqlx::test(migrations = "../migrations")]

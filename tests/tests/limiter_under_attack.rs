@@ -140,9 +140,9 @@ async fn cache_busting_reads_from_many_64s_reach_the_origin_at_most_the_shop_cei
     for wave in 0..20 {
         let reads = (0..10).map(|i| {
             let n = wave * 10 + i;
-            // Unknown parameters no longer make cache keys; distinct cursors still do, and
-            // each one is a read the origin must answer.
-            let path = format!("/api/inventory?after={}", uuid::Uuid::new_v4());
+            // Unknown parameters make no cache keys, and a cursor must be one the origin
+            // issued; each page size still is an entry of its own, a read the origin answers.
+            let path = format!("/api/inventory?limit={}", n + 1);
             let address = format!("2001:db8:{n:x}:{:x}::1", n * 3);
             async move { w.read(SHOP_A, &path, &address).await }
         });
@@ -180,8 +180,11 @@ async fn one_shops_flood_leaves_another_shops_reads_and_buys_alone(db: PgPool) {
     )
     .await;
     let w = &w;
+    // Each page size is a cache entry of its own, so every read misses and must reach the
+    // origin (an unknown parameter is dropped at the edge: all such reads would share one
+    // entry and the cache, not the ceiling, would hold them).
     let flood = (0..100).map(|n| {
-        let path = format!("/api/inventory?bust={n}");
+        let path = format!("/api/inventory?limit={}", n + 1);
         let address = format!("2001:db8:{n:x}::1");
         async move { w.read(SHOP_A, &path, &address).await.status() }
     });

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use api::token::Role;
+use api::{cursor::Cursors, token::Role};
 use e2e::{origin_server::app_pool, Edge, EdgeConfig, OriginServer, Shop, TestKeys};
 use origin::AppState;
 use sqlx::PgPool;
@@ -45,7 +45,7 @@ pub struct World {
     pub costs_shop: Shop,
     pub costs_item: Uuid,
     /// The `after` cursors of the scraper's pages, in the origin's order (`None`: the first).
-    pub pages: Vec<Option<Uuid>>,
+    pub pages: Vec<Option<String>>,
     /// Whose processes are whose, for the CPU shares.
     pub groups: Groups,
 }
@@ -191,8 +191,10 @@ impl World {
 }
 
 /// The cursors a reader paging through the whole list with `limit=SCRAPER_PAGE` sends, in the
-/// origin's order (by name, then id), ending with the cursor past the last item.
-async fn page_cursors(owner: &PgPool, org_id: Uuid) -> anyhow::Result<Vec<Option<Uuid>>> {
+/// origin's order (by name, then id), ending with the cursor past the last item: sealed as the
+/// origin seals them, since the edge refuses any other.
+async fn page_cursors(owner: &PgPool, org_id: Uuid) -> anyhow::Result<Vec<Option<String>>> {
+    let cursors = Cursors::from_edge_secret(Some(SECRET.as_bytes()));
     let ids: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM inventory WHERE organization_id = $1 ORDER BY name, id")
             .bind(org_id)
@@ -202,7 +204,7 @@ async fn page_cursors(owner: &PgPool, org_id: Uuid) -> anyhow::Result<Vec<Option
     let mut pages = vec![None];
     pages.extend(
         ids.chunks(SCRAPER_PAGE)
-            .filter_map(|page| page.last().copied().map(Some)),
+            .filter_map(|page| page.last().map(|id| Some(cursors.issue(org_id, *id)))),
     );
     Ok(pages)
 }

@@ -5,7 +5,8 @@
 //! - Keys hold the organization id as well as the host and path, so two shops can never share an
 //!   entry, even for equal paths (or a domain moved from one shop to another).
 //! - Concurrent misses in one isolate share one origin request (`single_flight`).
-//! - Only 2xx answers are stored; errors reach the callers that shared the fetch and no one else.
+//! - 2xx answers are stored, and an item's 404 for the fresh entry's lifetime (`not_found`);
+//!   other errors reach the callers that shared the fetch and no one else.
 //! - The origin fetch has the read deadline (`origin_calls`), so a shopper waits at most that
 //!   long before getting the last good copy.
 //! - A purchase answered 2xx through this isolate deletes the shop's entries that list the
@@ -22,6 +23,8 @@
 //!   and readers of the same position share that one fetch. Replaying one position therefore
 //!   costs the origin one request, not one per read. Such a reader never gets the last good
 //!   copy: it asked to see its write, and an old copy would hide it.
+//! - A read refused by the shop's read ceiling gets the last good copy too (`Entry::last_good`),
+//!   not a 429: the ceiling guards the origin, and the copy costs the origin nothing.
 //! - A reader who finds the same fetch already under way for more than a quarter of the read
 //!   deadline gets the last good copy at once instead of joining it: an origin that has stopped
 //!   answering holds only the readers of its first moments, not everyone until the deadline.
@@ -30,6 +33,7 @@
 
 mod entry_key;
 mod last_good;
+mod not_found;
 mod origin_answer;
 mod shop_entries;
 
@@ -162,6 +166,18 @@ impl Entry {
         Some(Answer::from(hit).with(headers::EDGE_CACHE, "hit"))
     }
 
+    /// The last good copy, marked stale, for a read the shop's read ceiling refused; never for
+    /// a reader who insists on a write position (an old copy would hide that write).
+    pub async fn last_good(&self, env: &Env) -> Option<Answer> {
+        let lifetimes = Lifetimes::from_env(env);
+        if self.position.is_some() || lifetimes.last_good_seconds == 0 {
+            return None;
+        }
+        LastGood::of(&self.key)
+            .recall(lifetimes.last_good_seconds)
+            .await
+    }
+
     /// The answer after a miss: from a fetch under way, or from a new fetch of `origin_request`
     /// within `deadline` (whose success is then stored). When the origin cannot answer (no
     /// answer in time, no connection, a 5xx, or it is resting) the last good copy is served if
@@ -258,6 +274,10 @@ async fn store(
     started_under: u64,
     lifetimes: Lifetimes,
 ) {
+    if answer.is_not_found() {
+        not_found::store(key, answer, lifetimes.fresh_seconds).await;
+        return;
+    }
     if !answer.is_success() {
         return;
     }

@@ -60,14 +60,20 @@ impl OriginAnswer {
         (200..300).contains(&self.status)
     }
 
-    /// The answer as a response that caches may keep for `max_age_seconds` (errors: not at all).
+    /// "No such item": cached briefly, like a success (see `not_found`).
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+
+    /// The answer as a response that caches may keep for `max_age_seconds` (errors other than
+    /// a not-found: not at all).
     pub fn response(&self, max_age_seconds: u64) -> Result<Response> {
         let response = Response::from_bytes(self.body.clone())?.with_status(self.status);
         let headers = response.headers();
         for (name, value) in &self.headers {
             headers.set(name, value)?;
         }
-        let cache_control = if self.is_success() {
+        let cache_control = if self.is_success() || self.is_not_found() {
             format!("public, max-age={max_age_seconds}")
         } else {
             "no-store".to_owned()

@@ -6,12 +6,15 @@
 //! routinely given a whole /64 and can pick any of its 2^64 addresses per request, so keying
 //! the exact address would give each request a fresh quota. An IPv4-mapped IPv6 address is the
 //! IPv4 address it maps. A header that is missing or does not parse lands in one shared
-//! bucket, never in a key of its own per value.
+//! bucket, never in a key of its own per value. An admin on an admin route is keyed apart
+//! (`admin:sub:...`), with the admins' own quota.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use api::{headers, token::TokenClaims};
 use worker::Request;
+
+use super::Audience;
 
 /// The bucket of every request whose address is missing or unreadable.
 const UNKNOWN_ADDRESS: &str = "ip:unknown";
@@ -21,14 +24,24 @@ const UNKNOWN_ADDRESS: &str = "ip:unknown";
 pub struct Client(String);
 
 impl Client {
-    pub fn of(claims: Option<&TokenClaims>, req: &Request) -> Self {
-        match claims {
+    pub fn of(claims: Option<&TokenClaims>, audience: Audience, req: &Request) -> Self {
+        let client = match claims {
             Some(claims) => Self(format!("sub:{}", claims.sub)),
             None => {
                 let address = req.headers().get(headers::CF_CONNECTING_IP).ok().flatten();
                 Self::from_address(address.as_deref())
             }
+        };
+        match audience {
+            Audience::Admin => client.into_admin(),
+            Audience::Anonymous | Audience::SignedIn => client,
         }
+    }
+
+    /// The same caller as an admin on an admin route: a quota of its own, apart from the one
+    /// it has as a shopper.
+    fn into_admin(self) -> Self {
+        Self(format!("admin:{}", self.0))
     }
 
     /// The key the limiter object files this client's log under.

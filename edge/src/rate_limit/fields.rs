@@ -1,6 +1,7 @@
 //! The `RateLimit-Policy` and `RateLimit` fields of the IETF draft httpapi-ratelimit-headers,
 //! for example `RateLimit-Policy: "write";q=30;w=60` and `RateLimit: "write";r=29;t=60`; a
-//! shop's ceiling is named `"shop-read"` or `"shop-write"`. Both are HTTP structured fields
+//! shop's ceiling is named `"shop-read"` (anonymous reads), `"shop-signed-in-read"` or
+//! `"shop-write"`, an admin's own quota `"admin-read"` or `"admin-write"`. Both are HTTP structured fields
 //! (RFC 9651), written with `sfv`.
 
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,22 @@ use sfv::{key_ref, string_ref, Integer, ItemSerializer};
 use super::policy::Quota;
 use crate::route::RouteClass;
 
-/// Whose quota: one client's, or the ceiling of the whole shop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Whose quota: one client's, one admin's, or a ceiling across the shop's anonymous clients
+/// (`Shop`) or its signed-in shoppers (`SignedIn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Scope {
     Client,
+    Admin,
     Shop,
+    SignedIn,
+}
+
+impl Scope {
+    /// Whether the quota is one holder's (a client's or an admin's), not shop-wide.
+    pub fn is_holders_own(self) -> bool {
+        matches!(self, Self::Client | Self::Admin)
+    }
 }
 
 /// Where a request stands against one quota after a check.
@@ -33,8 +44,11 @@ impl Standing {
     pub fn policy_name(&self) -> &'static str {
         match (self.scope, self.class) {
             (Scope::Client, class) => class.name(),
+            (Scope::Admin, RouteClass::Read) => "admin-read",
+            (Scope::Admin, RouteClass::Write) => "admin-write",
             (Scope::Shop, RouteClass::Read) => "shop-read",
             (Scope::Shop, RouteClass::Write) => "shop-write",
+            (Scope::SignedIn, _) => "shop-signed-in-read",
         }
     }
 

@@ -15,6 +15,7 @@ use std::cell::Cell;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 use super::{
+    fields::Scope,
     log_store::{LogKey, LogStore},
     policy::Cooldown,
     protocol::{CheckRequest, Stats, Verdict, STATS_PATH},
@@ -115,15 +116,17 @@ impl RateLimiter {
         let mut quiet_at = now;
         let mut admissions = Vec::with_capacity(request.checks.len());
         for check in &request.checks {
-            let key = LogKey::new(check.client.as_deref(), class);
+            let key = LogKey::new(check.holder(), class);
             let window = window_ms(check.quota);
             let horizon = now.saturating_sub(window);
             quiet_at = quiet_at.max(now + window);
             if check.client.is_some() {
-                store.sweep_clients(class, horizon, now)?;
+                let admins = check.scope() == Scope::Admin;
+                store.sweep_clients(class, horizon, now, admins)?;
             }
             // What the isolate admitted on its own is the log's, whatever happens next.
             store.admit(&key, now, check.admitted_locally)?;
+            store.give_back(&key, now, check.given_back)?;
             let cooldown_until_ms = match check.cooldown {
                 Cooldown::NONE => None,
                 _ => store.cooldown_until(&key)?,

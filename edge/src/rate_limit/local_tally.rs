@@ -17,6 +17,8 @@ pub struct LocalTally {
     current: u32,
     /// Admitted here and not yet reported to the object.
     unreported: u32,
+    /// Reported admissions given back here, not yet reported to the object.
+    given_back: u32,
 }
 
 impl LocalTally {
@@ -27,6 +29,7 @@ impl LocalTally {
             previous: 0,
             current: 0,
             unreported: 0,
+            given_back: 0,
         }
     }
 
@@ -45,6 +48,36 @@ impl LocalTally {
     pub fn count_admitted(&mut self, now_ms: u64) {
         self.roll(now_ms);
         self.current += 1;
+    }
+
+    /// Counts `weight` more admissions than were made (a client paying for a costly read),
+    /// reported to the object with the next check.
+    pub fn charge(&mut self, weight: u32, now_ms: u64) {
+        self.roll(now_ms);
+        self.current = self.current.saturating_add(weight);
+        self.unreported = self.unreported.saturating_add(weight);
+    }
+
+    /// Takes back one admission: one not yet reported is simply forgotten, one the object
+    /// has is reported as given back with the next check.
+    pub fn give_back(&mut self, now_ms: u64) {
+        self.roll(now_ms);
+        self.current = self.current.saturating_sub(1);
+        if self.unreported > 0 {
+            self.unreported -= 1;
+        } else {
+            self.given_back = self.given_back.saturating_add(1);
+        }
+    }
+
+    /// The admissions given back to report with the next object check.
+    pub fn take_given_back(&mut self) -> u32 {
+        std::mem::take(&mut self.given_back)
+    }
+
+    /// Puts back given-back admissions that could not be reported.
+    pub fn restore_given_back(&mut self, count: u32) {
+        self.given_back += count;
     }
 
     /// The admissions to report with the next object check; they are then the object's.
@@ -129,6 +162,28 @@ mod tests {
         assert_eq!(tally.estimate(T0 + 20_000), 0);
         assert_eq!(tally.estimate(T0 + 95_000), 0);
         assert_eq!(tally.reset_ms(T0 + 95_000), 5_000);
+    }
+
+    #[test]
+    fn charges_and_give_backs_are_reported_to_the_object() {
+        let mut tally = LocalTally::new(60_000, T0);
+        tally.admit_below(100, T0);
+        tally.charge(9, T0);
+        assert_eq!(tally.estimate(T0), 10);
+        tally.give_back(T0);
+        assert_eq!(tally.take_unreported(), 9);
+        assert_eq!(
+            tally.take_given_back(),
+            0,
+            "forgotten before it was reported"
+        );
+        tally.give_back(T0);
+        assert_eq!(tally.estimate(T0), 8);
+        assert_eq!(
+            tally.take_given_back(),
+            1,
+            "reported, so given back to the object"
+        );
     }
 
     #[test]

@@ -25,8 +25,11 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS quiet (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
 ";
 
-/// The holder name of the shop's own log; client keys always carry a `sub:` or `ip:` prefix.
-const SHOP_HOLDER: &str = "shop";
+/// Holder names of the shop's ceilings start so; client keys always carry a `sub:`, `ip:` or
+/// `admin:` prefix.
+const CEILING_PREFIX: &str = "shop%";
+/// Admins' holder names, swept apart from other clients' (their window may differ).
+const ADMIN_PREFIX: &str = "admin:%";
 
 /// One holder's log of one route class.
 #[derive(Debug, Clone)]
@@ -36,9 +39,9 @@ pub struct LogKey {
 }
 
 impl LogKey {
-    pub fn new(client: Option<&str>, class: &str) -> Self {
+    pub fn new(holder: &str, class: &str) -> Self {
         Self {
-            holder: SqlStorageValue::from(client.unwrap_or(SHOP_HOLDER)),
+            holder: SqlStorageValue::from(holder),
             class: SqlStorageValue::from(class),
         }
     }
@@ -122,7 +125,7 @@ impl LogStore {
         let admitted: Admitted = self
             .sql
             .exec(
-                "SELECT coalesce(sum(weight), 0) AS count, min(at_ms) AS oldest
+                "SELECT max(coalesce(sum(weight), 0), 0) AS count, min(at_ms) AS oldest
                  FROM admissions WHERE holder = ? AND class = ?",
                 key.params([]),
             )?
@@ -160,6 +163,19 @@ impl LogStore {
         Ok(())
     }
 
+    /// Takes `weight` admissions back: a row of negative weight, which leaves the window a
+    /// moment after the admissions it cancels (a refund follows its admission by one origin
+    /// round trip), so the count is never above the truth for longer than that.
+    pub fn give_back(&self, key: &LogKey, at_ms: u64, weight: u32) -> Result<()> {
+        if weight > 0 {
+            self.sql.exec(
+                "INSERT INTO admissions (holder, class, at_ms, weight) VALUES (?, ?, ?, ?)",
+                key.params([integer(at_ms), SqlStorageValue::Integer(-i64::from(weight))]),
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn refuse(&self, key: &LogKey, at_ms: u64) -> Result<()> {
         self.sql.exec(
             "INSERT INTO refusals (holder, class, at_ms) VALUES (?, ?, ?)",
@@ -181,14 +197,28 @@ impl LogStore {
         Ok(())
     }
 
-    /// Drops the admissions of every client of `class` at or before `horizon` (all clients of
-    /// a shop share one quota), and cooldowns that ended: clients that went away leave nothing
-    /// behind while the shop stays busy.
-    pub fn sweep_clients(&self, class: &str, horizon: u64, now: u64) -> Result<()> {
-        self.sql.exec(
-            "DELETE FROM admissions WHERE class = ? AND at_ms <= ? AND holder <> ?",
-            vec![class.into(), integer(horizon), SHOP_HOLDER.into()],
-        )?;
+    /// Drops the admissions of every client (or, with `admins`, every admin) of `class` at or
+    /// before `horizon` (all of them share one quota), and cooldowns that ended: clients that
+    /// went away leave nothing behind while the shop stays busy.
+    pub fn sweep_clients(&self, class: &str, horizon: u64, now: u64, admins: bool) -> Result<()> {
+        let (sql, params) = if admins {
+            (
+                "DELETE FROM admissions WHERE class = ? AND at_ms <= ? AND holder LIKE ?",
+                vec![class.into(), integer(horizon), ADMIN_PREFIX.into()],
+            )
+        } else {
+            (
+                "DELETE FROM admissions WHERE class = ? AND at_ms <= ?
+                 AND holder NOT LIKE ? AND holder NOT LIKE ?",
+                vec![
+                    class.into(),
+                    integer(horizon),
+                    CEILING_PREFIX.into(),
+                    ADMIN_PREFIX.into(),
+                ],
+            )
+        };
+        self.sql.exec(sql, params)?;
         self.sql.exec(
             "DELETE FROM cooldowns WHERE until_ms <= ?",
             vec![integer(now)],

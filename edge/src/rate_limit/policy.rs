@@ -8,9 +8,17 @@
 //!  "write": {"limit": 30, "window_seconds": 60},
 //!  "shop_read": {"limit": 6000, "window_seconds": 60},
 //!  "shop_write": {"limit": 600, "window_seconds": 60},
+//!  "shop_signed_in_read": {"limit": 6000, "window_seconds": 60},
+//!  "admin": {"limit": 600, "window_seconds": 60},
 //!  "cooldown": {"after_refusals": 20, "seconds": 60},
 //!  "exact_reads": false}
 //! ```
+//!
+//! The shop's read ceilings are per audience, so one audience's demand cannot spend another's:
+//! `shop_read` holds anonymous reads, `shop_signed_in_read` reads by signed-in shoppers. Admin
+//! routes (reads and writes) count against neither, nor against `read`, `write` or
+//! `shop_write`: each admin has `admin` for each class, with no cooldown, so a shop's owner can
+//! pause or restock a sale whatever its shoppers and any flood have spent.
 //!
 //! Any quota may be `"unlimited"` (for example a shop's own monitoring domain). `exact_reads`
 //! sends every read to the limiter object instead of counting it in the isolate first: exact,
@@ -86,6 +94,8 @@ struct LimitSettings {
     write: Option<ClassSetting>,
     shop_read: Option<ClassSetting>,
     shop_write: Option<ClassSetting>,
+    shop_signed_in_read: Option<ClassSetting>,
+    admin: Option<ClassSetting>,
     cooldown: Option<Cooldown>,
     exact_reads: Option<bool>,
 }
@@ -97,6 +107,8 @@ pub struct ShopLimits {
     write: Option<Quota>,
     shop_read: Option<Quota>,
     shop_write: Option<Quota>,
+    shop_signed_in_read: Option<Quota>,
+    admin: Option<Quota>,
     pub cooldown: Cooldown,
     /// Every read is checked by the object, none counted in the isolate first.
     pub exact_reads: bool,
@@ -119,6 +131,15 @@ impl ShopLimits {
             window_seconds: 60,
         }),
         shop_write: Some(Quota {
+            limit: 600,
+            window_seconds: 60,
+        }),
+        shop_signed_in_read: Some(Quota {
+            limit: 6_000,
+            window_seconds: 60,
+        }),
+        // Twice a shopper's read quota, per admin and class: an owner's console never nears it.
+        admin: Some(Quota {
             limit: 600,
             window_seconds: 60,
         }),
@@ -145,6 +166,16 @@ impl ShopLimits {
         }
     }
 
+    /// The ceiling across the shop's signed-in shoppers' reads.
+    pub fn signed_in_read_quota(&self) -> Option<Quota> {
+        self.shop_signed_in_read
+    }
+
+    /// The quota of one admin for each class.
+    pub fn admin_quota(&self) -> Option<Quota> {
+        self.admin
+    }
+
     fn overridden_by(self, settings: LimitSettings) -> Self {
         Self {
             read: settings.read.map_or(self.read, ClassSetting::quota),
@@ -155,6 +186,10 @@ impl ShopLimits {
             shop_write: settings
                 .shop_write
                 .map_or(self.shop_write, ClassSetting::quota),
+            shop_signed_in_read: settings
+                .shop_signed_in_read
+                .map_or(self.shop_signed_in_read, ClassSetting::quota),
+            admin: settings.admin.map_or(self.admin, ClassSetting::quota),
             cooldown: settings.cooldown.unwrap_or(self.cooldown),
             exact_reads: settings.exact_reads.unwrap_or(self.exact_reads),
         }
@@ -281,6 +316,25 @@ mod tests {
         assert_eq!(limits.shop_quota(RouteClass::Write), None);
         assert!(limits.exact_reads);
         assert_eq!(limits.quota(RouteClass::Read), ShopLimits::BUILT_IN.read);
+    }
+
+    #[test]
+    fn audiences_have_ceilings_of_their_own() {
+        let limits = ShopLimits::BUILT_IN.overridden_by(parse(
+            r#"{"shop_signed_in_read": {"limit": 9, "window_seconds": 10}, "admin": "unlimited"}"#,
+        ));
+        assert_eq!(
+            limits.signed_in_read_quota(),
+            Some(Quota {
+                limit: 9,
+                window_seconds: 10
+            })
+        );
+        assert_eq!(limits.admin_quota(), None);
+        assert_eq!(
+            limits.shop_quota(RouteClass::Read),
+            ShopLimits::BUILT_IN.shop_read
+        );
     }
 
     #[test]

@@ -24,22 +24,32 @@ pub struct CheckRequest {
     pub checks: Vec<QuotaCheck>,
 }
 
-/// One log to check: a client's, or the shop's as a whole.
+/// One log to check: a client's or an admin's, or one of the shop's ceilings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuotaCheck {
-    /// The client's key; `None` for the shop's ceiling.
+    pub scope: Scope,
+    /// The client's (or admin's) key; `None` for a ceiling.
     pub client: Option<String>,
     pub quota: Quota,
     pub cooldown: Cooldown,
     /// Admissions the isolate made on its own since it last reported: logged before deciding.
     pub admitted_locally: u32,
+    /// Admissions given back since the isolate last reported (reads that found nothing, see
+    /// `found_nothing`): taken off the log before deciding.
+    pub given_back: u32,
 }
 
 impl QuotaCheck {
     pub fn scope(&self) -> Scope {
-        match self.client {
-            Some(_) => Scope::Client,
-            None => Scope::Shop,
+        self.scope
+    }
+
+    /// Whose log this is in the object's storage: the client's key, or the ceiling's name.
+    pub fn holder(&self) -> &str {
+        match (&self.client, self.scope) {
+            (Some(client), _) => client,
+            (None, Scope::SignedIn) => "shop-signed-in",
+            (None, _) => "shop",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use api::{edge_key::EdgeSecret, write_position::WritePositionKey};
+use api::{cursor::Cursors, edge_key::EdgeSecret, write_position::WritePositionKey};
 use rand_core::{OsRng, RngCore};
 use sqlx::PgPool;
 
@@ -74,6 +74,9 @@ pub struct Shared {
     /// from the edge secret (so the edge and every origin share it), else made at start-up
     /// (honoured by this process only).
     pub write_positions: WritePositionKey,
+    /// Seals the inventory's page cursors and opens those sent back (`api::cursor`): under a
+    /// key derived from the edge secret, else bare item ids.
+    pub cursors: Cursors,
     pub settings: Settings,
     pub committer: GroupCommitter,
     pub events: EventHub,
@@ -116,6 +119,7 @@ impl AppState {
             tokens: tokens.into(),
             edge_trust: None,
             write_positions: WritePositionKey::from_edge_secret(&random_bytes()),
+            cursors: Cursors::from_edge_secret(None),
             events: EventHub::observed_by(settings.stream_caps, Arc::new(sale_watch.clone())),
             sale_watch,
             refusals,
@@ -131,6 +135,7 @@ impl AppState {
         let shared = Arc::make_mut(&mut self.0);
         if let Some(secret) = &secret {
             shared.write_positions = WritePositionKey::new(secret);
+            shared.cursors = Cursors::new(Some(secret));
         }
         shared.edge_trust = secret.as_ref().map(EdgeTrust::new);
         self

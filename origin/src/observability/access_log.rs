@@ -8,7 +8,7 @@
 //! tower-http's `TraceLayer` writes its lines as events happen; deciding after the response
 //! whether a request's lines are kept at all (tail sampling by outcome) needs the span, the
 //! holding of lines and the request line in one place, hence this middleware. Headers are never
-//! logged, so neither `Authorization` nor `X-Edge-Secret` can reach a log.
+//! logged, so neither `Authorization` nor the edge's proof can reach a log.
 
 use std::time::Instant;
 

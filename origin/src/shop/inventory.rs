@@ -3,7 +3,9 @@
 //!
 //! The list comes a page at a time (`limit`, at most `MAX_PAGE_ITEMS`), in (name, id) order,
 //! resuming after the item named by the `after` cursor: no request makes the database, the
-//! origin or the edge carry a whole shop, however large it grows.
+//! origin or the edge carry a whole shop, however large it grows. Cursors are sealed
+//! (`api::cursor`), so a made-up `after` is refused here as at the edge, and a page is only
+//! ever asked for after an item the shop listed.
 
 use api::{
     inventory::{InventoryList, Item, DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS},
@@ -33,7 +35,7 @@ pub struct PageQuery {
     /// Items on this page: 1 to 200, default 50.
     pub limit: Option<i64>,
     /// The `next` of the previous page.
-    pub after: Option<Uuid>,
+    pub after: Option<String>,
 }
 
 /// `GET /api/tenant/{org_id}/inventory`
@@ -45,7 +47,7 @@ pub struct PageQuery {
     params(TenantPath, PageQuery, ReadAfterHeader),
     responses(
         (status = 200, description = "A page of the shop's items, and the cursor of the next", body = InventoryList),
-        (status = 400, description = "limit outside 1..=200, or after not an item id", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "limit outside 1..=200, or after not a cursor this shop's pages gave", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The shop id is not a UUID", body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
@@ -57,7 +59,7 @@ pub async fn list_items(
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<InventoryList>, ApiError> {
     let Query(page) = page.map_err(|_| {
-        ApiError::Malformed("limit must be a whole number and after an item id".into())
+        ApiError::Malformed("limit must be a whole number and after a cursor".into())
     })?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
     if !(1..=MAX_PAGE_ITEMS).contains(&limit) {
@@ -65,6 +67,11 @@ pub async fn list_items(
             "limit must be between 1 and {MAX_PAGE_ITEMS}"
         )));
     }
+    let after = page
+        .after
+        .map(|cursor| state.cursors.open(tenant.0, &cursor))
+        .transpose()
+        .map_err(|refused| ApiError::Malformed(refused.to_string()))?;
     let scope = Scope::anonymous(tenant.0);
     let mut tx = replica::begin_read(&state, &scope, read_after).await?;
     // One more than the page: whether it comes back says whether there is a next page.
@@ -77,7 +84,7 @@ pub async fn list_items(
          ORDER BY name, id
          LIMIT $3",
         scope.org_id,
-        page.after,
+        after,
         limit + 1
     )
     .fetch_all(&mut *tx)
@@ -85,7 +92,13 @@ pub async fn list_items(
     tx.commit().await?;
     let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = more.then(|| items.last().map(|item| item.id)).flatten();
+    let next = more
+        .then(|| {
+            items
+                .last()
+                .map(|item| state.cursors.issue(scope.org_id, item.id))
+        })
+        .flatten();
     Ok(Json(InventoryList { items, next }))
 }
 

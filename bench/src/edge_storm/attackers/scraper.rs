@@ -32,7 +32,7 @@ pub async fn run(
         } else {
             fresh_ipv4(n / 2)
         };
-        let path = match world.pages[(n / 2) % world.pages.len()] {
+        let path = match &world.pages[(n / 2) % world.pages.len()] {
             None => format!("/api/inventory?limit={SCRAPER_PAGE}"),
             Some(after) => format!("/api/inventory?limit={SCRAPER_PAGE}&after={after}"),
         };
