@@ -27,6 +27,8 @@ pub enum ProblemKind {
     OriginTimeout,
     /// The edge could not reach the origin, or is giving it a rest after repeated failures.
     OriginUnavailable,
+    /// The edge is shedding a shop's purchases while the origin is overloaded by them.
+    ShopBusy,
     Internal,
 }
 
@@ -44,7 +46,8 @@ impl ProblemKind {
             Self::SalesPaused
             | Self::Unavailable
             | Self::OriginTimeout
-            | Self::OriginUnavailable => 503,
+            | Self::OriginUnavailable
+            | Self::ShopBusy => 503,
             Self::Internal => 500,
         }
     }
@@ -67,6 +70,7 @@ impl ProblemKind {
             Self::Unavailable => "unavailable",
             Self::OriginTimeout => "origin-timeout",
             Self::OriginUnavailable => "origin-unavailable",
+            Self::ShopBusy => "shop-busy",
             Self::Internal => "internal",
         }
     }
@@ -89,6 +93,7 @@ impl ProblemKind {
             Self::Unavailable => "Temporarily unavailable",
             Self::OriginTimeout => "The shop did not answer in time",
             Self::OriginUnavailable => "The shop is catching up",
+            Self::ShopBusy => "The shop is busy with a sale",
             Self::Internal => "Internal error",
         }
     }

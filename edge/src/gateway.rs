@@ -7,13 +7,17 @@
 //! 3. the caller's token, when the route needs one (401/403); an inventory read's query, kept
 //!    to the parameters the origin knows in one canonical form (400 for a malformed one), so
 //!    no client-chosen spelling makes a new cache entry;
-//! 4. purchases while the shop's sales are paused (503 `sales-paused`);
+//! 4. purchases while the shop's sales are paused (503 `sales-paused`), and purchases of an item
+//!    the isolate knows to be sold out (409 `out-of-stock`; a retried key that bought gets its
+//!    sale replayed), see `purchases`;
 //! 5. what only the origin can answer while the origin is resting after repeated failures
 //!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
 //! 6. the rate limiter for the shop, client and route class (429, or 503 when it cannot be
 //!    asked and the class fails closed); a client the isolate knows to be cooling down (and a
 //!    write to a shop whose write ceiling is reached) is refused from isolate memory before
-//!    the cache is looked at, so a refused flood costs no I/O;
+//!    the cache is looked at, so a refused flood costs no I/O. The shop's admins' writes never
+//!    count against the shop's write ceiling (by default there is none); a shop's purchases
+//!    are shed (503 `shop-busy`) only while the origin is overloaded by them;
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
 //!    checked against the shop's read ceiling (429) and forwarded to the origin with the request
@@ -21,15 +25,17 @@
 //!    it); an inventory read the origin cannot answer gets the shop's last good copy, marked
 //!    stale;
 //! 8. after a successful purchase the shop's cached answers that list the item are dropped,
-//!    after a kill-switch flip what the edge knew of the switch.
+//!    after a kill-switch flip what the edge knew of the switch, after an item write (a
+//!    restock) the item's cached answers and its sold-out mark.
 //!
 //! The kill switch and the resting origin come before the limiter: both are refused from
 //! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
-//! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time. Refused requests never reach the
+//! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time,
+//! as are those refused at steps 4 and 6 by `purchases`. Refused requests never reach the
 //! origin, so nothing is written for them. A request's calls to the origin (a purchase's
 //! kill-switch poll, then the purchase) share one deadline, counted from step 4.
 
-use api::{headers, purchase::BuyRequest, ProblemKind};
+use api::{headers, ProblemKind};
 use futures::future::join;
 use worker::{Context, Env, Request, Result};
 
@@ -39,7 +45,8 @@ use crate::{
     origin_calls::{self, OriginFailure, OriginPolicy},
     pages,
     problem::{problem_response, problem_retry_after},
-    rate_limit::{self, policy::WhenUnreachable, Client, Outcome, Standing},
+    purchases::{self, Buy, Known},
+    rate_limit::{self, policy::WhenUnreachable, Ceiling, Client, Outcome, Standing},
     read_your_writes,
     refusal_reports::{self, EdgeRefusal},
     respond::Answer,
@@ -110,6 +117,10 @@ pub async fn handle(
         None
     };
     let answerable_from_cache = inventory_read.is_some();
+    let subject = caller.as_ref().map(|verified| verified.claims.sub.as_str());
+    let mut buy = route
+        .is_purchase()
+        .then(|| Buy::new(&host, org_id, &req, &body, subject));
 
     if route.is_purchase() {
         let status_call = sales_pause::StatusCall {
@@ -130,6 +141,16 @@ pub async fn handle(
             return Ok(response.into());
         }
     }
+    if let Some(buy) = &mut buy {
+        match buy.known_sold_out(request_id).await? {
+            Some(Known::Replayed(sale)) => return Ok(sale),
+            Some(Known::SoldOut(refusal)) => {
+                refusal_reports::count(env, ctx, org_id, EdgeRefusal::SoldOut, id.trace);
+                return Ok(refusal);
+            }
+            None => {}
+        }
+    }
 
     if !answerable_from_cache {
         if let Some(retry_after_ms) = origin_calls::resting_for() {
@@ -141,7 +162,13 @@ pub async fn handle(
     // A client this isolate already refuses (cooling down, or a write past the shop's full
     // ceiling) is answered before anything costs I/O: a refused flood pays no cache lookup.
     let client = Client::of(caller.as_ref().map(|verified| &verified.claims), &req);
-    if let Some(refused) = rate_limit::known_refusal(env, org_id, &client, route.class()).await {
+    let ceiling = if route.is_admin() {
+        Ceiling::Exempt
+    } else {
+        Ceiling::Shop
+    };
+    let known = rate_limit::known_refusal(env, org_id, &client, route.class(), ceiling).await;
+    if let Some(refused) = known {
         return too_many_requests(refused, request_id);
     }
 
@@ -158,7 +185,7 @@ pub async fn handle(
         }
     };
     let (outcome, cached) = join(
-        rate_limit::check(env, org_id, client, route.class()),
+        rate_limit::check(env, org_id, client, route.class(), ceiling),
         lookup,
     )
     .await;
@@ -173,6 +200,15 @@ pub async fn handle(
     };
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));
+    }
+    if let Some(shed) = buy
+        .as_ref()
+        .map(|buy| buy.shed(request_id))
+        .transpose()?
+        .flatten()
+    {
+        refusal_reports::count(env, ctx, org_id, EdgeRefusal::Busy, id.trace);
+        return Ok(with_standing(shed, standing));
     }
     // The shop's ceiling guards the origin, so only what reaches it counts.
     if let Outcome::Refused(ceiling) = rate_limit::origin_ceiling(env, org_id, route.class()).await
@@ -194,17 +230,25 @@ pub async fn handle(
         caller: caller.as_ref(),
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
-    let answer = match entry {
-        Some(entry) => {
+    let item_id = buy.as_ref().and_then(Buy::item_id);
+    let answer = match (entry, buy) {
+        (Some(entry), _) => {
             let fetch = entry.fetch(env, origin_request, request_id, &policy, budget.left());
             fetch.await?
         }
-        None => forward::send(origin_request, request_id, &policy, budget.left()).await?,
+        (None, Some(buy)) => {
+            let send = buy.send(ctx, origin_request, request_id, &policy, budget.left());
+            send.await?
+        }
+        (None, None) => forward::send(origin_request, request_id, &policy, budget.left()).await?,
     };
     if route.is_purchase() && (200..300).contains(&answer.status()) {
-        let item_id = serde_json::from_slice::<BuyRequest>(&body)
-            .ok()
-            .map(|buy| buy.item_id);
+        inventory_cache::invalidate(&host, org_id, item_id).await;
+    }
+    if route.is_item_write() && (200..300).contains(&answer.status()) {
+        purchases::item_written(org_id, api_path);
+        let written = api_path.strip_prefix("admin/items/");
+        let item_id = written.and_then(|id| uuid::Uuid::parse_str(id).ok());
         inventory_cache::invalidate(&host, org_id, item_id).await;
     }
     if route.is_kill_switch_flip() && (200..300).contains(&answer.status()) {

@@ -45,6 +45,11 @@ impl<K: Eq + Hash, V: Clone> IsolateMemo<K, V> {
     pub fn forget(&self, key: &K) {
         self.entries.borrow_mut().remove(key);
     }
+
+    /// Forgets every key `matches` picks.
+    pub fn forget_where(&self, matches: impl Fn(&K) -> bool) {
+        self.entries.borrow_mut().retain(|key, _| !matches(key));
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,18 @@ impl Route<'_> {
         api_path == "edge" || api_path.starts_with("edge/")
     }
 
+    /// `/api/admin/...`: the shop's owners at work. Their writes (pausing, restocking) are
+    /// never counted against the shop's write ceiling, which is for shoppers' demand.
+    pub fn is_admin(&self) -> bool {
+        self.api_path.starts_with("admin/")
+    }
+
+    /// A write to the shop's items (creating one, or changing one: a restock).
+    pub fn is_item_write(&self) -> bool {
+        self.class() == RouteClass::Write
+            && (self.api_path == "admin/items" || self.api_path.starts_with("admin/items/"))
+    }
+
     /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
     pub fn is_kill_switch_flip(&self) -> bool {
         *self.method == Method::Put && self.api_path == "admin/kill-switch"

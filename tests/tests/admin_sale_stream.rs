@@ -188,6 +188,7 @@ async fn the_admin_stream_adds_up_to_what_buyers_were_answered(db: PgPool) {
         sold_out,
         rate_limited: 4,
         paused: 3,
+        busy: 0,
     };
     watch_until(&mut stream, &mut totals, Duration::from_secs(20), |t| {
         t.sold.get(&chair) == Some(&30) && t.refused == expected

@@ -74,24 +74,39 @@ thread_local! {
 }
 
 /// The refusal this isolate already holds for `client` and `class`: the client is cooling
-/// down, or (for writes) the shop's write ceiling is reached. Decided from isolate memory alone,
-/// so the gateway asks it before the request does any I/O: a flood of refused requests then
-/// costs no cache lookup.
+/// down, or (for writes under the shop's ceiling, `ceiling`) the shop's write ceiling is
+/// reached. Decided from isolate memory alone, so the gateway asks it before the request does
+/// any I/O: a flood of refused requests then costs no cache lookup.
 pub async fn known_refusal(
     env: &Env,
     org_id: Uuid,
     client: &Client,
     class: RouteClass,
+    ceiling: Ceiling,
 ) -> Option<Standing> {
     let limits = policy::shop_limits(env, org_id).await;
-    match refused_in_isolate(&limits, &(org_id, client.clone(), class), now_ms()) {
+    let key = (org_id, client.clone(), class);
+    match refused_in_isolate(&limits, &key, ceiling, now_ms()) {
         Some(Outcome::Refused(standing)) => Some(standing),
         _ => None,
     }
 }
 
+/// Whether a request counts against the shop's write ceiling: shoppers' writes do, the shop's
+/// admins' (pausing, restocking) never, so shoppers' demand cannot lock the owner out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ceiling {
+    Shop,
+    Exempt,
+}
+
 /// A client in cooldown, or a write to a shop whose write ceiling is reached.
-fn refused_in_isolate(limits: &ShopLimits, key: &ClientKey, now: u64) -> Option<Outcome> {
+fn refused_in_isolate(
+    limits: &ShopLimits,
+    key: &ClientKey,
+    ceiling: Ceiling,
+    now: u64,
+) -> Option<Outcome> {
     let (org_id, class) = (key.0, key.2);
     if let Some(until) = COOLING.with(|cooling| cooling.get(key, now)) {
         if let Some(quota) = limits.quota(class) {
@@ -104,22 +119,29 @@ fn refused_in_isolate(limits: &ShopLimits, key: &ClientKey, now: u64) -> Option<
             )));
         }
     }
-    match class {
-        RouteClass::Write => shop_full(limits, org_id, class, now),
-        RouteClass::Read => None,
+    match (class, ceiling) {
+        (RouteClass::Write, Ceiling::Shop) => shop_full(limits, org_id, class, now),
+        _ => None,
     }
 }
 
-/// Checks `client`'s quota for `class` (and, for writes, the shop's write ceiling).
-pub async fn check(env: &Env, org_id: Uuid, client: Client, class: RouteClass) -> Outcome {
+/// Checks `client`'s quota for `class` (and, for writes under `ceiling`, the shop's write
+/// ceiling).
+pub async fn check(
+    env: &Env,
+    org_id: Uuid,
+    client: Client,
+    class: RouteClass,
+    ceiling: Ceiling,
+) -> Outcome {
     let limits = policy::shop_limits(env, org_id).await;
-    let shop_ceiling = match class {
-        RouteClass::Write => limits.shop_quota(class),
-        RouteClass::Read => None,
+    let shop_ceiling = match (class, ceiling) {
+        (RouteClass::Write, Ceiling::Shop) => limits.shop_quota(class),
+        _ => None,
     };
     let now = now_ms();
     let key = (org_id, client, class);
-    if let Some(refused) = refused_in_isolate(&limits, &key, now) {
+    if let Some(refused) = refused_in_isolate(&limits, &key, ceiling, now) {
         return refused;
     }
     let mut checks = Vec::with_capacity(2);
