@@ -8,6 +8,7 @@
 mod command;
 mod cpu;
 mod edge;
+mod edge_drop;
 mod edge_limiter;
 mod edge_outage;
 mod edge_storm;
