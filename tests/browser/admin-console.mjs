@@ -231,12 +231,10 @@ const steps = [
               await new Promise((resolve) => setTimeout(resolve, pauseMs));
             }
           };
-          // The greedy buyer does not pause: it passes its quota while benches are left (once
-          // the edge knows they are sold out, its buys are answered 409 there, counting nothing).
-          await Promise.all([
-            ...buyers.map((token) => buyer(token, perBuyer, 100)),
-            buyer(greedy, greedyBuys, 0),
-          ]);
+          // The greedy buyer goes first, past its quota while benches are left (once the edge
+          // knows they are sold out, buys are answered 409 there and count against nothing).
+          await buyer(greedy, greedyBuys, 0);
+          await Promise.all(buyers.map((token) => buyer(token, perBuyer, 100)));
           return statuses;
         },
         { buyers, greedy: env.GREEDY_TOKEN, itemId, perBuyer, greedyBuys },

@@ -128,9 +128,21 @@ async fn the_admin_stream_adds_up_to_what_buyers_were_answered(db: PgPool) {
         .await
         .is_some());
 
-    // 40 buys of 30 chairs by ten buyers, then a greedy buyer past its quota, then buys while
-    // sales are paused: every answer is counted by its status.
+    // A greedy buyer past its quota while chairs are left, then 40 buys of the 24 left by ten
+    // buyers (the last told the chairs are gone, by the origin, then by the edge), then buys
+    // while sales are paused: every answer is counted by its status.
     let mut answers: HashMap<u16, u64> = HashMap::new();
+    let greedy = w.keys.token(w.shop.org_id, Role::Shopper, "greedy");
+    for _ in 0..WRITE_QUOTA + 4 {
+        let status = w
+            .edge
+            .buy(SHOP, &greedy, chair, 1)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        *answers.entry(status.as_u16()).or_default() += 1;
+    }
     let mut buys = Vec::new();
     for buyer in 0..10 {
         let token = w
@@ -144,17 +156,6 @@ async fn the_admin_stream_adds_up_to_what_buyers_were_answered(db: PgPool) {
         *answers
             .entry(answer.unwrap().status().as_u16())
             .or_default() += 1;
-    }
-    let greedy = w.keys.token(w.shop.org_id, Role::Shopper, "greedy");
-    for _ in 0..WRITE_QUOTA + 4 {
-        let status = w
-            .edge
-            .buy(SHOP, &greedy, chair, 1)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        *answers.entry(status.as_u16()).or_default() += 1;
     }
     let pause = w
         .edge
@@ -181,7 +182,7 @@ async fn the_admin_stream_adds_up_to_what_buyers_were_answered(db: PgPool) {
     assert_eq!(answers.get(&429), Some(&4), "{answers:?}");
     assert_eq!(answers.get(&503), Some(&3), "{answers:?}");
     let sold_out = answers[&409];
-    assert_eq!(sold_out, 10 + u64::from(WRITE_QUOTA), "{answers:?}");
+    assert_eq!(sold_out, 40 - (30 - u64::from(WRITE_QUOTA)), "{answers:?}");
 
     let mut totals = Totals::default();
     let expected = Refusals {
