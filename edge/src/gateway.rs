@@ -28,10 +28,11 @@
 //!    after a kill-switch flip what the edge knew of the switch, after an item write (a
 //!    restock) the item's cached answers and its sold-out mark.
 //!
-//! The kill switch and the resting origin come before the limiter: both are refused from
-//! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
-//! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time,
-//! as are those refused at steps 4 and 6 by `purchases`. Refused requests never reach the
+//! The kill switch, sold-out items and the resting origin come before the limiter: all are
+//! refused from isolate memory (a sold-out buy after one cache read for its receipt), and a
+//! buyer retrying uses up no quota. A purchase refused at step 4 or 6 (paused, sold out, rate
+//! limited, shed) is counted for the shop admins' live sale view (`refusal_reports`), a
+//! second's worth at a time. Refused requests never reach the
 //! origin, so nothing is written for them. A request's calls to the origin (a purchase's
 //! kill-switch poll, then the purchase) share one deadline, counted from step 4.
 
