@@ -111,6 +111,42 @@ async fn watch_until(
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn buys_the_edge_refuses_as_sold_out_are_counted_as_sold_out(db: PgPool) {
+    let w = world(&db, Settings::default()).await;
+    let lamp = w.shop.item(&db, "LAMP").await.id;
+    let admin = w.keys.token(w.shop.org_id, Role::Admin, "owner");
+    let mut stream = SseReader::new(open_admin_stream(&w.edge, SHOP, &admin).await);
+    assert!(stream
+        .wait_for("ready", Duration::from_secs(10))
+        .await
+        .is_some());
+    let lamps = w.keys.token(w.shop.org_id, Role::Shopper, "collector");
+    let bought = w.edge.buy(SHOP, &lamps, lamp, 50).send().await.unwrap();
+    assert_eq!(bought.status(), StatusCode::CREATED);
+    // The first late buyer is told by the origin, the others by the edge.
+    let mut from_edge = 0;
+    for n in 0..5 {
+        let late = w
+            .keys
+            .token(w.shop.org_id, Role::Shopper, &format!("late-{n}"));
+        let refused = w.edge.buy(SHOP, &late, lamp, 1).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::CONFLICT);
+        if refused.headers().contains_key(api::headers::EDGE_REFUSAL) {
+            from_edge += 1;
+        }
+    }
+    assert!(from_edge >= 3, "{from_edge} of 5 refused at the edge");
+
+    let mut totals = Totals::default();
+    watch_until(&mut stream, &mut totals, Duration::from_secs(20), |t| {
+        t.refused.sold_out == 5
+    })
+    .await;
+    assert_eq!(totals.refused.sold_out, 5, "{totals:?}");
+    assert_eq!(totals.sold.get(&lamp), Some(&50), "{totals:?}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn the_admin_stream_adds_up_to_what_buyers_were_answered(db: PgPool) {
     let w = world(&db, Settings::default()).await;
     let chair = w.shop.item(&db, "CHAIR").await.id;
