@@ -9,10 +9,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use api::{headers, token::Role, Problem, ProblemKind};
-use e2e::{origin_server::app_pool, Edge, EdgeConfig, OriginServer, Shop, Stage, TestKeys};
+use api::{headers, live_sale::SaleSecond, token::Role, Problem, ProblemKind};
+use e2e::{
+    origin_server::app_pool, sse::SseReader, Edge, EdgeConfig, OriginServer, Shop, Stage, TestKeys,
+};
 use futures::future::join_all;
 use origin::{config::operations::OpsSettings, http::state::Settings, AppState};
 use reqwest::{Method, StatusCode};
@@ -22,6 +24,7 @@ use uuid::Uuid;
 
 const BUSY: &str = "busy.shop.test";
 const CALM: &str = "calm.shop.test";
+const SECRET: &str = "edge-secret-for-admission";
 
 #[sqlx::test(migrations = "../migrations")]
 async fn under_origin_pressure_one_shops_sale_is_shed_and_another_shops_buys_go_through(
@@ -32,17 +35,23 @@ async fn under_origin_pressure_one_shops_sale_is_shed_and_another_shops_buys_go_
     let calm = Shop::create(&db, CALM, &[("CHAIR", 1_000)]).await;
     let hot = busy.item(&db, "HOT").await.id;
     let chair = calm.item(&db, "CHAIR").await.id;
-    let state = AppState::new(app_pool(&db).await, keys.verifier()).with_ops(OpsSettings {
-        request_timeout: Duration::from_millis(500),
-        ..OpsSettings::default()
-    });
+    let state = AppState::new(app_pool(&db).await, keys.verifier())
+        .with_ops(OpsSettings {
+            request_timeout: Duration::from_millis(500),
+            ..OpsSettings::default()
+        })
+        .with_edge_secret(Some(SECRET.to_owned().into()));
     let origin = OriginServer::start_with(state).await;
-    let edge = Edge::start_with(EdgeConfig::new(
-        &origin.url,
-        &[busy.clone(), calm.clone()],
-        &keys,
-    ))
-    .await;
+    let config = EdgeConfig::new(&origin.url, &[busy.clone(), calm.clone()], &keys)
+        .var("EDGE_SHARED_SECRET", SECRET);
+    let edge = Edge::start_with(config).await;
+    let owner = keys.token(busy.org_id, Role::Admin, "owner");
+    let live = edge.get(BUSY, "/api/admin/events").bearer_auth(&owner);
+    let mut live = SseReader::new(live.send().await.unwrap());
+    assert!(live
+        .wait_for("ready", Duration::from_secs(10))
+        .await
+        .is_some());
     let buy = |shop: &Shop, item: Uuid, sub: String| {
         let token = keys.token(shop.org_id, Role::Shopper, &sub);
         edge.buy(&shop.domain, &token, item, 1).send()
@@ -78,7 +87,7 @@ async fn under_origin_pressure_one_shops_sale_is_shed_and_another_shops_buys_go_
         calm_statuses.iter().all(|(s, _)| *s == StatusCode::CREATED),
         "the calm shop's buys: {calm_statuses:?}"
     );
-    let mut shed = 0;
+    let mut shed = 0_u64;
     for answer in busy_answers {
         assert_ne!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
         if answer.headers().get(headers::EDGE_REFUSAL).is_some() {
@@ -94,8 +103,27 @@ async fn under_origin_pressure_one_shops_sale_is_shed_and_another_shops_buys_go_
         .log
         .count_ending_with(&format!("/{}/buy", busy.org_id));
     assert!(shed >= 30, "only {shed} of 100 buys shed at the edge");
-    assert_eq!(reached - 1 + shed, 100, "every buy either shed or sent");
+    assert_eq!(
+        reached as u64 - 1 + shed,
+        100,
+        "every buy either shed or sent"
+    );
     assert_eq!(calm.order_totals(&db).await, (21, 21));
+
+    // The owner's live view counts the shed buys as the shop being busy.
+    let mut counted = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counted < shed && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(second) = live.wait_for("second", left).await else {
+            break;
+        };
+        counted += serde_json::from_value::<SaleSecond>(second)
+            .unwrap()
+            .refused
+            .busy;
+    }
+    assert_eq!(counted, shed, "shed buys in the live view");
 }
 
 #[sqlx::test(migrations = "../migrations")]
