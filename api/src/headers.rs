@@ -10,6 +10,14 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Says whether an edge response came from its cache (`hit`), the origin (`miss`), or the last
 /// good copy because the origin could not answer (`stale`, with `Age` in seconds).
 pub const EDGE_CACHE: &str = "x-edge-cache";
+/// On a refusal the edge made by itself where the origin could have answered the same way, why:
+/// `sold-out` (the edge knows the item is sold out) or `shop-busy` (the origin is overloaded by
+/// the shop's purchases). Tells an edge refusal from the origin's without reading the body.
+pub const EDGE_REFUSAL: &str = "x-edge-refusal";
+/// On the origin's overload answers (`503 unavailable`: no database connection in time, a
+/// statement or request deadline passed): the edge's admission control counts them as the
+/// origin's signal to send less.
+pub const ORIGIN_OVERLOADED: &str = "x-origin-overloaded";
 /// W3C Trace Context: the trace a request belongs to and the span that sent it.
 pub const TRACEPARENT: &str = "traceparent";
 /// W3C Trace Context: vendor data that travels with `traceparent`.

@@ -2,8 +2,8 @@
 //! `GET /api/admin/events`, and the refusal counts the edge reports to the origin.
 //!
 //! An aggregate is the same size whether a shop sells one unit a second or twenty thousand:
-//! counts, not events. The edge counts what it refuses by itself (rate limits, paused sales)
-//! and reports the counts at most once a second per shop and isolate; the origin adds what the
+//! counts, not events. The edge counts what it refuses by itself (rate limits, paused sales,
+//! items it knows are sold out, buys shed while the origin is overloaded) and reports the counts at most once a second per shop and isolate; the origin adds what the
 //! database refused (sold out, paused).
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,9 @@ pub struct Refusals {
     /// Sales paused by the kill switch, at the edge or the origin (`503`).
     #[serde(default)]
     pub paused: u64,
+    /// Shed at the edge while the origin was overloaded by the shop's purchases (`503`).
+    #[serde(default)]
+    pub busy: u64,
 }
 
 impl Refusals {
@@ -33,6 +36,7 @@ impl Refusals {
         self.sold_out = self.sold_out.saturating_add(other.sold_out);
         self.rate_limited = self.rate_limited.saturating_add(other.rate_limited);
         self.paused = self.paused.saturating_add(other.paused);
+        self.busy = self.busy.saturating_add(other.busy);
     }
 }
 
@@ -46,6 +50,12 @@ pub struct EdgeRefusals {
     pub rate_limited: u64,
     #[serde(default)]
     pub paused: u64,
+    /// Buys of an item the edge knew to be sold out, answered `409` without the origin.
+    #[serde(default)]
+    pub sold_out: u64,
+    /// Buys shed while the origin was overloaded by the shop's purchases.
+    #[serde(default)]
+    pub busy: u64,
 }
 
 /// The most one report may count: an isolate cannot refuse more than this in a second.

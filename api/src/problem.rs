@@ -30,6 +30,8 @@ pub enum ProblemKind {
     /// The edge's settings cannot be trusted (a shared secret too short): it answers nothing
     /// until an operator fixes them.
     Misconfigured,
+    /// The edge is shedding a shop's purchases while the origin is overloaded by them.
+    ShopBusy,
     Internal,
 }
 
@@ -47,7 +49,8 @@ impl ProblemKind {
             Self::SalesPaused
             | Self::Unavailable
             | Self::OriginTimeout
-            | Self::OriginUnavailable => 503,
+            | Self::OriginUnavailable
+            | Self::ShopBusy => 503,
             Self::Misconfigured | Self::Internal => 500,
         }
     }
@@ -71,6 +74,7 @@ impl ProblemKind {
             Self::OriginTimeout => "origin-timeout",
             Self::OriginUnavailable => "origin-unavailable",
             Self::Misconfigured => "misconfigured",
+            Self::ShopBusy => "shop-busy",
             Self::Internal => "internal",
         }
     }
@@ -94,6 +98,7 @@ impl ProblemKind {
             Self::OriginTimeout => "The shop did not answer in time",
             Self::OriginUnavailable => "The shop is catching up",
             Self::Misconfigured => "The shop's edge is misconfigured",
+            Self::ShopBusy => "The shop is busy with a sale",
             Self::Internal => "Internal error",
         }
     }

@@ -13,9 +13,11 @@
 //!    middle of the run, next to the same run without the fault (`outage`);
 //! 5. a hot-item sale's honest buyers, quiet and then under a bot storm (cache-busting
 //!    readers, a rotating-address scraper, a stream hoarder) in one run (`edge_storm`);
-//! 6. the Worker's wasm size, raw and gzipped.
+//! 6. a hype drop with the shipped defaults: a first wave, a crowd after the sell-out and a
+//!    read flood with admins and shoppers reading through it (`edge_drop`);
+//! 7. the Worker's wasm size, raw and gzipped.
 //!
-//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `size`), e.g.
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `size`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default. `memo` (a
 //! million distinct client addresses through one isolate, `edge_memo`, several minutes) runs
 //! only when named.
@@ -74,6 +76,9 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
     }
     if wanted("outage") {
         outage::honest_readers_through_a_frozen_origin(&owner).await?;
+    }
+    if wanted("drop") {
+        crate::edge_drop::run(&owner).await?;
     }
     if wanted("storm") {
         crate::edge_storm::run(&owner, crate::edge_storm::AttackRates::at(storm_rate)).await?;

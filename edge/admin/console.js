@@ -26,7 +26,7 @@ const STREAM_BACKOFF_MAX_MS = 10000;
 // The edge may answer inventory reads from a cache up to a second old.
 const EDGE_CACHE_MS = 1000;
 const WRITE_ATTEMPTS = 3;
-const REASONS = ["sold_out", "rate_limited", "paused"];
+const REASONS = ["sold_out", "rate_limited", "paused", "busy"];
 const price = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 const count = new Intl.NumberFormat("en-US");
 const clock = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "medium" });

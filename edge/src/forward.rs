@@ -17,11 +17,13 @@ use api::{
     },
 };
 use uuid::Uuid;
-use worker::{js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Result, Url};
+use worker::{
+    js_sys::Uint8Array, Env, Headers, Method, Request, RequestInit, Response, Result, Url,
+};
 
 use crate::{
     edge_secret,
-    origin_calls::{self, OriginPolicy},
+    origin_calls::{self, OriginFailure, OriginPolicy},
     request_id,
     respond::Answer,
     trace_context::TraceContext,
@@ -197,10 +199,26 @@ pub async fn send(
     policy: &OriginPolicy,
     deadline: Duration,
 ) -> Result<Answer> {
-    let answered = origin_calls::call(&policy.breaker, request, deadline, |response| async {
+    answer(exchange(request, policy, deadline).await, request_id)
+}
+
+/// Sends `request` to the origin within `deadline`: its response, or why there is none.
+pub async fn exchange(
+    request: Request,
+    policy: &OriginPolicy,
+    deadline: Duration,
+) -> std::result::Result<Response, OriginFailure> {
+    origin_calls::call(&policy.breaker, request, deadline, |response| async {
         Ok(response)
     })
-    .await;
+    .await
+}
+
+/// The answer to give for what `exchange` brought back.
+pub fn answer(
+    answered: std::result::Result<Response, OriginFailure>,
+    request_id: &str,
+) -> Result<Answer> {
     Ok(match answered {
         Ok(response) => Answer::from(response),
         Err(failure) => {

@@ -7,14 +7,17 @@
 //! 3. the caller's token, when the route needs one (401/403); an inventory read's query, kept
 //!    to the parameters the origin knows in one canonical form (400 for a malformed one), so
 //!    no client-chosen spelling makes a new cache entry;
-//! 4. purchases while the shop's sales are paused (503 `sales-paused`);
+//! 4. purchases while the shop's sales are paused (503 `sales-paused`), and purchases of an item
+//!    the isolate knows to be sold out (409 `out-of-stock`; a retried key that bought gets its
+//!    sale replayed), see `purchases`;
 //! 5. what only the origin can answer while the origin is resting after repeated failures
 //!    (503 `origin-unavailable` with `Retry-After`, from isolate memory);
 //! 6. the rate limiter for the shop, client, audience (anonymous, signed in, admin) and route
 //!    class (429, or 503 when it cannot be asked and the class fails closed); a client the
 //!    isolate knows to be cooling down (and a write to a shop whose write ceiling is reached)
 //!    is refused from isolate memory before the cache is looked at, so a refused flood costs
-//!    no I/O;
+//!    no I/O. The shop's admins count against no shop ceiling (by default writes have none);
+//!    a shop's purchases are shed (503 `shop-busy`) only while the origin is overloaded by them;
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
 //!    checked against the audience's read ceiling (429; an inventory read gets the last good
@@ -23,16 +26,19 @@
 //!    inventory read the origin cannot answer gets the shop's last good copy, marked stale; an
 //!    item the origin does not know costs its reader, not the shop's ceiling;
 //! 8. after a successful purchase the shop's cached answers that list the item are dropped,
-//!    after a kill-switch flip what the edge knew of the switch.
+//!    after a kill-switch flip what the edge knew of the switch, after an item write (a
+//!    restock) the item's cached answers and its sold-out mark.
 //!
-//! The kill switch and the resting origin come before the limiter: both are refused from
-//! isolate memory, and a buyer retrying uses up no quota. A purchase refused at step 4 or 6 is
-//! counted for the shop admins' live sale view (`refusal_reports`), a second's worth at a time. Refused requests never reach the
+//! The kill switch, sold-out items and the resting origin come before the limiter: all are
+//! refused from isolate memory (a sold-out buy after one cache read for its receipt), and a
+//! buyer retrying uses up no quota. A purchase refused at step 4 or 6 (paused, sold out, rate
+//! limited, shed) is counted for the shop admins' live sale view (`refusal_reports`), a
+//! second's worth at a time. Refused requests never reach the
 //! origin, so nothing is written for them. A request's calls to the origin (a purchase's
 //! kill-switch poll, then the purchase) share one deadline, counted from step 4. `HEAD` is
 //! answered as `GET` is (an inventory read from the same cache entry), without the body.
 
-use api::{headers, purchase::BuyRequest, ProblemKind};
+use api::{headers, ProblemKind};
 use futures::future::join;
 use worker::{Context, Env, Method, Request, Result};
 
@@ -44,6 +50,7 @@ use crate::{
     origin_calls::{self, OriginFailure, OriginPolicy},
     pages,
     problem::{problem_response, problem_retry_after},
+    purchases::{self, Buy, Known},
     rate_limit::{self, policy::WhenUnreachable, Audience, Client, Outcome, Standing},
     read_your_writes,
     refusal_reports::{self, EdgeRefusal, Refused},
@@ -134,6 +141,10 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
     };
     let answerable_from_cache = inventory_read.is_some();
     let client = Client::of(claims, audience, &req);
+    let subject = caller.as_ref().map(|verified| verified.claims.sub.as_str());
+    let mut buy = route
+        .is_purchase()
+        .then(|| Buy::new(&host, org_id, &req, &body, subject));
 
     if route.is_purchase() {
         let status_call = sales_pause::StatusCall {
@@ -157,6 +168,21 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
                 paused.retry_after_seconds,
             )?;
             return Ok(response.into());
+        }
+    }
+    if let Some(buy) = &mut buy {
+        match buy.known_sold_out(request_id).await? {
+            Some(Known::Replayed(sale)) => return Ok(sale),
+            Some(Known::SoldOut(refusal)) => {
+                let refused = Refused {
+                    org_id,
+                    client: client.key(),
+                    refusal: EdgeRefusal::SoldOut,
+                };
+                refusal_reports::count(env, ctx, refused, id.trace);
+                return Ok(refusal);
+            }
+            None => {}
         }
     }
 
@@ -211,6 +237,20 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
     if let Some(hit) = cached {
         return Ok(with_standing(hit, standing));
     }
+    if let Some(shed) = buy
+        .as_ref()
+        .map(|buy| buy.shed(request_id))
+        .transpose()?
+        .flatten()
+    {
+        let refused = Refused {
+            org_id,
+            client: client.key(),
+            refusal: EdgeRefusal::Busy,
+        };
+        refusal_reports::count(env, ctx, refused, id.trace);
+        return Ok(with_standing(shed, standing));
+    }
     // The shop's ceiling guards the origin, so only what reaches it counts; a copy that costs
     // the origin nothing beats a refusal.
     let ceiling = rate_limit::origin_ceiling(env, org_id, audience, route.class()).await;
@@ -241,20 +281,28 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
         as_get: answerable_from_cache,
     };
     let origin_request = forward::origin_request(&req, &body, env, target)?;
-    let answer = match entry {
-        Some(entry) => {
+    let item_id = buy.as_ref().and_then(Buy::item_id);
+    let answer = match (entry, buy) {
+        (Some(entry), _) => {
             let fetch = entry.fetch(env, origin_request, request_id, &policy, budget.left());
             fetch.await?
         }
-        None => forward::send(origin_request, request_id, &policy, budget.left()).await?,
+        (None, Some(buy)) => {
+            let send = buy.send(ctx, origin_request, request_id, &policy, budget.left());
+            send.await?
+        }
+        (None, None) => forward::send(origin_request, request_id, &policy, budget.left()).await?,
     };
     if matches!(inventory_read, Some(InventoryRead::Item(_))) && answer.status() == 404 {
         rate_limit::found_nothing(org_id, &client, audience);
     }
     if route.is_purchase() && (200..300).contains(&answer.status()) {
-        let item_id = serde_json::from_slice::<BuyRequest>(&body)
-            .ok()
-            .map(|buy| buy.item_id);
+        inventory_cache::invalidate(&host, org_id, item_id).await;
+    }
+    if route.is_item_write() && (200..300).contains(&answer.status()) {
+        purchases::item_written(org_id, api_path);
+        let written = api_path.strip_prefix("admin/items/");
+        let item_id = written.and_then(|id| uuid::Uuid::parse_str(id).ok());
         inventory_cache::invalidate(&host, org_id, item_id).await;
     }
     if route.is_kill_switch_flip() && (200..300).contains(&answer.status()) {

@@ -57,6 +57,23 @@ impl<K: Eq + Hash, V: Clone> IsolateMemo<K, V> {
         self.entries.borrow_mut().remove(key);
     }
 
+    /// Forgets every key `matches` picks.
+    /// A full scan, for rare events (a restock), never on a request's hot path.
+    pub fn forget_where(&self, matches: impl Fn(&K) -> bool)
+    where
+        K: Clone,
+    {
+        let mut entries = self.entries.borrow_mut();
+        let doomed: Vec<K> = entries
+            .iter()
+            .filter(|(key, _)| matches(key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in doomed {
+            entries.remove(&key);
+        }
+    }
+
     /// How many entries are held (expired ones included, until they are looked up or pushed
     /// out).
     #[cfg(test)]

@@ -21,6 +21,7 @@ mod isolate_memo;
 mod origin_calls;
 mod pages;
 mod problem;
+mod purchases;
 mod rate_limit;
 mod read_your_writes;
 mod refusal_reports;

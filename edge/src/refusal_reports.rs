@@ -1,6 +1,7 @@
 //! Purchases the edge refuses by itself, counted for the shop admins' live sale view.
 //!
-//! A buy refused here (over a rate limit, or while the shop's sales are paused) never reaches
+//! A buy refused here (over a rate limit, while the shop's sales are paused, of an item the edge
+//! knows to be sold out, or shed while the origin is overloaded) never reaches
 //! the origin, so the origin cannot count it. The isolate counts it per shop in memory instead,
 //! and reports the counts to the origin (`POST /api/tenant/{org_id}/edge/refusals`) one second
 //! after the first refusal it has not reported: at most one report per shop, isolate and
@@ -41,6 +42,8 @@ const GATHER: Duration = Duration::from_secs(1);
 pub enum EdgeRefusal {
     RateLimited,
     Paused,
+    SoldOut,
+    Busy,
 }
 
 thread_local! {
@@ -88,6 +91,8 @@ pub fn count(env: &Env, ctx: &Context, refused: Refused<'_>, trace: &TraceContex
         match refusal {
             EdgeRefusal::RateLimited => counts.rate_limited += 1,
             EdgeRefusal::Paused => counts.paused += 1,
+            EdgeRefusal::SoldOut => counts.sold_out += 1,
+            EdgeRefusal::Busy => counts.busy += 1,
         }
         first
     });

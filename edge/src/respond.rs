@@ -39,6 +39,11 @@ impl Answer {
         })
     }
 
+    /// The response itself, e.g. to copy its body (`Response::cloned`).
+    pub fn response_mut(&mut self) -> &mut Response {
+        &mut self.response
+    }
+
     pub fn finish(self) -> Result<Response> {
         let headers = Headers::new();
         for (name, value) in self.response.headers().entries() {

@@ -59,6 +59,12 @@ impl Route<'_> {
         api_path == "edge" || api_path.starts_with("edge/")
     }
 
+    /// A write to the shop's items (creating one, or changing one: a restock).
+    pub fn is_item_write(&self) -> bool {
+        self.class() == RouteClass::Write
+            && (self.api_path == "admin/items" || self.api_path.starts_with("admin/items/"))
+    }
+
     /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
     pub fn is_kill_switch_flip(&self) -> bool {
         *self.method == Method::Put && self.api_path == "admin/kill-switch"

@@ -18,14 +18,14 @@
 //! Both phases sell an item of their own with the same stock, so each has its sold-out end.
 //!
 //! Every quota is the Worker's built-in default, and the origin and Worker share the edge
-//! secret as in production. Two phases of `BUYERS` buys stay below the shop's write ceiling
-//! (600 a minute), so a refused honest buy is a finding, not the bench's own doing.
+//! secret as in production. Each buyer is a shopper of their own, far within their write
+//! quota, so a refused honest buy is a finding, not the bench's own doing.
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
 mod attackers;
 mod cpu_shares;
 mod honest;
-mod pace;
+pub(crate) mod pace;
 mod report;
 mod unit_costs;
 mod world;

@@ -18,7 +18,7 @@ use super::{
     world::{World, COSTS_DOMAIN},
 };
 
-/// Requests of each kind, after `WARM_UP` of it. The costs shop takes 600 buys a minute.
+/// Requests of each kind, after `WARM_UP` of it.
 const REQUESTS: usize = 500;
 const WARM_UP: usize = 20;
 /// Reads one client sends to be cooled down: the default read quota (300 a minute), then the

@@ -15,6 +15,8 @@
 //!   not list the bought item. So the buyer's next read shows the new stock, and pages that do
 //!   not show it stay cached.
 //!
+//! - An answer it stores that shows an item with no stock left tells the purchase path the
+//!   item is sold out (`purchases::sold_out`), for as long as the answer is fresh.
 //! - Each success is also kept as the shop's last good copy of that answer (`last_good`), served
 //!   for up to `INVENTORY_STALE_MAX_SECONDS` when the origin cannot answer.
 //! - A reader with an honoured write position (`read_your_writes`) is answered from the fresh
@@ -48,6 +50,7 @@ use crate::{
     clock::now_ms,
     inventory_read::InventoryRead,
     origin_calls::{self, OriginFailure, OriginPolicy},
+    purchases,
     read_your_writes::HonouredPosition,
     respond::Answer,
     settings, single_flight,
@@ -281,7 +284,14 @@ async fn store(
     if !answer.is_success() {
         return;
     }
-    let items = listed_items(&answer.body);
+    let listed = listed_items(&answer.body);
+    if let Some(listed) = &listed {
+        let now = now_ms();
+        for item_id in &listed.sold_out {
+            purchases::sold_out::learn_sold_out(key.org_id, *item_id, now);
+        }
+    }
+    let items = listed.map(|listed| listed.items);
     let fresh = async {
         if changed_since(key.org_id, started_under, items.as_deref()) {
             return;

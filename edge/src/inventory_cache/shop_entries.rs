@@ -88,22 +88,38 @@ fn lists(items: Option<&[Uuid]>, bought: Option<Uuid>) -> bool {
     }
 }
 
+/// What an inventory answer lists: its items, and those of them with no stock left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub items: Vec<Uuid>,
+    pub sold_out: Vec<Uuid>,
+}
+
 /// The items an inventory answer lists: a page's items, or the one item; `None` when the body
 /// is neither.
-pub fn listed_items(body: &[u8]) -> Option<Vec<Uuid>> {
+pub fn listed_items(body: &[u8]) -> Option<Listed> {
     #[derive(Deserialize)]
-    struct Id {
+    struct Listing {
         id: Uuid,
+        stock: Option<i64>,
     }
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Answer {
-        Page { items: Vec<Id> },
-        Item(Id),
+        Page { items: Vec<Listing> },
+        Item(Listing),
     }
-    Some(match serde_json::from_slice::<Answer>(body).ok()? {
-        Answer::Page { items } => items.into_iter().map(|item| item.id).collect(),
-        Answer::Item(item) => vec![item.id],
+    let listings = match serde_json::from_slice::<Answer>(body).ok()? {
+        Answer::Page { items } => items,
+        Answer::Item(item) => vec![item],
+    };
+    Some(Listed {
+        items: listings.iter().map(|item| item.id).collect(),
+        sold_out: listings
+            .iter()
+            .filter(|item| item.stock.is_some_and(|stock| stock <= 0))
+            .map(|item| item.id)
+            .collect(),
     })
 }
 
@@ -156,9 +172,12 @@ mod tests {
     fn pages_and_items_say_what_they_list() {
         let page =
             br#"{"items":[{"id":"00000000-0000-0000-0000-000000000001","stock":3}],"next":null}"#;
-        assert_eq!(listed_items(page), Some(ids(1)));
-        let item = br#"{"id":"00000000-0000-0000-0000-000000000002","sku":"A","stock":1}"#;
-        assert_eq!(listed_items(item), Some(vec![Uuid::from_u128(2)]));
-        assert_eq!(listed_items(b"not json"), None);
+        let listed = listed_items(page).unwrap();
+        assert_eq!((listed.items, listed.sold_out), (ids(1), vec![]));
+        let item = br#"{"id":"00000000-0000-0000-0000-000000000002","sku":"A","stock":0}"#;
+        let listed = listed_items(item).unwrap();
+        assert_eq!(listed.items, vec![Uuid::from_u128(2)]);
+        assert_eq!(listed.sold_out, vec![Uuid::from_u128(2)]);
+        assert!(listed_items(b"not json").is_none());
     }
 }

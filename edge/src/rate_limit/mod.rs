@@ -86,9 +86,8 @@ thread_local! {
 }
 
 /// The refusal this isolate already holds for `client` and `class`: the client is cooling
-/// down, or (for writes) the shop's write ceiling is reached. Decided from isolate memory alone,
-/// so the gateway asks it before the request does any I/O: a flood of refused requests then
-/// costs no cache lookup.
+/// down, or (for writes other than an admin's) the shop's write ceiling is reached. Decided from isolate memory alone, so the gateway asks it before the request does
+/// any I/O: a flood of refused requests then costs no cache lookup.
 pub async fn known_refusal(
     env: &Env,
     org_id: Uuid,

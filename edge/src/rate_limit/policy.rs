@@ -7,7 +7,7 @@
 //! {"read": {"limit": 300, "window_seconds": 60},
 //!  "write": {"limit": 30, "window_seconds": 60},
 //!  "shop_read": {"limit": 6000, "window_seconds": 60},
-//!  "shop_write": {"limit": 600, "window_seconds": 60},
+//!  "shop_write": "unlimited",
 //!  "shop_signed_in_read": {"limit": 6000, "window_seconds": 60},
 //!  "admin": {"limit": 600, "window_seconds": 60},
 //!  "cooldown": {"after_refusals": 20, "seconds": 60},
@@ -20,7 +20,10 @@
 //! `shop_write`: each admin has `admin` for each class, with no cooldown, so a shop's owner can
 //! pause or restock a sale whatever its shoppers and any flood have spent.
 //!
-//! Any quota may be `"unlimited"` (for example a shop's own monitoring domain). `exact_reads`
+//! Any quota may be `"unlimited"` (for example a shop's own monitoring domain). The shop's
+//! write ceiling is unlimited by default: purchases are shed by admission control only while
+//! the origin is overloaded (`purchases::admission`), never by a fixed count that would cap a
+//! flash sale below what the origin sells. `exact_reads`
 //! sends every read to the limiter object instead of counting it in the isolate first: exact,
 //! and one object request per read. Shop entries are remembered in the isolate for a few
 //! seconds: KV itself takes longer than that to spread.
@@ -130,10 +133,10 @@ impl ShopLimits {
             limit: 6_000,
             window_seconds: 60,
         }),
-        shop_write: Some(Quota {
-            limit: 600,
-            window_seconds: 60,
-        }),
+        // None: a shop's purchases are limited per shopper and, when the origin is overloaded,
+        // by admission control (`purchases::admission`), never by a fixed count that would cap
+        // a flash sale below what the origin sells. A shop may still set one.
+        shop_write: None,
         shop_signed_in_read: Some(Quota {
             limit: 6_000,
             window_seconds: 60,
@@ -303,8 +306,8 @@ mod tests {
     #[test]
     fn shop_ceilings_and_exact_reads_can_be_set_per_shop() {
         let limits = ShopLimits::BUILT_IN.overridden_by(parse(
-            r#"{"shop_read": {"limit": 50, "window_seconds": 10}, "shop_write": "unlimited",
-                "exact_reads": true}"#,
+            r#"{"shop_read": {"limit": 50, "window_seconds": 10},
+                "shop_write": {"limit": 900, "window_seconds": 60}, "exact_reads": true}"#,
         ));
         assert_eq!(
             limits.shop_quota(RouteClass::Read),
@@ -313,9 +316,21 @@ mod tests {
                 window_seconds: 10
             })
         );
-        assert_eq!(limits.shop_quota(RouteClass::Write), None);
+        assert_eq!(
+            limits.shop_quota(RouteClass::Write),
+            Some(Quota {
+                limit: 900,
+                window_seconds: 60
+            })
+        );
         assert!(limits.exact_reads);
         assert_eq!(limits.quota(RouteClass::Read), ShopLimits::BUILT_IN.read);
+    }
+
+    #[test]
+    fn by_default_a_shops_writes_have_no_ceiling_but_each_shoppers_do() {
+        assert_eq!(ShopLimits::BUILT_IN.shop_quota(RouteClass::Write), None);
+        assert!(ShopLimits::BUILT_IN.quota(RouteClass::Write).is_some());
     }
 
     #[test]

@@ -161,5 +161,10 @@ pub fn problem_response(problem: &Problem) -> Response {
             HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
         );
     }
+    if problem.is(ProblemKind::Unavailable) {
+        // The edge's admission control reads this, not the body, to learn the origin is
+        // overloaded (a paused sale's 503 is not).
+        headers.insert(headers::ORIGIN_OVERLOADED, HeaderValue::from_static("1"));
+    }
     response
 }

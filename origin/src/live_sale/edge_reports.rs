@@ -1,6 +1,7 @@
 //! `POST /api/tenant/{org_id}/edge/refusals`: the purchases the edge refused by itself for a
-//! shop (its rate limiter's 429s, buys refused while sales are paused), as one isolate counted
-//! them since its last report.
+//! shop (its rate limiter's 429s, buys refused while sales are paused, buys of items it knew
+//! to be sold out, buys shed while the origin was overloaded), as one isolate counted them
+//! since its last report.
 //!
 //! Only the edge may report: the route is served only when the origin shares
 //! `EDGE_SHARED_SECRET` with it (tenant routes then refuse calls without the secret, see
@@ -50,7 +51,13 @@ pub async fn report_edge_refusals(
         ));
     }
     let report: EdgeRefusals = parse_json(&body)?;
-    if report.rate_limited > MAX_REPORTED || report.paused > MAX_REPORTED {
+    let counts = [
+        report.rate_limited,
+        report.paused,
+        report.sold_out,
+        report.busy,
+    ];
+    if counts.into_iter().any(|count| count > MAX_REPORTED) {
         return Err(ApiError::Malformed(format!(
             "a report counts at most {MAX_REPORTED} refusals of each kind"
         )));
@@ -58,9 +65,10 @@ pub async fn report_edge_refusals(
     state.refusals.add(
         org_id,
         Refusals {
-            sold_out: 0,
+            sold_out: report.sold_out,
             rate_limited: report.rate_limited,
             paused: report.paused,
+            busy: report.busy,
         },
     );
     Ok(StatusCode::NO_CONTENT)

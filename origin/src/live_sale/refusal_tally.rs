@@ -128,6 +128,7 @@ mod tests {
                 sold_out: 1,
                 rate_limited: 2,
                 paused: 3,
+                busy: 0,
             },
         };
         let json = serde_json::to_value(count).unwrap();

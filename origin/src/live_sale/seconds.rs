@@ -210,6 +210,7 @@ mod tests {
                 sold_out: 2,
                 rate_limited: 5,
                 paused: 1,
+                busy: 0,
             },
         }));
         let aggregate = second.into_aggregate(7);
@@ -226,7 +227,8 @@ mod tests {
             Refusals {
                 sold_out: 3,
                 rate_limited: 5,
-                paused: 1
+                paused: 1,
+                busy: 0,
             }
         );
     }

@@ -63,7 +63,7 @@ impl Outcome {
         Self::refused(
             order,
             ProblemKind::OutOfStock,
-            format!("only {available} left"),
+            api::purchase::out_of_stock_detail(available),
         )
     }
 
