@@ -189,6 +189,23 @@ async fn a_queue_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         .await
         .unwrap();
     doomed.abort();
+    // Termination is only signalled: until the backend has exited, its claims are still locked
+    // and a second worker would skip them and find nothing to do.
+    wait::until(
+        Duration::from_secs(10),
+        "the killed worker gone",
+        || async {
+            let alive = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "alive!" FROM pg_stat_activity WHERE pid = $1"#,
+                worker_pid
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (alive == 0).then_some(())
+        },
+    )
+    .await;
     blocker.rollback().await.unwrap();
 
     // Another worker takes over and decides every purchase exactly once.
