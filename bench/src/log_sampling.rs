@@ -51,7 +51,7 @@ async fn measure(
     let app = db::connect_with(app_role.connect_options(options), limits).await?;
 
     let sink = LogSink::memory();
-    telemetry::init_with(sink.clone());
+    let _ = telemetry::init_with(sink.clone());
     println!(
         "{requests} requests ({}% GET inventory 200, {}% unknown item 404), {clients} clients, ids bench-0..",
         100 - 100 / NOT_FOUND_EVERY,

@@ -6,6 +6,10 @@
 //! only holds them: the baseline for what a socket pair costs on both ends in this process.
 //! The difference per connection is what a stream itself holds on the server (HTTP connection
 //! state, the SSE body, its broadcast receiver and its permit).
+//!
+//! Every heap figure is read once the heap has stopped moving (`settled_heap`): the server frees
+//! a closed stream's connection some time after the client drops it, and a baseline read while
+//! those frees are still under way comes out below its starting point (it once printed 0).
 
 use std::time::Duration;
 
@@ -90,28 +94,31 @@ async fn measure(
     // not counted against every stream.
     let warm = open_stream(&address, org_id, &tokens[0]).await?;
 
-    let before = HEAP.allocated();
+    let before = settled_heap().await?;
     let mut open = Vec::with_capacity(streams);
     for token in &tokens[1..] {
         open.push(open_stream(&address, org_id, token).await?);
     }
-    settle().await;
-    let with_streams = HEAP.allocated();
-    let stream_bytes = with_streams.saturating_sub(before);
+    let stream_bytes = grown(before, settled_heap().await?, "the streams")?;
     drop(open);
     drop(warm);
+    let closed = settled_heap().await?;
 
     let (bare_bytes, bare) = bare_connections(streams - 1).await?;
     drop(bare);
     let per_stream = stream_bytes as f64 / (streams - 1) as f64;
     let per_bare = bare_bytes as f64 / (streams - 1) as f64;
     println!(
-        "idle event streams: {} open at once, heap counted in this process",
+        "idle event streams: {} open at once, heap counted in this process once it stops moving",
         streams - 1
     );
     println!("what                                  heap bytes      per connection");
     println!("event streams (origin + client)    {stream_bytes:>12}    {per_stream:>12.0}");
     println!("bare TCP connections (baseline)    {bare_bytes:>12}    {per_bare:>12.0}");
+    println!(
+        "heap after the streams closed, against before they opened: {:+} bytes",
+        closed as i64 - before as i64
+    );
     println!(
         "an idle stream holds about {:.1} KiB on the origin beyond its socket",
         (per_stream - per_bare) / 1024.0
@@ -150,18 +157,57 @@ async fn bare_connections(
 ) -> anyhow::Result<(usize, (Vec<TcpStream>, Vec<TcpStream>))> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let before = HEAP.allocated();
+    let before = settled_heap().await?;
     let mut clients = Vec::with_capacity(count);
     let mut servers = Vec::with_capacity(count);
     for _ in 0..count {
         clients.push(TcpStream::connect(address).await?);
         servers.push(listener.accept().await?.0);
     }
-    settle().await;
-    Ok((HEAP.allocated().saturating_sub(before), (clients, servers)))
+    let bytes = grown(before, settled_heap().await?, "the bare connections")?;
+    Ok((bytes, (clients, servers)))
 }
 
-/// Lets the server finish what it does after answering (its idle state is what is measured).
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
+/// How often the heap is looked at while waiting for it to settle.
+const HEAP_POLL: Duration = Duration::from_millis(50);
+/// Samples in a row that must agree within `HEAP_JITTER` (half a second)...
+const STILL_SAMPLES: usize = 10;
+/// ...to call the heap settled: the pools and timers of an idle server move it by a few
+/// hundred bytes, a stream by tens of KiB.
+const HEAP_JITTER: usize = 4 * 1024;
+/// The longest wait for the heap to settle.
+const SETTLE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Live heap bytes once the server has finished what it does after answering or after a
+/// client left (its idle state is what is measured): polled until `STILL_SAMPLES` samples in a
+/// row agree within `HEAP_JITTER`.
+async fn settled_heap() -> anyhow::Result<usize> {
+    let deadline = tokio::time::Instant::now() + SETTLE_WITHIN;
+    let mut recent = std::collections::VecDeque::with_capacity(STILL_SAMPLES);
+    loop {
+        recent.push_back(HEAP.allocated());
+        if recent.len() > STILL_SAMPLES {
+            recent.pop_front();
+        }
+        let low = recent.iter().copied().min().unwrap_or(0);
+        let high = recent.iter().copied().max().unwrap_or(0);
+        if recent.len() == STILL_SAMPLES && high - low <= HEAP_JITTER {
+            return Ok(recent.back().copied().unwrap_or(high));
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the heap did not settle within {SETTLE_WITHIN:?} (last {low} to {high} bytes)"
+        );
+        tokio::time::sleep(HEAP_POLL).await;
+    }
+}
+
+/// Bytes the heap grew by from `before` to `after`; a heap that shrank means the baseline was
+/// taken while something else was being freed, and no figure is printed from it.
+fn grown(before: usize, after: usize, what: &str) -> anyhow::Result<usize> {
+    anyhow::ensure!(
+        after > before,
+        "the heap did not grow with {what} ({before} then {after} bytes): the baseline is not settled"
+    );
+    Ok(after - before)
 }

@@ -191,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
             workers,
             batch,
         } => {
-            telemetry::init();
+            let _telemetry = telemetry::init();
             let role = db::AppRole {
                 user: app_user,
                 password: None,
@@ -275,7 +275,7 @@ async fn owner_pool(database: &DatabaseArgs) -> anyhow::Result<PgPool> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init();
+    let _telemetry = telemetry::init();
     // Checked before anything starts: an origin that trusts a guessable secret must not run.
     let edge_secret = args.edge_secret()?;
     let verifier = args.tokens.token_keys().await?;

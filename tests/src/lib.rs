@@ -16,6 +16,7 @@ pub mod origin_link;
 pub mod origin_log;
 pub mod origin_process;
 pub mod origin_server;
+pub mod otlp_receiver;
 pub mod pgbouncer;
 pub mod ports;
 pub mod rate_limit_fields;

@@ -24,3 +24,21 @@ where
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
+
+/// Waits until a connection of the product's database role (`furnitureops_app`) in `db`'s
+/// database is waiting for a lock: a request or batch has reached the database and is held
+/// there by a transaction the test keeps open.
+pub async fn until_a_lock_is_awaited(db: &sqlx::PgPool) {
+    until(Duration::from_secs(10), "a wait for a lock", || async {
+        let waiting = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "waiting!" FROM pg_stat_activity
+               WHERE usename = 'furnitureops_app' AND wait_event_type = 'Lock'
+                 AND datname = current_database()"#
+        )
+        .fetch_one(db)
+        .await
+        .expect("pg_stat_activity");
+        (waiting > 0).then_some(())
+    })
+    .await;
+}

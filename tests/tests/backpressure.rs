@@ -193,7 +193,7 @@ async fn shutdown_lets_in_flight_requests_finish(db: PgPool) {
     let lock = lock_inventory(&db).await;
     let in_flight = tokio::spawn(http.get(&url).send());
     // Shut down only once the request is inside the origin, holding a connection.
-    wait_for_blocked_reader(&db).await;
+    e2e::wait::until_a_lock_is_awaited(&db).await;
     let stopped = tokio::spawn(origin.shutdown());
     lock.commit().await.unwrap();
     let response = in_flight.await.unwrap().unwrap();
@@ -203,22 +203,4 @@ async fn shutdown_lets_in_flight_requests_finish(db: PgPool) {
         .expect("the server stops once drained")
         .unwrap();
     assert!(http.get(&url).send().await.is_err(), "no longer listening");
-}
-
-async fn wait_for_blocked_reader(db: &PgPool) {
-    for _ in 0..500 {
-        let waiting = sqlx::query_scalar!(
-            r#"SELECT count(*) AS "waiting!" FROM pg_stat_activity
-               WHERE usename = 'furnitureops_app' AND wait_event_type = 'Lock'
-                 AND datname = current_database()"#
-        )
-        .fetch_one(db)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the request never reached the database");
 }

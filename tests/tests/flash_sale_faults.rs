@@ -3,10 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
 
 use api::token::Role;
-use e2e::{origin_server::app_pool, Edge, OriginServer, Shop, Stage, TestKeys};
+use e2e::{origin_server::app_pool, wait, Edge, OriginServer, Shop, Stage, TestKeys};
+use futures::FutureExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -22,6 +26,7 @@ async fn a_database_outage_mid_sale_fails_fast_and_heals(db: PgPool) {
         .fetch_one(&db)
         .await
         .unwrap();
+    let sale_over = AtomicBool::new(false);
     let load = futures::future::join_all((0..300).map(|n| {
         let request = s
             .buy(&format!("buyer-{n}"), chair.id, 1)
@@ -34,11 +39,19 @@ async fn a_database_outage_mid_sale_fails_fast_and_heals(db: PgPool) {
             let body: Value = response.json().await.unwrap_or(Value::Null);
             (status, retry_after, body, started.elapsed())
         }
-    }));
+    }))
+    .inspect(|_| sale_over.store(true, Ordering::SeqCst));
     let outage = async {
-        // Cut every connection to the test database, several times, while the sale runs.
-        for _ in 0..5 {
-            tokio::time::sleep(Duration::from_millis(40)).await;
+        // Once the sale has reached the database, cut every connection to it, again and
+        // again, until the sale is over: batches in flight lose their connection.
+        wait::until(
+            Duration::from_secs(20),
+            "the sale's first order",
+            || async { (s.shop.order_totals(&db).await.0 > 0).then_some(()) },
+        )
+        .await;
+        while !sale_over.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
             sqlx::query!(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                  WHERE datname = $1 AND pid <> pg_backend_pid() AND usename = 'furnitureops_app'",
@@ -68,10 +81,24 @@ async fn a_database_outage_mid_sale_fails_fast_and_heals(db: PgPool) {
         .filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE)
         .count();
     eprintln!("outage: {failed} of {} buys answered 503", answers.len());
+    assert!(failed > 0, "the outage refused buys in flight");
 
-    // It heals without a restart.
-    let after = s.buy("after-outage", chair.id, 1).send().await.unwrap();
-    assert_eq!(after.status(), StatusCode::CREATED);
+    // It heals without a restart: once the edge's breaker lets buys through again (it opened
+    // on the outage's 503s), a buy is confirmed.
+    let mut attempt = 0;
+    wait::until(
+        Duration::from_secs(30),
+        "a confirmed buy after the outage",
+        || {
+            attempt += 1;
+            let request = s.buy(&format!("after-outage-{attempt}"), chair.id, 1);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status() == StatusCode::CREATED).then_some(())
+            }
+        },
+    )
+    .await;
 
     // Nothing oversold, nothing lost: stock + sold units = initial, every 201 is committed.
     let sold: i64 = sqlx::query_scalar!(
@@ -162,6 +189,23 @@ async fn a_queue_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
         .await
         .unwrap();
     doomed.abort();
+    // Termination is only signalled: until the backend has exited, its claims are still locked
+    // and a second worker would skip them and find nothing to do.
+    wait::until(
+        Duration::from_secs(10),
+        "the killed worker gone",
+        || async {
+            let alive = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "alive!" FROM pg_stat_activity WHERE pid = $1"#,
+                worker_pid
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            (alive == 0).then_some(())
+        },
+    )
+    .await;
     blocker.rollback().await.unwrap();
 
     // Another worker takes over and decides every purchase exactly once.

@@ -180,9 +180,11 @@ async fn one_shops_flood_leaves_another_shops_reads_and_buys_alone(db: PgPool) {
     )
     .await;
     let w = &w;
-    // Each page size is a cache entry of its own, so every read misses and must reach the
-    // origin (an unknown parameter is dropped at the edge: all such reads would share one
-    // entry and the cache, not the ceiling, would hold them).
+    let reads_before = w.origin_inventory_reads(&w.shops.a);
+    // Each page size is a cache entry of its own, so every admitted read misses and is one the
+    // origin answers and counts against the ceiling (the edge drops unknown parameters such as
+    // `?bust=n`, and refuses invented cursors: such reads would share one entry, and a cache
+    // hit would be admitted past the ceiling).
     let flood = (0..100).map(|n| {
         let path = format!("/api/inventory?limit={}", n + 1);
         let address = format!("2001:db8:{n:x}::1");
@@ -199,7 +201,13 @@ async fn one_shops_flood_leaves_another_shops_reads_and_buys_alone(db: PgPool) {
             .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
             .count()
     };
-    assert!(refused(&read_statuses) >= 80, "shop A's read ceiling held");
+    let read_refused = refused(&read_statuses);
+    assert!(read_refused >= 80, "shop A's read ceiling held");
+    assert_eq!(
+        w.origin_inventory_reads(&w.shops.a) - reads_before,
+        100 - read_refused,
+        "every admitted read of the flood reached the origin"
+    );
     assert_eq!(refused(&buy_statuses), 15, "shop A's write ceiling held");
     assert_eq!(w.shops.a.order_totals(&w.db).await, (5, 5));
 

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::time::Duration;
-
 use e2e::{origin_server::app_pool, Shop};
 use origin::{
     db,
@@ -68,11 +66,9 @@ async fn b_while_a_commits(
         let b: Vec<&BuyOrder> = b.iter().collect();
         buy_item(&app, org_id, item_id, &b).await.unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !second.is_finished(),
-        "the second batch must wait for the item's row lock"
-    );
+    // The second batch must be seen waiting for the item's row lock in the database before
+    // the first commits (a batch that did not wait would never show up there).
+    e2e::wait::until_a_lock_is_awaited(owner).await;
     first.commit().await.unwrap();
     (sold_a, second.await.unwrap())
 }

@@ -1,6 +1,7 @@
 //! Request log lines: one per request with id, tenant, route, status and latency; sampled by
 //! request id; errors and slow requests always kept; a request's lines kept or dropped together;
-//! no token or secret ever written.
+//! no token or secret ever written. A handler's panic is a logged 500, and the trace the edge
+//! started is continued: in the log lines, and in spans exported over OTLP when configured.
 //!
 //! The whole binary logs into one in-memory sink (the subscriber is process-wide); each test
 //! picks out its own lines by the request ids it sent.
@@ -14,8 +15,10 @@ use std::{
 };
 
 use api::token::Role;
+use axum::{routing::get, Router};
 use e2e::{
-    origin_server::app_pool, replication::unreachable_replica, OriginServer, Shop, TestKeys,
+    origin_server::app_pool, otlp_receiver::OtlpReceiver, replication::unreachable_replica,
+    OriginConfig, OriginProcess, OriginServer, Shop, TestKeys,
 };
 use origin::{
     config::operations::OpsSettings,
@@ -34,7 +37,7 @@ fn sink() -> &'static LogSink {
     static SINK: OnceLock<LogSink> = OnceLock::new();
     SINK.get_or_init(|| {
         let sink = LogSink::memory();
-        telemetry::init_with(sink.clone());
+        let _ = telemetry::init_with(sink.clone());
         sink
     })
 }
@@ -248,4 +251,141 @@ async fn tokens_and_secrets_never_reach_the_log(db: PgPool) {
     );
     assert!(!everything.to_ascii_lowercase().contains("bearer"));
     assert!(!everything.to_ascii_lowercase().contains("authorization"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_handler_panic_answers_500_problem_json_and_is_logged_with_the_request_id(db: PgPool) {
+    sink();
+    let keys = TestKeys::new();
+    let state = AppState::new(app_pool(&db).await, keys.verifier());
+    // The product's request layers around one route that panics: no such route exists in the
+    // product, so the test builds it here.
+    let app = origin::http::router::with_request_layers(
+        Router::new().route(
+            "/shelf",
+            get(|| async {
+                let shelves: Vec<u32> = Vec::new();
+                if shelves.is_empty() {
+                    panic!("the shelf gave way under 40 chairs");
+                }
+                "never"
+            }),
+        ),
+        state,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/shelf", listener.local_addr().unwrap());
+    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+
+    for _ in 0..2 {
+        let id = fresh_id("panic");
+        let response = http
+            .get(&url)
+            .header("x-request-id", &id)
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["type"], "https://furnitureops.dev/problems/internal");
+        assert_eq!(body["request_id"], id.as_str());
+        assert!(
+            !body.to_string().contains("shelf gave way"),
+            "the body is opaque: {body}"
+        );
+
+        let lines = lines_of(&id);
+        let logged = lines
+            .iter()
+            .find(|line| line["fields"]["message"] == "request failed")
+            .unwrap_or_else(|| panic!("the panic is logged: {lines:?}"));
+        assert_eq!(logged["level"], "ERROR");
+        assert!(logged["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the shelf gave way under 40 chairs"));
+        let request = request_line(&id).expect("the request line");
+        assert_eq!(request["fields"]["status"], 500);
+        assert_eq!(request["level"], "ERROR");
+    }
+    served.abort();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_origin_continues_the_edges_trace_in_its_log_lines(db: PgPool) {
+    let w = world(&db, |s| s.with_ops(sampling(1.0, Duration::from_secs(60)))).await;
+    let trace_id = Uuid::new_v4().simple().to_string();
+    let id = fresh_id("traced");
+    let status = w
+        .http
+        .get(format!(
+            "{}/api/tenant/{}/inventory",
+            w.origin.url, w.shop.org_id
+        ))
+        .header("x-request-id", &id)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let line = request_line(&id).expect("the request line");
+    assert_eq!(line["fields"]["trace_id"], trace_id.as_str());
+
+    // A line logged inside the request carries it in its span.
+    let missing = fresh_id("traced-missing");
+    let item_path = format!("/inventory/{}", Uuid::new_v4());
+    let status = w
+        .http
+        .get(format!(
+            "{}/api/tenant/{}{item_path}",
+            w.origin.url, w.shop.org_id
+        ))
+        .header("x-request-id", &missing)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        request_line(&missing).unwrap()["fields"]["trace_id"],
+        trace_id.as_str()
+    );
+
+    // Without a traceparent, no trace id is made up for the log.
+    let untraced = fresh_id("untraced");
+    assert_eq!(w.get("/inventory", &untraced).await, StatusCode::OK);
+    assert!(request_line(&untraced).unwrap()["fields"]
+        .get("trace_id")
+        .is_none());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn with_an_otlp_endpoint_the_origins_spans_are_exported_in_the_edges_trace(db: PgPool) {
+    let receiver = OtlpReceiver::start().await;
+    let keys = TestKeys::new();
+    let config = OriginConfig::new(&db.connect_options(), &keys)
+        .var("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
+        .var("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let origin = OriginProcess::start(&config).await;
+    let trace_id = Uuid::new_v4().simple().to_string();
+    let edge_span = "00f067aa0ba902b7";
+    let status = reqwest::Client::new()
+        .get(format!("{}/healthz", origin.url))
+        .header("traceparent", format!("00-{trace_id}-{edge_span}-01"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let span = receiver.span(&trace_id, "request").await;
+    assert_eq!(span.parent_span_id, edge_span, "a child of the edge's span");
+    assert_eq!(span.service, "origin");
+    assert!(origin.terminate().await.success());
 }

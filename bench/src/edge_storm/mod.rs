@@ -23,6 +23,7 @@
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
 mod attackers;
+mod cache_bound;
 mod cpu_shares;
 mod honest;
 pub(crate) mod pace;

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use super::{
     attackers::{AttackRates, StreamsEnded, Tally},
+    cache_bound::{Entry, EntryReads},
     cpu_shares::CpuShares,
     honest::{Answered, Buyer},
     unit_costs::UnitCost,
@@ -15,8 +16,6 @@ use crate::{cpu, stats::summarize};
 
 /// The goal for honest p99 under attack, as a multiple of the quiet run's.
 const P99_GOAL: f64 = 1.5;
-/// How long a cached inventory answer lives (the Worker's default).
-const CACHE_TTL_SECONDS: f64 = 1.0;
 /// Cores other processes may take in a phase before the run is said to be disturbed.
 const DISTURBED_AT_CORES: f64 = 0.25;
 
@@ -234,12 +233,10 @@ pub fn print(run: &Run<'_>) {
             cost.answers
         );
     }
-    if let Some(report) = &attack.attack {
-        goals(quiet, attack, report.inventory_keys);
-    }
+    goals(quiet, attack);
 }
 
-fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
+fn goals(quiet: &Phase, attack: &Phase) {
     let ratio = |figures: fn(&Phase) -> Honest| {
         millis(figures(attack).p99) / millis(figures(quiet).p99).max(f64::MIN_POSITIVE)
     };
@@ -258,20 +255,15 @@ fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
         quiet_ok.success_percent(),
         verdict(attack_ok.success_percent() >= quiet_ok.success_percent())
     );
-    // Each cache entry is fetched at most once per lifetime, plus once after each purchase
-    // (which drops the shop's entries), plus the one under way at the start.
-    let allowed = |phase: &Phase, keys: usize| {
-        let lifetimes = (phase.elapsed.as_secs_f64() / CACHE_TTL_SECONDS).ceil();
-        keys as f64 * (lifetimes + phase.sale.created as f64 + 1.0)
-    };
     let attackers_reads = attack.attack.as_ref().map_or(0, |a| {
         a.cache_busters.sent + a.scraper_one_64.sent + a.scraper_ipv4.sent
     });
-    let (bound, reads) = (allowed(attack, attack_keys), attack.origin.inventory_reads);
+    let (quiet_bound, bound) = (cache_bound(quiet), cache_bound(attack));
+    let (quiet_reads, reads) = (quiet.origin.inventory_reads, attack.origin.inventory_reads);
     println!(
-        "    origin inventory reads under attack: {reads:.0} ({:.0} quiet) for {attackers_reads} attacker reads; the cache allows at most {attack_keys} keys x (lifetimes + purchases + 1) = {bound:.0} (goal: bounded by the cache) {}",
-        quiet.origin.inventory_reads,
-        verdict(reads <= bound)
+        "    origin inventory reads under attack: {reads:.0} for {attackers_reads} attacker reads; a working cache allows at most {bound} over its {} entries, each at most once a lifetime, once more per purchase that drops it, and never more than it is read (quiet: {quiet_reads:.0} of at most {quiet_bound}) (goal: bounded by the cache) {}",
+        entry_reads(attack).entries(),
+        verdict(reads <= bound as f64 && quiet_reads <= quiet_bound as f64)
     );
     let others = [quiet, attack]
         .iter()
@@ -282,6 +274,28 @@ fn goals(quiet: &Phase, attack: &Phase, attack_keys: usize) {
             "  DISTURBED: other processes took up to {others:.2} cores in a phase; the latencies say as much about them as about the storm"
         );
     }
+}
+
+/// The reads of `phase` that could reach the origin, per cache entry: the honest buyers'
+/// list, and the attackers'.
+fn entry_reads(phase: &Phase) -> EntryReads {
+    let mut reads = phase
+        .attack
+        .as_ref()
+        .map(|a| a.entry_reads.clone())
+        .unwrap_or_default();
+    let honest = phase
+        .buyers
+        .iter()
+        .filter(|b| b.read.status != Some(429))
+        .count();
+    reads.add(Entry::List, honest);
+    reads
+}
+
+/// The most origin reads a working cache lets through in `phase`.
+fn cache_bound(phase: &Phase) -> usize {
+    entry_reads(phase).most_origin_reads(phase.elapsed, phase.sale.created)
 }
 
 fn verdict(met: bool) -> &'static str {

@@ -53,6 +53,8 @@ pub enum ApiError {
     QueueFull { cap: i64 },
     #[error("purchase batch: {0}")]
     Batch(std::sync::Arc<sqlx::Error>),
+    #[error("a handler panicked: {0}")]
+    Panicked(String),
 }
 
 /// Seconds a client refused an event stream should wait: about how long a closed stream takes
@@ -114,7 +116,7 @@ impl ApiError {
             Self::TooManyStreams(_) | Self::QueueFull { .. } => ProblemKind::RateLimited,
             Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
             Self::Batch(err) if is_unavailable(err) => ProblemKind::Unavailable,
-            Self::Database(_) | Self::Batch(_) => ProblemKind::Internal,
+            Self::Database(_) | Self::Batch(_) | Self::Panicked(_) => ProblemKind::Internal,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::{
     health,
     json_body::MAX_BODY_BYTES,
     metrics_endpoint,
-    middleware::{request_id, request_timeout},
+    middleware::{catch_panic, request_id, request_timeout},
     openapi,
     state::AppState,
 };
@@ -61,8 +61,16 @@ pub fn routes(state: AppState, which: Routes) -> Router {
             .route("/metrics", get(metrics_endpoint::render))
             .route("/openapi.json", get(openapi::document));
     }
+    with_request_layers(
+        router.fallback(|| async { ApiError::NotFound("no such route") }),
+        state,
+    )
+}
+
+/// `router` with every request layer, outermost last: what each request passes through on its
+/// way in. Public so a test can serve a route of its own exactly as the product's are served.
+pub fn with_request_layers(router: Router<AppState>, state: AppState) -> Router {
     router
-        .fallback(|| async { ApiError::NotFound("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -73,6 +81,7 @@ pub fn routes(state: AppState, which: Routes) -> Router {
                 .layer(HandleErrorLayer::new(request_timeout::refuse))
                 .timeout(state.ops.request_timeout),
         )
+        .layer(catch_panic::layer())
         .layer(middleware::from_fn_with_state(
             state.ops.log_sampling,
             observability::access_log::observe,

@@ -1,9 +1,10 @@
 //! The request line, the request span and the request metrics.
 //!
-//! Every request runs inside a `request` span carrying its id, tenant and matched route, so any
-//! line logged while serving it can be traced back. When it ends, one request line records
-//! `request_id`, `tenant`, `route`, `method`, `status` and `latency_ms`, subject to sampling,
-//! and the request is counted in the metrics, always.
+//! Every request runs inside a `request` span carrying its id, tenant, matched route and the
+//! trace id it continues (`trace_context`), so any line logged while serving it can be traced
+//! back. When it ends, one request line records `request_id`, `tenant`, `route`, `trace_id`,
+//! `method`, `status` and `latency_ms`, subject to sampling, and the request is counted in the
+//! metrics, always.
 //!
 //! tower-http's `TraceLayer` writes its lines as events happen; deciding after the response
 //! whether a request's lines are kept at all (tail sampling by outcome) needs the span, the
@@ -20,7 +21,7 @@ use axum::{
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{recorder, request_log::RequestLog, sampling::LogSampling};
+use super::{recorder, request_log::RequestLog, sampling::LogSampling, trace_context};
 use crate::http::middleware::request_id;
 
 /// The `route` of requests that matched no route (a raw path would explode label counts).
@@ -48,7 +49,9 @@ pub async fn observe(
         correlation_id = correlation_id.as_deref(),
         tenant = tenant.map(tracing::field::display),
         route = %route,
+        trace_id = tracing::field::Empty,
     );
+    let trace_id = trace_context::continue_from(&span, request.headers());
     let log = RequestLog::new(sampling.samples_request_id(&request_id));
     let response = log.scope(next.run(request).instrument(span)).await;
 
@@ -68,6 +71,7 @@ pub async fn observe(
                 correlation_id = correlation_id.as_deref(),
                 tenant = tenant.map(tracing::field::display),
                 route = %route,
+                trace_id = trace_id.map(tracing::field::display),
                 method = %method,
                 status = status.as_u16(),
                 latency_ms,

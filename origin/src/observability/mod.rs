@@ -8,10 +8,14 @@
 //!   all together.
 //! - `recorder`: the recorder, and every metric's name and description (`GET /metrics` itself is
 //!   `http::metrics_endpoint`).
-//! - `telemetry`: the JSON log subscriber.
+//! - `telemetry`: the JSON log subscriber, and the span exporter when one is configured.
+//! - `trace_context`: the edge's `traceparent` continued by the request span.
+//! - `otlp`: spans over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
 pub mod access_log;
+pub mod otlp;
 pub mod recorder;
 pub mod request_log;
 pub mod sampling;
 pub mod telemetry;
+pub mod trace_context;

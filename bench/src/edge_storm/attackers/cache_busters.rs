@@ -17,30 +17,34 @@ use uuid::Uuid;
 
 use super::{Seen, IN_FLIGHT};
 use crate::edge_storm::{
+    cache_bound::Entry,
     pace::{paced, Paced, Until},
     world::{World, DOMAIN},
 };
 
-/// The cache entries these reads can name: the list, and the hot item.
-pub const INVENTORY_KEYS: usize = 2;
 /// The farm's addresses (TEST-NET-3); each has its own read quota.
 const ADDRESSES: [&str; 2] = ["203.0.113.1", "203.0.113.2"];
 
+/// Runs the cache-busters; each result says which cache entry the read named.
 pub async fn run(
     world: &Arc<World>,
     client: reqwest::Client,
     per_second: f64,
     deadline: Instant,
-) -> Paced<Seen> {
+) -> Paced<(Entry, Seen)> {
     let job = |n: usize| {
-        let request = busting_read(world, &client, n);
-        async move { Seen::of(request.send().await).await }
+        let (entry, request) = busting_read(world, &client, n);
+        async move { (entry, Seen::of(request.send().await).await) }
     };
     paced(per_second, Until::Deadline(deadline), IN_FLIGHT, job).await
 }
 
-/// The `n`-th read: the tricks in turn.
-fn busting_read(world: &World, client: &reqwest::Client, n: usize) -> reqwest::RequestBuilder {
+/// The `n`-th read: the tricks in turn, and the cache entry it names.
+fn busting_read(
+    world: &World,
+    client: &reqwest::Client,
+    n: usize,
+) -> (Entry, reqwest::RequestBuilder) {
     let random = Uuid::new_v4();
     let org_id = world.shop.org_id;
     // A position shaped like a sealed one (LSN, shop, expiry, subject, seal) whose seal the
@@ -95,5 +99,10 @@ fn busting_read(world: &World, client: &reqwest::Client, n: usize) -> reqwest::R
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    request
+    let entry = if n % 8 == 7 {
+        Entry::HotItem
+    } else {
+        Entry::List
+    };
+    (entry, request)
 }

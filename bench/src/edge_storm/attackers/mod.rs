@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 
 pub use hoarder::{Hoarder, HoarderTally, StreamsEnded};
 
-use super::world::World;
+use super::{cache_bound::EntryReads, world::World};
 
 /// Most requests one attacker has outstanding.
 const IN_FLIGHT: usize = 128;
@@ -134,8 +134,8 @@ pub struct AttackReport {
     pub hoarder: HoarderTally,
     /// Requests not sent because an attacker had `IN_FLIGHT` outstanding.
     pub skipped: usize,
-    /// Distinct inventory answers (cache keys) the attackers asked for.
-    pub inventory_keys: usize,
+    /// The attackers' reads that could reach the origin (all but 429s), per cache entry.
+    pub entry_reads: EntryReads,
 }
 
 /// Runs every attacker at `rates` until `deadline`; the hoarder's streams stay held (in
@@ -152,13 +152,20 @@ pub async fn attack(
         scraper::run(world, client()?, rates.scraper, deadline),
         hoarder.run(world, rates.hoarder, deadline),
     );
-    let (one_64, ipv4): (Vec<_>, Vec<_>) = scraper.done.iter().partition(|(v6, _)| *v6);
+    let (one_64, ipv4): (Vec<_>, Vec<_>) = scraper.done.iter().partition(|(v6, _, _)| *v6);
+    let mut entry_reads = EntryReads::default();
+    let named = busters.done.iter().copied();
+    for (entry, seen) in named.chain(scraper.done.iter().map(|(_, entry, seen)| (*entry, *seen))) {
+        if seen != Seen::Refused {
+            entry_reads.add(entry, 1);
+        }
+    }
     Ok(AttackReport {
-        cache_busters: Tally::of(&busters.done),
-        scraper_one_64: Tally::of(one_64.iter().map(|(_, seen)| seen)),
-        scraper_ipv4: Tally::of(ipv4.iter().map(|(_, seen)| seen)),
+        cache_busters: Tally::of(busters.done.iter().map(|(_, seen)| seen)),
+        scraper_one_64: Tally::of(one_64.iter().map(|(_, _, seen)| seen)),
+        scraper_ipv4: Tally::of(ipv4.iter().map(|(_, _, seen)| seen)),
         skipped: busters.skipped + scraper.skipped + hoarded.skipped,
         hoarder: hoarded,
-        inventory_keys: cache_busters::INVENTORY_KEYS + world.pages.len(),
+        entry_reads,
     })
 }

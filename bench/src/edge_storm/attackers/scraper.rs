@@ -14,17 +14,19 @@ use uuid::Uuid;
 
 use super::{Seen, IN_FLIGHT};
 use crate::edge_storm::{
+    cache_bound::Entry,
     pace::{paced, Paced, Until},
     world::{World, DOMAIN, SCRAPER_PAGE},
 };
 
-/// Runs the scraper; each result says whether it came from the IPv6 /64.
+/// Runs the scraper; each result says whether it came from the IPv6 /64, and which page
+/// (cache entry) it read.
 pub async fn run(
     world: &Arc<World>,
     client: reqwest::Client,
     per_second: f64,
     deadline: Instant,
-) -> Paced<(bool, Seen)> {
+) -> Paced<(bool, Entry, Seen)> {
     let job = |n: usize| {
         let one_64 = n.is_multiple_of(2);
         let address = if one_64 {
@@ -32,7 +34,8 @@ pub async fn run(
         } else {
             fresh_ipv4(n / 2)
         };
-        let path = match &world.pages[(n / 2) % world.pages.len()] {
+        let page = (n / 2) % world.pages.len();
+        let path = match &world.pages[page] {
             None => format!("/api/inventory?limit={SCRAPER_PAGE}"),
             Some(after) => format!("/api/inventory?limit={SCRAPER_PAGE}&after={after}"),
         };
@@ -40,7 +43,13 @@ pub async fn run(
             .get(world.url(&path))
             .header(HOST, DOMAIN)
             .header(CF_CONNECTING_IP, address);
-        async move { (one_64, Seen::of(request.send().await).await) }
+        async move {
+            (
+                one_64,
+                Entry::Page(page),
+                Seen::of(request.send().await).await,
+            )
+        }
     };
     paced(per_second, Until::Deadline(deadline), IN_FLIGHT, job).await
 }
