@@ -4,7 +4,9 @@
 //! verified claims go along sealed for this one request (`api::token::edge_claims`), so the
 //! origin need not check an asymmetric signature a second time, and every request the edge
 //! sends the origin (forwarded ones, its own status polls and reports) carries the edge's proof
-//! over the request as sent (`api::edge_proof`, made last by `signed`).
+//! over the request as sent (`api::edge_proof`, made last by `signed`). With the secret, the
+//! caller's bearer token is not forwarded at all: its verified claims go sealed instead, so
+//! nothing seen on the hop can be replayed as a token through the Worker.
 
 use std::time::Duration;
 
@@ -78,6 +80,32 @@ impl Target<'_> {
             req.method()
         }
     }
+}
+
+/// Whether `ORIGIN_URL` keeps the hop private: `https://`, or plain `http://` to a loopback
+/// address (development, tests). Anything else would carry every shopper's request in the
+/// clear, so the gateway answers `500 misconfigured` instead of using it.
+pub fn origin_url_is_private(env: &Env) -> bool {
+    thread_local! {
+        static PRIVATE: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+    }
+    PRIVATE.with(|private| {
+        *private.get_or_init(|| {
+            let Ok(raw) = env.var("ORIGIN_URL").map(|url| url.to_string()) else {
+                return false;
+            };
+            let Ok(url) = Url::parse(&raw) else {
+                return false;
+            };
+            let host = url.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            url.scheme() == "https" || (url.scheme() == "http" && loopback)
+        })
+    })
 }
 
 /// `{ORIGIN_URL}/api/tenant/{org_id}/{rest}`.
@@ -155,8 +183,14 @@ pub fn origin_request(
         tenant_url(env, target.org_id, target.api_path)?
     );
     let outbound = edge_headers(target.request_id, target.trace)?;
+    // With the shared secret, the caller's verified claims travel sealed and bound to this
+    // request; the token itself stays at the edge, so nothing on the hop can be reused as one.
+    let sealing = edge_secret::trusted(env).is_some();
     for name in FORWARDED {
         if target.shared.is_some() && PER_CALLER.contains(&name) {
+            continue;
+        }
+        if sealing && name == "authorization" {
             continue;
         }
         if let Some(value) = req.headers().get(name)? {

@@ -98,6 +98,11 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
                       strong EDGE_SHARED_SECRET";
         return refuse(ProblemKind::Misconfigured, detail, request_id);
     }
+    if !forward::origin_url_is_private(env) {
+        let detail = "the edge would reach its origin in the clear; its operator must set an \
+                      https:// ORIGIN_URL";
+        return refuse(ProblemKind::Misconfigured, detail, request_id);
+    }
     if Route::is_origin_only(api_path) {
         return refuse(ProblemKind::NotFound, "no such route", request_id);
     }

@@ -96,6 +96,10 @@ async fn nothing_seen_on_the_wire_forges_a_request_or_a_seal(db: PgPool) {
             .all(|value| value.as_bytes() != EDGE_SECRET.as_bytes()),
         "the raw secret travels in no header"
     );
+    assert!(
+        seen.header("authorization").is_none(),
+        "the shopper's token stays at the edge: its claims travel sealed"
+    );
     let proof = seen.header(edge_proof::HEADER).unwrap().to_owned();
     let url = format!("{}{}", w.origin.url, seen.path);
     let replay = |path: &str, body: String| {
@@ -253,6 +257,27 @@ async fn a_worker_with_a_weak_secret_answers_nothing_but_misconfigured(db: PgPoo
         "nothing reached the origin"
     );
     assert_eq!(shop.order_totals(&db).await, (0, 0));
+}
+
+/// An origin reached in the clear (plain http:// beyond the machine) would carry every request,
+/// token and seal where anyone on the path reads them: the Worker refuses to use one.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_worker_whose_origin_is_not_https_answers_misconfigured(db: PgPool) {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, SHOP, &[("CHAIR", 10)]).await;
+    let edge = Edge::start_with(
+        EdgeConfig::new(
+            "http://origin.example-furniture.test:3000",
+            std::slice::from_ref(&shop),
+            &keys,
+        )
+        .var("EDGE_SHARED_SECRET", EDGE_SECRET),
+    )
+    .await;
+    let response = edge.get(SHOP, "/api/inventory").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let problem: Problem = response.json().await.unwrap();
+    assert!(problem.is(ProblemKind::Misconfigured), "{problem:?}");
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -6,7 +6,7 @@
 //! and the origins know and which never travels (`crate::edge_proof`), and the seal binds the
 //! claims to one request (method, origin path, shop and request id) for `LIFETIME_SECONDS` at
 //! most (never past the token's own expiry). Opening does not trust what the sealer wrote: an
-//! expiry further than `LIFETIME_SECONDS` ahead, an issuer or audience the origin does not
+//! expiry further ahead than `LIFETIME_SECONDS` (plus the clock skew a proof is allowed), an issuer or audience the origin does not
 //! accept, or the nil shop (the operators' global row) is refused. A seal that does not open is
 //! ignored and the origin checks the bearer token in full, as it does for every direct call.
 //!
@@ -112,7 +112,9 @@ impl EdgeClaimsKey {
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let payload: Payload = serde_json::from_slice(&json).ok()?;
         let now = now.timestamp();
-        let fresh = now <= payload.exp && payload.exp <= now + LIFETIME_SECONDS;
+        // The sealer's clock may run ahead of ours by as much as a proof allows.
+        let latest = now + LIFETIME_SECONDS + crate::edge_proof::WINDOW_SECONDS;
+        let fresh = now <= payload.exp && payload.exp <= latest;
         let org_id = payload.claims.app_metadata.org_id;
         if !fresh || org_id != binding.org_id || !acceptance.admits(&payload.claims) {
             return None;

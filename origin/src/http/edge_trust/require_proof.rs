@@ -6,7 +6,7 @@
 //! The origin still checks every token itself, or the claims the edge sealed for this request:
 //! the proof says where the request came from, not who is calling.
 
-use api::edge_proof::{ProofError, ProvedRequest, HEADER};
+use api::edge_proof::{ProofError, ProvedRequest, BOUND_HEADERS, HEADER};
 use axum::{
     body::Body,
     extract::{OriginalUri, Request, State},
@@ -37,7 +37,18 @@ pub async fn require_proof(
         .map_or(&parts.uri, |original| &original.0)
         .path_and_query()
         .map_or("/", |pq| pq.as_str());
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    // Every value of a bound header, joined as the Fetch API joins them when the edge reads
+    // its own headers: a line added on the way is a mismatch, not an unproved extra.
+    let bound: Vec<(&str, Option<String>)> = BOUND_HEADERS
+        .iter()
+        .map(|name| (*name, joined(&parts.headers, name)))
+        .collect();
+    let header = |name: &str| {
+        bound
+            .iter()
+            .find(|(bound_name, _)| *bound_name == name)
+            .and_then(|(_, value)| value.as_deref())
+    };
     let proved = ProvedRequest {
         method: parts.method.as_str(),
         path_and_query,
@@ -46,7 +57,12 @@ pub async fn require_proof(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let verdict = trust
         .proofs
-        .check(header(HEADER), proved, header, now_ms)
+        .check(
+            parts.headers.get(HEADER).and_then(|v| v.to_str().ok()),
+            proved,
+            header,
+            now_ms,
+        )
         .and_then(|accepted| {
             if trust.replays.first_use(&accepted.mac) {
                 Ok(())
@@ -61,4 +77,13 @@ pub async fn require_proof(
             ApiError::Forbidden("requests must come through the edge").into_response()
         }
     }
+}
+
+/// All of `name`'s values, joined with ", "; `None` when there is none, and a value that is
+/// not visible ASCII makes the whole header unreadable (the proof then fails).
+fn joined(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    let texts: Option<Vec<&str>> = values.map(|value| value.to_str().ok()).collect();
+    Some(texts.map_or_else(|| "\u{0}".to_owned(), |texts| texts.join(", ")))
 }
