@@ -93,8 +93,8 @@ pub struct Page {
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 const MAX_ACTION_LEN: usize = 64;
-/// The action nearly every row has: the primary key serves a filter for it (see the migration
-/// `audit_by_action`).
+/// The action nearly every row has: the primary key serves a filter for it, and the partial
+/// index `audit_log_by_action` (see `db/schema.sql`) every other action.
 const PURCHASE: &str = "purchase";
 
 /// `GET /api/tenant/{org_id}/admin/audit?order=&after=&before=&limit=&action=`

@@ -1,8 +1,8 @@
 //! One transaction for a whole batch of buys of one item, in one round trip.
 //!
 //! The steps (claims, kill switch, idempotency keys, the item's row lock, first come first
-//! served, the writes) run inside the database's `buy_batch` (see the migration
-//! `purchases_in_one_call`), as the request role so row-level security applies. A batch then
+//! served, the writes) run inside the database's `buy_batch` (its current body is in
+//! `db/schema.sql`), as the request role so row-level security applies. A batch then
 //! costs one round trip whatever its size, and the item row is locked only while the database
 //! itself works: a lone buyer is faster than with the simple per-purchase transaction, and
 //! under load the row lock is never held across the network. Requests that cannot proceed (a
