@@ -8,6 +8,32 @@
 CREATE SCHEMA auth;
 
 --
+-- Name: idempotency_key_state; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.idempotency_key_state AS ENUM (
+    'none',
+    'fresh',
+    'in_flight',
+    'replay',
+    'reused'
+);
+
+--
+-- Name: purchase_outcome; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.purchase_outcome AS ENUM (
+    'confirmed',
+    'out_of_stock',
+    'unknown_item',
+    'paused',
+    'replay',
+    'reused',
+    'in_flight'
+);
+
+--
 -- Name: jwt(); Type: FUNCTION; Schema: auth; Owner: -
 --
 
@@ -19,7 +45,7 @@ CREATE FUNCTION auth.jwt() RETURNS jsonb
 -- Name: buy_batch(text, uuid, uuid, text[], integer[], text[], uuid[], bytea[], bigint[], text[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.buy_batch(claims text, org uuid, item uuid, subs text[], quantities integer[], request_ids text[], order_ids uuid[], confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[], keys_since timestamp with time zone) RETURNS TABLE(n integer, outcome text, available integer, response_status smallint, response_body bytea, paused_reason text, paused_until timestamp with time zone)
+CREATE FUNCTION public.buy_batch(claims text, org uuid, item uuid, subs text[], quantities integer[], request_ids text[], order_ids uuid[], confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[], keys_since timestamp with time zone) RETURNS TABLE(n integer, outcome public.purchase_outcome, available integer, response_status smallint, response_body bytea, paused_reason text, paused_until timestamp with time zone)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -27,7 +53,7 @@ DECLARE
     size integer := cardinality(subs);
     pause record;
     settled record;
-    outcomes text[] := array_fill(NULL::text, ARRAY[size]);
+    outcomes purchase_outcome[] := array_fill(NULL::purchase_outcome, ARRAY[size]);
     availables integer[] := array_fill(NULL::integer, ARRAY[size]);
     statuses smallint[] := array_fill(NULL::smallint, ARRAY[size]);
     bodies bytea[] := array_fill(NULL::bytea, ARRAY[size]);
@@ -47,7 +73,7 @@ BEGIN
     SELECT * INTO pause FROM sales_pause(org);
     IF FOUND THEN
         RETURN QUERY
-        SELECT i, 'paused', NULL::integer, NULL::smallint, NULL::bytea,
+        SELECT i, 'paused'::purchase_outcome, NULL::integer, NULL::smallint, NULL::bytea,
                pause.reason, pause.cooldown_until
         FROM generate_series(1, size) AS i;
         RETURN;
@@ -57,7 +83,7 @@ BEGIN
         SELECT * FROM settle_idempotency_keys(org, lock_ids, subs, keys, fingerprints, keys_since)
     LOOP
         IF settled.state NOT IN ('none', 'fresh') THEN
-            outcomes[settled.n] := settled.state;
+            outcomes[settled.n] := settled.state::text::purchase_outcome;
             statuses[settled.n] := settled.response_status;
             bodies[settled.n] := settled.response_body;
         END IF;
@@ -305,7 +331,7 @@ $$;
 -- Name: settle_idempotency_keys(uuid, bigint[], text[], text[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.settle_idempotency_keys(org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[], since timestamp with time zone) RETURNS TABLE(n integer, state text, response_status smallint, response_body bytea)
+CREATE FUNCTION public.settle_idempotency_keys(org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[], since timestamp with time zone) RETURNS TABLE(n integer, state public.idempotency_key_state, response_status smallint, response_body bytea)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     SET enable_seqscan TO 'off'
@@ -323,7 +349,7 @@ BEGIN
                 WHEN s.fingerprint IS NULL AND locked[k.i::integer] THEN 'fresh'
                 WHEN s.fingerprint IS NULL THEN 'in_flight'
                 WHEN s.fingerprint = k.fingerprint THEN 'replay'
-                ELSE 'reused' END,
+                ELSE 'reused' END::idempotency_key_state,
            CASE WHEN s.fingerprint = k.fingerprint THEN s.response_status END,
            CASE WHEN s.fingerprint = k.fingerprint THEN s.response_body END
     FROM unnest(subs, keys, fingerprints) WITH ORDINALITY AS k(sub, key, fingerprint, i)
