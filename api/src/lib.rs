@@ -10,6 +10,7 @@ pub mod edge_proof;
 pub mod headers;
 pub mod inventory;
 pub mod live_sale;
+pub mod page;
 pub mod problem;
 pub mod purchase;
 pub mod sales;

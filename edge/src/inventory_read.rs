@@ -7,7 +7,7 @@
 //! one is refused here, `400`, without asking the origin), written in one way, in one order;
 //! anything else in the query is dropped before the read is cached or forwarded.
 
-use api::inventory::{DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS};
+use api::inventory::INVENTORY_PAGE;
 use uuid::Uuid;
 
 /// A cacheable inventory read: the list (one page of it) or one item.
@@ -40,14 +40,7 @@ impl InventoryRead {
                 return Err(format!("{name} may be given once"));
             }
         }
-        let limit = match limit {
-            None => DEFAULT_PAGE_ITEMS,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_ITEMS).contains(n))
-                .ok_or_else(|| format!("limit must be between 1 and {MAX_PAGE_ITEMS}"))?,
-        };
+        let limit = INVENTORY_PAGE.parse(limit.as_deref())?;
         let after = after
             .map(|raw| Uuid::parse_str(&raw).map_err(|_| "after must be an item id".to_owned()))
             .transpose()?;
@@ -71,7 +64,7 @@ impl InventoryRead {
         if let Some(after) = after {
             pairs.push(format!("after={after}"));
         }
-        if *limit != DEFAULT_PAGE_ITEMS {
+        if *limit != INVENTORY_PAGE.default {
             pairs.push(format!("limit={limit}"));
         }
         (!pairs.is_empty()).then(|| pairs.join("&"))
