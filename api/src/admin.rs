@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::page::PageLimit;
+
+/// Entries per page of the audit log: 50 when the caller names no `limit`, at most 500.
+pub const AUDIT_PAGE: PageLimit = PageLimit {
+    default: 50,
+    max: 500,
+};
+
 /// Limits on item fields, checked by the origin before any SQL runs.
 pub const MAX_SKU_LEN: usize = 64;
 pub const MAX_NAME_LEN: usize = 200;

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::page::PageLimit;
+
 /// One item of a shop's inventory.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,10 +16,11 @@ pub struct Item {
     pub stock: i32,
 }
 
-/// Items per page when the caller names no `limit`.
-pub const DEFAULT_PAGE_ITEMS: i64 = 50;
-/// The most items one page may carry.
-pub const MAX_PAGE_ITEMS: i64 = 200;
+/// Items per page of `GET /api/inventory`: 50 when the caller names no `limit`, at most 200.
+pub const INVENTORY_PAGE: PageLimit = PageLimit {
+    default: 50,
+    max: 200,
+};
 
 /// `GET /api/inventory`: one page of the shop's items in name order.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

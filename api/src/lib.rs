@@ -11,6 +11,7 @@ pub mod edge_proof;
 pub mod headers;
 pub mod inventory;
 pub mod live_sale;
+pub mod page;
 pub mod problem;
 pub mod purchase;
 pub mod sales;

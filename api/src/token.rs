@@ -5,6 +5,7 @@
 //! Where a provider puts the shop and role is configured (`claim_map`); past verification every
 //! token reads as `TokenClaims`, in the product's own (Supabase's) layout.
 
+mod bearer;
 pub mod claim_map;
 pub mod claim_path;
 mod claims;
@@ -14,6 +15,7 @@ mod keys;
 mod mint;
 mod verify;
 
+pub use bearer::bearer_token;
 pub use claim_map::{Acceptance, AcceptanceError, ClaimMap, ProviderClaims};
 pub use claims::{AppMetadata, Audience, Role, TokenClaims};
 pub use keys::{KeyAlgorithm, KeySet, KeySetError, SigningKey, Strictness};

@@ -93,11 +93,7 @@ pub async fn authorize(
         .ok()
         .flatten()
         .ok_or_else(|| Refusal::new(ProblemKind::Unauthenticated, "a bearer token is required"))?;
-    let raw = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let raw = api::token::bearer_token(&header)
         .ok_or_else(|| Refusal::new(ProblemKind::Unauthenticated, "a bearer token is required"))?;
     let now = DateTime::from_timestamp_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0))
         .unwrap_or_default();

@@ -11,10 +11,7 @@
 //! edited one is refused here, so made-up pages cost neither a cache entry nor an origin query.
 //! It is forwarded in its one canonical spelling, issued again from the item it names.
 
-use api::{
-    cursor::Cursors,
-    inventory::{DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS},
-};
+use api::{cursor::Cursors, inventory::INVENTORY_PAGE};
 use uuid::Uuid;
 use worker::Env;
 
@@ -60,14 +57,7 @@ impl InventoryRead {
                 return Err(format!("{name} may be given once"));
             }
         }
-        let limit = match limit {
-            None => DEFAULT_PAGE_ITEMS,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_ITEMS).contains(n))
-                .ok_or_else(|| format!("limit must be between 1 and {MAX_PAGE_ITEMS}"))?,
-        };
+        let limit = INVENTORY_PAGE.parse(limit.as_deref())?;
         let after = after
             .map(|raw| match cursors.open(org_id, &raw) {
                 Ok(item_id) => Ok(cursors.issue(org_id, item_id)),
@@ -94,7 +84,7 @@ impl InventoryRead {
         if let Some(after) = after {
             pairs.push(format!("after={after}"));
         }
-        if *limit != DEFAULT_PAGE_ITEMS {
+        if *limit != INVENTORY_PAGE.default {
             pairs.push(format!("limit={limit}"));
         }
         (!pairs.is_empty()).then(|| pairs.join("&"))

@@ -19,7 +19,7 @@ use origin::{
         dev_tokens::{self, TokenRequest},
         signing_keys, tenants,
     },
-    AppState,
+    AppState, Settings,
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -79,7 +79,7 @@ enum Command {
         /// Flip even inside the cooldown.
         #[arg(long)]
         force: bool,
-        #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
+        #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = Settings::DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS)]
         cooldown_seconds: i64,
     },
     /// Signing keys.

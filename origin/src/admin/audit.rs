@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use api::Problem;
+use api::{admin::AUDIT_PAGE, Problem};
 
 use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, Unavailable};
 use crate::{db, http::caller::Admin, http::error::ApiError, http::state::AppState};
@@ -90,11 +90,9 @@ pub struct Page {
     pub next: Option<i64>,
 }
 
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 500;
 const MAX_ACTION_LEN: usize = 64;
-/// The action nearly every row has: the primary key serves a filter for it (see the migration
-/// `audit_by_action`).
+/// The action nearly every row has: the primary key serves a filter for it, and the partial
+/// index `audit_log_by_action` (see `db/schema.sql`) every other action.
 const PURCHASE: &str = "purchase";
 
 /// `GET /api/tenant/{org_id}/admin/audit?order=&after=&before=&limit=&action=`
@@ -117,12 +115,7 @@ pub async fn list_audit_entries(
     Admin(caller): Admin,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Malformed(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = AUDIT_PAGE.check(page.limit).map_err(ApiError::Malformed)?;
     let action = page.action.as_deref().filter(|a| !a.is_empty());
     if action.is_some_and(|a| {
         a.len() > MAX_ACTION_LEN

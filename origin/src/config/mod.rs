@@ -154,28 +154,28 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
     pub edge_shared_secret: Option<SecretString>,
     /// Seconds after a kill-switch flip during which it cannot flip back (without `force`).
-    #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = 300)]
+    #[arg(long, env = "KILL_SWITCH_COOLDOWN_SECONDS", default_value_t = Settings::DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS)]
     pub kill_switch_cooldown_seconds: i64,
     /// Most buys of one item committed in one transaction.
-    #[arg(long, env = "PURCHASE_BATCH_MAX", default_value_t = 64)]
+    #[arg(long, env = "PURCHASE_BATCH_MAX", default_value_t = Settings::DEFAULT_MAX_BATCH)]
     pub purchase_batch_max: usize,
     /// Queue workers run inside `serve` (0 leaves the queue to `origin worker`).
-    #[arg(long, env = "QUEUE_WORKERS", default_value_t = 1)]
+    #[arg(long, env = "QUEUE_WORKERS", default_value_t = Settings::DEFAULT_QUEUE_WORKERS)]
     pub queue_workers: usize,
     /// Most queued purchases one worker transaction claims.
-    #[arg(long, env = "QUEUE_BATCH", default_value_t = 50)]
+    #[arg(long, env = "QUEUE_BATCH", default_value_t = Settings::DEFAULT_QUEUE_BATCH)]
     pub queue_batch: i32,
     /// Most `GET /api/events` streams one user may hold open at once (per origin process).
-    #[arg(long, env = "EVENT_STREAMS_PER_USER", default_value_t = 3)]
+    #[arg(long, env = "EVENT_STREAMS_PER_USER", default_value_t = StreamCaps::DEFAULT.per_user)]
     pub event_streams_per_user: usize,
     /// Most `GET /api/events` streams open at once for one shop (per origin process).
-    #[arg(long, env = "EVENT_STREAMS_PER_SHOP", default_value_t = 5_000)]
+    #[arg(long, env = "EVENT_STREAMS_PER_SHOP", default_value_t = StreamCaps::DEFAULT.per_shop)]
     pub event_streams_per_shop: usize,
     /// Most async buys one shop may have waiting in the queue; more are refused with 429.
-    #[arg(long, env = "QUEUE_PENDING_PER_SHOP", default_value_t = 10_000)]
+    #[arg(long, env = "QUEUE_PENDING_PER_SHOP", default_value_t = Settings::DEFAULT_QUEUE_PENDING_CAP)]
     pub queue_pending_per_shop: i64,
     /// Most items one shop may hold; creating more is refused with 409.
-    #[arg(long, env = "SHOP_ITEM_CAP", default_value_t = 10_000)]
+    #[arg(long, env = "SHOP_ITEM_CAP", default_value_t = Settings::DEFAULT_ITEM_CAP)]
     pub shop_item_cap: i64,
     /// Hours idempotency keys are kept at least (partitions are dropped once wholly older).
     #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 48)]
@@ -239,5 +239,28 @@ impl ServeArgs {
             max_connections: self.max_connections,
             acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{ServeArgs, Settings};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn serve_without_options_runs_with_the_default_settings() {
+        let cli = Cli::try_parse_from(["origin", "--jwt-jwks", r#"{"keys":[]}"#])
+            .expect("serve needs no options but the keys");
+        assert_eq!(
+            format!("{:?}", cli.serve.settings()),
+            format!("{:?}", Settings::default())
+        );
     }
 }

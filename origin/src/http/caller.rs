@@ -152,12 +152,7 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::Token(api::token::TokenError::Malformed))?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .ok_or(ApiError::MissingToken)
+    api::token::bearer_token(value).ok_or(ApiError::MissingToken)
 }
 
 /// A caller whose token says `admin`.

@@ -34,6 +34,17 @@ pub struct Settings {
     pub queue_pending_cap: i64,
 }
 
+/// The defaults, read by `Settings::default()` and by the command line's (`config`), so a
+/// test's settings and an unconfigured `serve` cannot drift apart.
+impl Settings {
+    pub const DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS: i64 = 300;
+    pub const DEFAULT_MAX_BATCH: usize = 64;
+    pub const DEFAULT_QUEUE_WORKERS: usize = 1;
+    pub const DEFAULT_QUEUE_BATCH: i32 = 50;
+    pub const DEFAULT_ITEM_CAP: i64 = 10_000;
+    pub const DEFAULT_QUEUE_PENDING_CAP: i64 = DEFAULT_QUEUE_PENDING_CAP;
+}
+
 impl Settings {
     /// How the group committer applies batches, given how they become transactions.
     pub fn batch_rules(&self, transaction: BatchTransaction) -> BatchRules {
@@ -47,13 +58,15 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            kill_switch_cooldown: chrono::Duration::minutes(5),
-            max_batch: 64,
-            queue_workers: 1,
-            queue_batch: 50,
-            stream_caps: StreamCaps::default(),
-            item_cap: 10_000,
-            queue_pending_cap: DEFAULT_QUEUE_PENDING_CAP,
+            kill_switch_cooldown: chrono::Duration::seconds(
+                Self::DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS,
+            ),
+            max_batch: Self::DEFAULT_MAX_BATCH,
+            queue_workers: Self::DEFAULT_QUEUE_WORKERS,
+            queue_batch: Self::DEFAULT_QUEUE_BATCH,
+            stream_caps: StreamCaps::DEFAULT,
+            item_cap: Self::DEFAULT_ITEM_CAP,
+            queue_pending_cap: Self::DEFAULT_QUEUE_PENDING_CAP,
         }
     }
 }

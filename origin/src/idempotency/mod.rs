@@ -7,10 +7,12 @@
 //! a repeat while the first is still running gets `409` with `Retry-After`.
 
 mod key;
+mod key_state;
 pub mod partitions;
 pub mod replay;
 pub mod retention;
 mod store;
 
 pub use key::{fingerprint, IdempotencyKey, KeyUse, HEADER, REPLAYED_HEADER, RETENTION_HOURS};
+pub use key_state::KeyState;
 pub use store::{claim, lock_id, lookup_since, record, Claim, StoredResponse};

@@ -4,7 +4,10 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
-use super::key::{KeyUse, RETENTION_HOURS};
+use super::{
+    key::{KeyUse, RETENTION_HOURS},
+    key_state::KeyState,
+};
 
 /// The answer given the first time, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,16 +56,20 @@ pub fn lookup_since() -> DateTime<Utc> {
 
 impl Claim {
     /// A row of the database's `settle_idempotency_keys`; `None` for an order without a key.
-    pub fn from_settled(state: &str, status: Option<i16>, body: Option<Vec<u8>>) -> Option<Self> {
+    pub fn from_settled(
+        state: KeyState,
+        status: Option<i16>,
+        body: Option<Vec<u8>>,
+    ) -> Option<Self> {
         Some(match state {
-            "fresh" => Self::Fresh,
-            "in_flight" => Self::InFlight,
-            "reused" => Self::Mismatch,
-            "replay" => Self::Replay(StoredResponse {
+            KeyState::Fresh => Self::Fresh,
+            KeyState::InFlight => Self::InFlight,
+            KeyState::Reused => Self::Mismatch,
+            KeyState::Replay => Self::Replay(StoredResponse {
                 status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
                 body: body.unwrap_or_default(),
             }),
-            _ => return None,
+            KeyState::None => return None,
         })
     }
 }
@@ -70,7 +77,7 @@ impl Claim {
 /// Takes the key's lock (without waiting) and reads what it already holds, in one round trip.
 pub async fn claim(conn: &mut PgConnection, key: &KeyUse) -> Result<Claim, sqlx::Error> {
     let row = sqlx::query!(
-        r#"SELECT state AS "state!", response_status, response_body
+        r#"SELECT state AS "state!: KeyState", response_status, response_body
            FROM settle_idempotency_keys($1, $2, $3, $4, $5, $6)"#,
         key.org_id,
         &[lock_id(key)] as &[i64],
@@ -82,7 +89,7 @@ pub async fn claim(conn: &mut PgConnection, key: &KeyUse) -> Result<Claim, sqlx:
     .fetch_one(&mut *conn)
     .await?;
     Ok(
-        Claim::from_settled(&row.state, row.response_status, row.response_body)
+        Claim::from_settled(row.state, row.response_status, row.response_body)
             .unwrap_or(Claim::Fresh),
     )
 }

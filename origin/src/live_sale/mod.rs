@@ -7,8 +7,8 @@
 //!   costs during a quiet hour. So an admin stream (`stream`, `GET /api/admin/events`) carries
 //!   one aggregate a second (`seconds`), never one event per purchase, and the aggregate is
 //!   folded from what every origin process already receives: the database's one stock
-//!   notification per committed batch, which says how many units the batch sold (migration
-//!   `stock_events_count_units_sold`). A purchase itself touches nothing here.
+//!   notification per committed batch, which says how many units the batch sold (`buy_batch` in
+//!   `db/schema.sql`). A purchase itself touches nothing here.
 //! - **Refusals are counted where they happen.** A refused purchase writes nothing, so there is
 //!   no notification to fold: the group committer counts the sold-out and paused orders of each
 //!   batch that had any, and the edge counts what it refuses by itself (its rate limiter's 429s

@@ -1,8 +1,8 @@
 //! One transaction for a whole batch of buys of one item, in one round trip.
 //!
 //! The steps (claims, kill switch, idempotency keys, the item's row lock, first come first
-//! served, the writes) run inside the database's `buy_batch` (see the migration
-//! `purchases_in_one_call`), as the request role so row-level security applies. A batch then
+//! served, the writes) run inside the database's `buy_batch` (its current body is in
+//! `db/schema.sql`), as the request role so row-level security applies. A batch then
 //! costs one round trip whatever its size, and the item row is locked only while the database
 //! itself works: a lone buyer is faster than with the simple per-purchase transaction, and
 //! under load the row lock is never held across the network. Requests that cannot proceed (a
@@ -17,6 +17,7 @@ use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{
+    batch_outcome::BatchOutcome,
     key_records::{self, outcome_of_claim, KeyColumns},
     order::{BuyOrder, Outcome},
     queue::enqueue,
@@ -205,7 +206,7 @@ pub async fn buy_item<'c>(
     let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
     let columns = KeyColumns::of(orders);
     let rows = sqlx::query!(
-        r#"SELECT n AS "n!", outcome AS "outcome!", available, response_status, response_body,
+        r#"SELECT n AS "n!", outcome AS "outcome!: BatchOutcome", available, response_status, response_body,
                   paused_reason, paused_until
            FROM buy_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
         Scope::service(org_id).claims_json,
@@ -236,25 +237,31 @@ pub async fn buy_item<'c>(
         else {
             continue;
         };
-        decisions[i] = match row.outcome.as_str() {
-            "confirmed" => Decision::Confirmed {
+        decisions[i] = match row.outcome {
+            BatchOutcome::Confirmed => Decision::Confirmed {
                 order_id: order_ids[i],
                 response: confirmed[i].take().unwrap_or_default(),
             },
-            "out_of_stock" => Decision::OutOfStock {
+            BatchOutcome::OutOfStock => Decision::OutOfStock {
                 available: row.available.unwrap_or(0),
             },
-            "unknown_item" => Decision::UnknownItem,
-            "paused" => Decision::Answered(Outcome::Paused(Paused::from_switch(
+            BatchOutcome::UnknownItem => Decision::UnknownItem,
+            BatchOutcome::Paused => Decision::Answered(Outcome::Paused(Paused::from_switch(
                 row.paused_reason,
                 row.paused_until,
                 now,
             ))),
-            state => Decision::Answered(
-                Claim::from_settled(state, row.response_status, row.response_body)
-                    .and_then(outcome_of_claim)
-                    .unwrap_or(Outcome::KeyInFlight),
-            ),
+            by_key @ (BatchOutcome::Replay | BatchOutcome::Reused | BatchOutcome::InFlight) => {
+                Decision::Answered(
+                    by_key
+                        .answered_by_key()
+                        .and_then(|state| {
+                            Claim::from_settled(state, row.response_status, row.response_body)
+                        })
+                        .and_then(outcome_of_claim)
+                        .unwrap_or(Outcome::KeyInFlight),
+                )
+            }
         };
     }
     Ok(Sold {

@@ -6,8 +6,8 @@
 //! task of its own, so a batch finishes and every answer is decided even if a caller hangs up.
 //!
 //! An item's lane runs up to `ITEM_DRIVERS` batches at once: a batch that fits the stock writes
-//! its orders before it takes the item's row lock (see the migration
-//! `overlapping_batches_of_an_item`): while one batch commits (its WAL flush holds the lock) and
+//! its orders before it takes the item's row lock (see `buy_batch` in
+//! `db/schema.sql`): while one batch commits (its WAL flush holds the lock) and
 //! the next waits for the lock, a third writes its orders, so one item's sales use more than one
 //! database core (on two cores, three drivers measured ~15 % faster than two). They overlap
 //! only while the stock the last batch left covers every unit in flight plus the next batch:

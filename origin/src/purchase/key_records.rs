@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::order::{BuyOrder, Outcome};
-use crate::idempotency::{lock_id, lookup_since, Claim};
+use crate::idempotency::{lock_id, lookup_since, Claim, KeyState};
 
 /// Positions of the orders that go to the database: every order without a key and the first
 /// use of each key.
@@ -60,7 +60,7 @@ pub(super) async fn settle(
 ) -> Result<Vec<Option<Outcome>>, sqlx::Error> {
     let columns = KeyColumns::of(orders);
     let rows = sqlx::query!(
-        r#"SELECT n AS "n!", state AS "state!", response_status, response_body
+        r#"SELECT n AS "n!", state AS "state!: KeyState", response_status, response_body
            FROM settle_idempotency_keys($1, $2, $3, $4, $5, $6)"#,
         org_id,
         &columns.lock_ids as &[Option<i64>],
@@ -77,7 +77,7 @@ pub(super) async fn settle(
             .ok()
             .and_then(|i| outcomes.get_mut(i));
         if let Some(slot) = slot {
-            *slot = Claim::from_settled(&row.state, row.response_status, row.response_body)
+            *slot = Claim::from_settled(row.state, row.response_status, row.response_body)
                 .and_then(outcome_of_claim);
         }
     }

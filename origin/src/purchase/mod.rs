@@ -7,6 +7,7 @@
 //! `Prefer: respond-async` buys are stored in a queue table instead and applied by the same
 //! engine from `queue` workers; `status` answers where a queued purchase stands.
 
+mod batch_outcome;
 pub mod buy;
 mod engine;
 mod group_commit;

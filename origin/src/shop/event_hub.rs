@@ -85,12 +85,17 @@ pub struct StreamCaps {
     pub per_shop: usize,
 }
 
+impl StreamCaps {
+    /// Also the command line's defaults (`EVENT_STREAMS_PER_USER`, `EVENT_STREAMS_PER_SHOP`).
+    pub const DEFAULT: Self = Self {
+        per_user: 3,
+        per_shop: 5_000,
+    };
+}
+
 impl Default for StreamCaps {
     fn default() -> Self {
-        Self {
-            per_user: 3,
-            per_shop: 5_000,
-        }
+        Self::DEFAULT
     }
 }
 

@@ -1,14 +1,14 @@
 //! Listing a shop's inventory (public; cached at the edge for a second). Reads go to the replica
 //! when there is one (see `db::replica`).
 //!
-//! The list comes a page at a time (`limit`, at most `MAX_PAGE_ITEMS`), in (name, id) order,
+//! The list comes a page at a time (`limit`, at most `INVENTORY_PAGE.max`), in (name, id) order,
 //! resuming after the item named by the `after` cursor: no request makes the database, the
 //! origin or the edge carry a whole shop, however large it grows. Cursors are sealed
 //! (`api::cursor`), so a made-up `after` is refused here as at the edge, and a page is only
 //! ever asked for after an item the shop listed.
 
 use api::{
-    inventory::{InventoryList, Item, DEFAULT_PAGE_ITEMS, MAX_PAGE_ITEMS},
+    inventory::{InventoryList, Item, INVENTORY_PAGE},
     Problem,
 };
 use axum::{
@@ -61,12 +61,9 @@ pub async fn list_items(
     let Query(page) = page.map_err(|_| {
         ApiError::Malformed("limit must be a whole number and after a cursor".into())
     })?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    if !(1..=MAX_PAGE_ITEMS).contains(&limit) {
-        return Err(ApiError::Malformed(format!(
-            "limit must be between 1 and {MAX_PAGE_ITEMS}"
-        )));
-    }
+    let limit = INVENTORY_PAGE
+        .check(page.limit)
+        .map_err(ApiError::Malformed)?;
     let after = page
         .after
         .map(|cursor| state.cursors.open(tenant.0, &cursor))
