@@ -45,6 +45,41 @@ pub const BOUND_HEADERS: [&str; 8] = [
 
 const VERSION: &str = "v1";
 
+/// The values of `BOUND_HEADERS` a request carries, read once (each side reads its own header
+/// type: the Worker's `Headers`, the origin's `HeaderMap`).
+#[derive(Debug, Clone, Default)]
+pub struct BoundHeaders(Vec<(&'static str, Option<String>)>);
+
+impl BoundHeaders {
+    /// `value_of(name)` for every bound header.
+    pub fn read(value_of: impl Fn(&str) -> Option<String>) -> Self {
+        Self(
+            BOUND_HEADERS
+                .iter()
+                .map(|name| (*name, value_of(name)))
+                .collect(),
+        )
+    }
+
+    /// The value of bound header `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(bound, _)| *bound == name)
+            .and_then(|(_, value)| value.as_deref())
+    }
+}
+
+/// Whether `host` (a URL's host, IPv6 in brackets or not) is this machine: where plain `http://`
+/// is acceptable for development, and nowhere else.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The key proofs are made and checked with.
 #[derive(Clone)]
 pub struct EdgeProofKey(Hmac<Sha256>);
@@ -231,5 +266,20 @@ mod tests {
             key.check(None, request(b""), lookup, 1_000_000),
             Err(ProofError::Missing)
         );
+    }
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for host in ["localhost", "127.0.0.1", "127.8.9.1", "[::1]", "::1"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "10.0.0.1",
+            "[2001:db8::1]",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

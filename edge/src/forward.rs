@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use api::{
-    edge_proof::{self, ProvedRequest},
+    edge_proof::{self, is_loopback_host, BoundHeaders, ProvedRequest},
     headers,
     token::{
         edge_claims::{self, Binding},
@@ -97,12 +97,7 @@ pub fn origin_url_is_private(env: &Env) -> bool {
             let Ok(url) = Url::parse(&raw) else {
                 return false;
             };
-            let host = url.host_str().unwrap_or_default();
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
+            let loopback = is_loopback_host(url.host_str().unwrap_or_default());
             url.scheme() == "https" || (url.scheme() == "http" && loopback)
         })
     })
@@ -143,16 +138,8 @@ pub fn signed(
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
         };
-        let bound: Vec<(&str, Option<String>)> = edge_proof::BOUND_HEADERS
-            .iter()
-            .map(|name| (*name, outbound.get(name).ok().flatten()))
-            .collect();
-        let header = |name: &str| {
-            bound
-                .iter()
-                .find(|(bound_name, _)| *bound_name == name)
-                .and_then(|(_, value)| value.as_deref())
-        };
+        let bound = BoundHeaders::read(|name| outbound.get(name).ok().flatten());
+        let header = |name: &str| bound.get(name);
         let request = ProvedRequest {
             method: method.as_ref(),
             path_and_query: &path_and_query,

@@ -181,12 +181,7 @@ fn static_only(env: &Env) -> Result<Rc<TokenVerifier>, KeysError> {
 /// signs every shop's admin tokens.
 fn check_key_set_url(raw: &str) -> Result<(), String> {
     let url = Url::parse(raw).map_err(|e| format!("JWT_JWKS_URL: {e}"))?;
-    let host = url.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = api::edge_proof::is_loopback_host(url.host_str().unwrap_or_default());
     if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
         Ok(())
     } else {

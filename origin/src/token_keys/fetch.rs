@@ -12,7 +12,10 @@
 
 use std::{error::Error as _, time::Duration};
 
-use api::token::key_refresh::{freshness, FETCH_DEADLINE, MAX_JWKS_BYTES};
+use api::{
+    edge_proof::is_loopback_host,
+    token::key_refresh::{freshness, FETCH_DEADLINE, MAX_JWKS_BYTES},
+};
 
 /// Where the provider publishes its keys (`JWT_JWKS_URL`).
 #[derive(Debug, Clone)]
@@ -49,7 +52,9 @@ impl KeySetUrl {
     pub fn trusting(url: String, extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
         let parsed = reqwest::Url::parse(&url)?;
         anyhow::ensure!(
-            parsed.scheme() == "https" || (parsed.scheme() == "http" && is_loopback(&parsed)),
+            parsed.scheme() == "https"
+                || (parsed.scheme() == "http"
+                    && is_loopback_host(parsed.host_str().unwrap_or_default())),
             "JWT_JWKS_URL must be https:// (plain http:// only to a loopback address): a key set \
              read in the clear can be swapped on the way"
         );
@@ -108,18 +113,6 @@ impl KeySetUrl {
 }
 
 /// `err` and its causes, outermost first.
-/// `localhost` or a loopback address: a provider on the same machine, as in development.
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn chain(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();

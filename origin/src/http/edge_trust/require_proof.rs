@@ -6,7 +6,7 @@
 //! The origin still checks every token itself, or the claims the edge sealed for this request:
 //! the proof says where the request came from, not who is calling.
 
-use api::edge_proof::{ProofError, ProvedRequest, BOUND_HEADERS, HEADER};
+use api::edge_proof::{BoundHeaders, ProofError, ProvedRequest, HEADER};
 use axum::{
     body::Body,
     extract::{OriginalUri, Request, State},
@@ -39,16 +39,8 @@ pub async fn require_proof(
         .map_or("/", |pq| pq.as_str());
     // Every value of a bound header, joined as the Fetch API joins them when the edge reads
     // its own headers: a line added on the way is a mismatch, not an unproved extra.
-    let bound: Vec<(&str, Option<String>)> = BOUND_HEADERS
-        .iter()
-        .map(|name| (*name, joined(&parts.headers, name)))
-        .collect();
-    let header = |name: &str| {
-        bound
-            .iter()
-            .find(|(bound_name, _)| *bound_name == name)
-            .and_then(|(_, value)| value.as_deref())
-    };
+    let bound = BoundHeaders::read(|name| joined(&parts.headers, name));
+    let header = |name: &str| bound.get(name);
     let proved = ProvedRequest {
         method: parts.method.as_str(),
         path_and_query,
