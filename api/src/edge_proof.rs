@@ -9,7 +9,7 @@
 //!   claims, idempotency key or request id breaks the MAC;
 //! - nothing after `WINDOW_SECONDS`: the origin refuses older proofs (and ones from the future);
 //! - not send it again within the window: the origin remembers the proofs it accepted for the
-//!   window (`origin::http::middleware::edge_proof`) and refuses a second use;
+//!   window (`origin::web::edge_trust`) and refuses a second use;
 //! - not turn it into sealed claims or write positions: those are MACs under other derived keys,
 //!   and HMAC does not reveal its key.
 //!
@@ -21,8 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     edge_key::EdgeSecret,
-    headers::{REQUEST_ID, WRITE_LSN},
-    token::edge_claims,
+    headers::{EDGE_CLAIMS, REQUEST_ID, WRITE_LSN},
 };
 
 /// The header the proof travels in.
@@ -34,7 +33,7 @@ pub const WINDOW_SECONDS: i64 = 5;
 /// Headers the origin acts on, bound by the proof (an absent one is bound as absent).
 pub const BOUND_HEADERS: [&str; 8] = [
     REQUEST_ID,
-    edge_claims::HEADER,
+    EDGE_CLAIMS,
     "authorization",
     "idempotency-key",
     "prefer",

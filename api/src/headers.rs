@@ -35,6 +35,9 @@ pub const CF_CONNECTING_IP: &str = "cf-connecting-ip";
 /// with it; a read that sends it back is served only by a database that has replayed that write,
 /// so a client always sees its own writes even when reads go to a replica.
 pub const WRITE_LSN: &str = "x-write-lsn";
+/// The caller's claims as the edge verified them, sealed to the request
+/// (`token::edge_claims`).
+pub const EDGE_CLAIMS: &str = "x-edge-claims";
 /// The same position as a cookie, so browsers get read-your-writes without any code.
 pub const WRITE_LSN_COOKIE: &str = "furnitureops_write_lsn";
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context;
 use api::token::{KeyAlgorithm, KeySet, Role, TokenVerifier};
 use origin::{
+    events::hub::StreamCaps,
     operator::dev_tokens::{mint_token, TokenRequest},
-    shop::event_hub::StreamCaps,
     AppState, Settings,
 };
 use sqlx::PgPool;

@@ -4,11 +4,27 @@
 //! checks the bearer token itself (the origin may be reached directly), runs its SQL inside a
 //! transaction that carries the caller's claims, and answers refusals as problem+json.
 //! `app(state)` builds the whole router so tests serve exactly what production serves.
+//!
+//! The folders are layers; each uses only the ones listed before it (the test
+//! `module_layering` holds this, and `AppState` is the one type every layer may name):
+//!
+//! 1. `observability`: logs, metrics, traces, the request id.
+//! 2. `db`: pools, tenant-scoped transactions, replica positions, the migrations.
+//! 3. `web`: the bottom web layer the features use: the one error type and its problem+json,
+//!    the extractors (caller, JSON body, read-after position), the edge's proof, write
+//!    positions, and the types the OpenAPI annotations share.
+//! 4. `events`: the process's fan-out of committed facts (`LISTEN`/`NOTIFY`) and their payloads.
+//! 5. The features, each with its handlers: `token_keys`, `idempotency`, `live_sale`,
+//!    `admin`, `kill_switch`, `purchase`, `shop`, `operator`.
+//! 6. `config`: the command line and environment, turned into each layer's settings.
+//! 7. `app`: the composition: the state, the router, the middleware stack, the OpenAPI
+//!    document, the probes, and `serve`.
 
 pub mod admin;
+pub mod app;
 pub mod config;
 pub mod db;
-pub mod http;
+pub mod events;
 pub mod idempotency;
 pub mod kill_switch;
 pub mod live_sale;
@@ -17,84 +33,16 @@ pub mod operator;
 pub mod purchase;
 pub mod shop;
 pub mod token_keys;
+pub mod web;
 
-use std::future::Future;
-
-use axum::Router;
-use tokio::net::TcpListener;
-
-pub use http::{
-    error::ApiError,
-    state::{AppState, Settings},
+pub use app::{
+    serve::{serve, serve_split},
+    state::AppState,
 };
+pub use config::Settings;
+pub use web::error::ApiError;
 
 /// The origin's HTTP application.
-pub fn app(state: AppState) -> Router {
-    http::router::router(state)
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then drains in-flight requests.
-///
-/// Alongside the HTTP server it runs the process's event listener, the publication of its
-/// refusal counts and its queue workers; they stop with it (a worker stopped mid-batch rolls back, and the rows wait for the next claim).
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_split(listener, None, state, shutdown).await
-}
-
-/// Like `serve`; with `operations` given, the probes, `/metrics` and `/openapi.json` are served
-/// there only, and `listener` serves the tenant API alone (`OPS_LISTEN_ADDR`).
-pub async fn serve_split(
-    listener: TcpListener,
-    operations: Option<TcpListener>,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let upkeep = tokio::spawn(observability::recorder::run_upkeep());
-    let mut background = tokio::task::JoinSet::new();
-    // Background work has connections of its own, so it never takes one a request is waiting for.
-    let listen_db = state
-        .session_db
-        .clone()
-        .unwrap_or_else(|| db::side_pool(&state.db, 1, db::BACKGROUND_ACQUIRE_TIMEOUT));
-    background.spawn(state.events.clone().listen(listen_db));
-    // Refusal counts go out once a second, and only when there were any: the connection is
-    // made the first time.
-    let publish_db = db::side_pool(&state.db, 1, db::BACKGROUND_ACQUIRE_TIMEOUT);
-    background.spawn(state.refusals.clone().publish_every_second(publish_db));
-    if state.settings.queue_workers > 0 {
-        let workers = db::side_pool(
-            &state.db,
-            state.settings.queue_workers,
-            db::BACKGROUND_ACQUIRE_TIMEOUT,
-        );
-        for _ in 0..state.settings.queue_workers {
-            background.spawn(purchase::queue::run_worker(
-                workers.clone(),
-                state.settings.queue_batch,
-            ));
-        }
-    }
-    let public_routes = match operations {
-        Some(operations) => {
-            let ops = http::router::routes(state.clone(), http::router::Routes::Operations);
-            let ops = axum::serve(operations, ops);
-            background.spawn(async move {
-                if let Err(err) = ops.await {
-                    tracing::error!(error = %err, "the operations listener stopped");
-                }
-            });
-            http::router::Routes::Api
-        }
-        None => http::router::Routes::Everything,
-    };
-    let served = axum::serve(listener, http::router::routes(state, public_routes))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    background.shutdown().await;
-    upkeep.abort();
-    served
+pub fn app(state: AppState) -> axum::Router {
+    app::router::router(state)
 }

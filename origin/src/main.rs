@@ -10,8 +10,9 @@ use anyhow::Context;
 use api::token::{KeyAlgorithm, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use origin::{
+    config::pools,
     config::{DatabaseArgs, ServeArgs, TokenArgs},
-    db::{self, pools, PoolLimits},
+    db::{self, PoolLimits},
     idempotency::retention,
     kill_switch,
     observability::telemetry,

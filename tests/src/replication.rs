@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use origin::db::{self, pools, AppRole, PoolLimits, MIGRATOR};
+use origin::db::{self, AppRole, PoolLimits, MIGRATOR};
 use sqlx::PgPool;
 
 use crate::{
@@ -121,7 +121,7 @@ pub fn unreachable_replica(owner: &PgPool) -> PgPool {
         user: "furnitureops_app".to_owned(),
         password: None,
     };
-    pools::connect_lazily(
+    db::connect_lazily(
         role.connect_options(&owner.connect_options()).port(port),
         PoolLimits {
             max_connections: 2,

@@ -1,7 +1,7 @@
 //! One shop behind a running origin and Worker: where most tests start.
 
 use api::token::Role;
-use origin::{http::state::Settings, AppState};
+use origin::{AppState, Settings};
 use reqwest::RequestBuilder;
 use serde_json::json;
 use sqlx::PgPool;

@@ -1,7 +1,7 @@
 //! Two shops behind one origin and one Worker: where tests of what one shop must never see of
 //! the other, or of per-shop settings, start.
 
-use origin::{http::state::Settings, AppState};
+use origin::{AppState, Settings};
 use serde_json::Value;
 use sqlx::PgPool;
 

@@ -20,7 +20,7 @@ use e2e::{
     origin_server::app_pool, sse::SseReader, tokens::claims, Edge, EdgeConfig, OriginServer, Shop,
     TestKeys,
 };
-use origin::{shop::event_hub::StreamCaps, AppState, Settings};
+use origin::{events::hub::StreamCaps, AppState, Settings};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;

@@ -14,7 +14,6 @@ use e2e::{OriginServer, Shop, TestKeys};
 use futures::{stream::FuturesUnordered, StreamExt};
 use origin::{
     config::operations::OpsSettings,
-    db::pools,
     db::{self, AppRole, PoolLimits},
     AppState,
 };
@@ -47,7 +46,7 @@ async fn origin_with(db: &PgPool, limits: Limits) -> (Shop, String, OriginServer
         user: "furnitureops_app".to_owned(),
         password: None,
     };
-    let options = pools::with_statement_timeout(
+    let options = origin::db::with_statement_timeout(
         role.connect_options(&db.connect_options()),
         limits.statement_timeout,
     );

@@ -16,7 +16,7 @@ use e2e::{
     origin_server::app_pool, sse::SseReader, Edge, EdgeConfig, OriginServer, Shop, Stage, TestKeys,
 };
 use futures::future::join_all;
-use origin::{config::operations::OpsSettings, http::state::Settings, AppState};
+use origin::{config::operations::OpsSettings, AppState, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;

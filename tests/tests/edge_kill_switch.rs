@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use api::{token::Role, Problem, ProblemKind};
 use e2e::{rate_limit_fields, wait, Stage};
-use origin::http::state::Settings;
+use origin::Settings;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -11,7 +11,7 @@ use api::{
     Problem, ProblemKind,
 };
 use e2e::{sse::SseReader, tokens::claims, Stage};
-use origin::{shop::event_hub::StreamCaps, Settings};
+use origin::{events::hub::StreamCaps, Settings};
 use reqwest::StatusCode;
 use sqlx::PgPool;
 

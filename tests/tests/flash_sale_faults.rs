@@ -127,7 +127,7 @@ async fn a_queue_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
     let keys = TestKeys::new();
     let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 30)]).await;
     // No workers inside the server: this test runs them by hand.
-    let settings = origin::http::state::Settings {
+    let settings = origin::Settings {
         queue_workers: 0,
         ..Default::default()
     };

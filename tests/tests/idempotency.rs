@@ -6,9 +6,9 @@ use api::{purchase::Order, token::Role, Problem, ProblemKind};
 use chrono::{Duration, Utc};
 use e2e::{EdgeConfig, Shop, Stage};
 use origin::{
-    http::state::Settings,
     idempotency::{self, partitions, IdempotencyKey, KeyUse},
     purchase::{apply_batch, BuyOrder, Lane},
+    Settings,
 };
 use reqwest::StatusCode;
 use serde_json::json;

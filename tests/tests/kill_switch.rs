@@ -5,7 +5,7 @@
 
 use api::{token::Role, Problem, ProblemKind};
 use e2e::Stage;
-use origin::http::state::Settings;
+use origin::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -8,7 +8,7 @@
 
 use api::{Problem, ProblemKind};
 use e2e::{rate_limit_fields, EdgeConfig, Shop, Stage};
-use origin::http::state::Settings;
+use origin::Settings;
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;

@@ -1,11 +1,16 @@
-//! The origin's modules import each other without a ring.
+//! Each crate's modules import each other without a ring, and origin's folders stack as layers.
 //!
 //! A ring of imports is what makes a crate hard to change: no module in it can be understood,
-//! tested or moved without the others. This test reads every file of `origin/src`, collects
-//! what each one names of the crate (`use crate::...`, `super::...`, paths in code and in macro
-//! arguments), resolves each name to the file that defines that module, and fails on any set of
-//! files that reach each other. Edges into `http/state.rs`, which defines `AppState`, are the
-//! one allowance: every handler takes the state, and the state holds what features run.
+//! tested or moved without the others. This test reads every file of `api/src`, `edge/src` and
+//! `origin/src`, collects what each one names of its crate (`use crate::...`, `super::...`,
+//! paths in code and in macro arguments), resolves each name to the file that defines that
+//! module, and fails on any set of files that reach each other. It then folds each file into
+//! its top-level folder (`purchase/engine.rs` into `purchase`; `lib.rs` stays the crate root)
+//! and fails on any set of folders that reach each other: a folder is a layer, and a layer may
+//! only use the ones below it.
+//!
+//! Edges into origin's `app/state.rs`, which defines `AppState`, are the one allowance: every
+//! handler and extractor takes the state, and the state holds what the features run.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -16,11 +21,61 @@ use proc_macro2::{TokenStream, TokenTree};
 use syn::visit::Visit;
 
 /// The module that defines `AppState`: edges into it are allowed.
-const STATE_MODULE: &str = "http::state";
+const STATE_MODULE: &str = "app::state";
 
 #[test]
-fn origin_modules_import_each_other_without_a_ring() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../origin/src");
+fn api_files_import_each_other_without_a_ring() {
+    assert_no_rings("api files", &file_graph("api"));
+}
+
+#[test]
+fn edge_files_import_each_other_without_a_ring() {
+    assert_no_rings("edge files", &file_graph("edge"));
+}
+
+#[test]
+fn origin_files_import_each_other_without_a_ring() {
+    assert_no_rings("origin files", &file_graph("origin"));
+}
+
+#[test]
+fn api_folders_stack_as_layers() {
+    assert_no_rings("api folders", &folder_graph(&file_graph("api")));
+}
+
+#[test]
+fn edge_folders_stack_as_layers() {
+    assert_no_rings("edge folders", &folder_graph(&file_graph("edge")));
+}
+
+#[test]
+fn origin_folders_stack_as_layers() {
+    let folders = folder_graph(&file_graph("origin"));
+    // The two ends of the stack, so a rename cannot turn this check into one of nothing.
+    for layer in ["web", "app"] {
+        assert!(
+            folders.contains_key(layer),
+            "origin has no `{layer}` folder"
+        );
+    }
+    let above_app: Vec<&String> = folders
+        .iter()
+        .filter(|(folder, uses)| !folder.is_empty() && uses.contains("app"))
+        .map(|(folder, _)| folder)
+        .collect();
+    assert!(
+        above_app.is_empty(),
+        "folders that use the composition layer `app` beyond its state: {above_app:?}"
+    );
+    assert_no_rings("origin folders", &folders);
+}
+
+/// Which modules of `crate_dir/src` each module imports (itself and the state left out).
+fn file_graph(crate_dir: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(crate_dir)
+        .join("src");
     let modules = modules_of(&src);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, file) in &modules {
@@ -38,9 +93,29 @@ fn origin_modules_import_each_other_without_a_ring() {
     }
     assert!(
         graph.values().any(|targets| !targets.is_empty()),
-        "the scan found no imports at all: the test reads the wrong folder"
+        "the scan of {crate_dir} found no imports at all: the test reads the wrong folder"
     );
-    let rings: Vec<Vec<String>> = strongly_connected(&graph)
+    graph
+}
+
+/// The file graph with every module folded into its top-level folder (or file).
+fn folder_graph(files: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |module: &str| module.split("::").next().unwrap_or_default().to_owned();
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in files {
+        let uses = folders.entry(top(from)).or_default();
+        uses.extend(
+            targets
+                .iter()
+                .map(|target| top(target))
+                .filter(|target| *target != top(from)),
+        );
+    }
+    folders
+}
+
+fn assert_no_rings(what: &str, graph: &BTreeMap<String, BTreeSet<String>>) {
+    let rings: Vec<Vec<String>> = strongly_connected(graph)
         .into_iter()
         .filter(|component| component.len() > 1)
         .collect();
@@ -56,12 +131,12 @@ fn origin_modules_import_each_other_without_a_ring() {
                         .map(move |to| format!("    {} -> {to}", shown(from)))
                 })
                 .collect();
-            format!("  ring of {} modules:\n{}", ring.len(), edges.join("\n"))
+            format!("  ring of {}:\n{}", ring.len(), edges.join("\n"))
         })
         .collect();
     assert!(
         rings.is_empty(),
-        "modules that import each other (directly or in a ring):\n{}",
+        "{what} that import each other (directly or in a ring):\n{}",
         report.join("\n")
     );
 }
@@ -82,6 +157,21 @@ fn a_ring_is_found_when_there_is_one() {
         rings,
         vec![vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]]
     );
+}
+
+#[test]
+fn folders_that_use_each_other_through_files_form_a_ring() {
+    // No file ring: x::a -> y::b -> x::c. The folders x and y still use each other.
+    let files = BTreeMap::from([
+        ("x::a".to_owned(), BTreeSet::from(["y::b".to_owned()])),
+        ("y::b".to_owned(), BTreeSet::from(["x::c".to_owned()])),
+        ("x::c".to_owned(), BTreeSet::new()),
+    ]);
+    let rings: Vec<_> = strongly_connected(&folder_graph(&files))
+        .into_iter()
+        .filter(|c| c.len() > 1)
+        .collect();
+    assert_eq!(rings, vec![vec!["x".to_owned(), "y".to_owned()]]);
 }
 
 fn shown(module: &str) -> &str {

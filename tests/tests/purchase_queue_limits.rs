@@ -7,7 +7,7 @@
 
 use api::token::Role;
 use e2e::{origin_server::app_pool, Shop, TwoShops};
-use origin::{http::state::Settings, purchase::queue::drain_once};
+use origin::{purchase::queue::drain_once, Settings};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;

@@ -7,7 +7,7 @@
 
 use api::headers::{CORRELATION_ID, EDGE_CACHE, REQUEST_ID, TRACEPARENT, TRACESTATE};
 use e2e::{EdgeConfig, Shop, Stage};
-use origin::http::state::Settings;
+use origin::Settings;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;

@@ -260,7 +260,7 @@ async fn a_handler_panic_answers_500_problem_json_and_is_logged_with_the_request
     let state = AppState::new(app_pool(&db).await, keys.verifier());
     // The product's request layers around one route that panics: no such route exists in the
     // product, so the test builds it here.
-    let app = origin::http::router::with_request_layers(
+    let app = origin::app::router::with_request_layers(
         Router::new().route(
             "/shelf",
             get(|| async {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{
     claim_path::{ClaimPath, ClaimPathError},
     claims::{AppMetadata, Audience, Role, TokenClaims},
-    verify::TokenError,
+    error::TokenError,
 };
 
 /// Supabase's layout, the product's own.

@@ -24,7 +24,7 @@ use super::{claim_map::Acceptance, claims::TokenClaims, verify::VerifiedToken};
 use crate::edge_key::{self, EdgeSecret};
 
 /// The header the sealed claims travel in.
-pub const HEADER: &str = "x-edge-claims";
+pub const HEADER: &str = crate::headers::EDGE_CLAIMS;
 
 /// How long a seal is honoured: one edge-to-origin hop plus clock skew between them.
 pub const LIFETIME_SECONDS: i64 = 5;

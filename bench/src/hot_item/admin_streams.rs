@@ -25,10 +25,10 @@ use api::{
     token::{KeyAlgorithm, KeySet, Role, TokenVerifier},
 };
 use origin::{
-    http::state::{AppState, Settings},
+    events::hub::{EventObserver, ShopEvent, StockEvent, StreamCaps},
     live_sale::seconds::SaleWatch,
     operator::dev_tokens::{mint_token, TokenRequest},
-    shop::event_hub::{EventObserver, ShopEvent, StockEvent, StreamCaps},
+    AppState, Settings,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -34,9 +34,9 @@ use super::{
     Bench, ISSUER,
 };
 use origin::{
-    http::middleware::request_id,
-    http::state::{AppState, Settings},
+    observability::request_id,
     operator::dev_tokens::{mint_token, TokenRequest},
+    AppState, Settings,
 };
 
 impl Bench {

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use origin::{
     db::{self, Scope},
-    http::{caller::Caller, error::ApiError},
     idempotency,
     purchase::buy::checked_order,
+    web::{caller::Caller, error::ApiError},
     AppState,
 };
 

@@ -32,11 +32,11 @@ use super::{
     Bench, Options, ISSUER,
 };
 use origin::{
-    http::state::{AppState, Settings},
     operator::{
         dev_tokens::{mint_token, TokenRequest},
         signing_keys,
     },
+    AppState, Settings,
 };
 
 /// Which algorithms' runs to add to the HTTP level.

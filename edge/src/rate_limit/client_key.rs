@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use api::{headers, token::TokenClaims};
 use worker::Request;
 
-use super::Audience;
+use super::audience::Audience;
 
 /// The bucket of every request whose address is missing or unreadable.
 const UNKNOWN_ADDRESS: &str = "ip:unknown";

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use api::{admin::AUDIT_PAGE, Problem};
 
-use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, Unavailable};
-use crate::{db, http::caller::Admin, http::error::ApiError, http::state::AppState};
+use crate::web::doc_types::{TenantPath, TokenRefusals, Unavailable};
+use crate::{app::state::AppState, db, web::caller::Admin, web::error::ApiError};
 
 /// One change to record.
 #[derive(Debug, Clone)]

@@ -9,13 +9,13 @@ use sqlx::{Postgres, Transaction};
 
 use crate::{
     admin::audit::{self, AuditEntry},
+    app::state::AppState,
     db,
-    http::caller::Caller,
-    http::error::ApiError,
-    http::middleware::request_id,
-    http::state::AppState,
     idempotency::replay::{replay_response, stored_response},
     idempotency::{self, Claim, IdempotencyKey, KeyUse, StoredResponse},
+    observability::request_id,
+    web::caller::Caller,
+    web::error::ApiError,
 };
 
 /// An admin write in progress: its transaction, with the idempotency key already claimed.

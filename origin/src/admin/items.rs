@@ -19,11 +19,11 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable};
+use crate::web::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable};
 use crate::{
-    admin::audit::AuditEntry, admin::guarded_write::AdminWrite, http::caller::Admin,
-    http::error::ApiError, http::json_body::parse_json, http::state::AppState,
-    purchase::STOCK_CHANNEL,
+    admin::audit::AuditEntry, admin::guarded_write::AdminWrite, app::state::AppState,
+    events::channels::STOCK_CHANNEL, web::caller::Admin, web::error::ApiError,
+    web::json_body::parse_json,
 };
 
 /// `POST /api/tenant/{org_id}/admin/items`

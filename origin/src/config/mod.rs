@@ -5,7 +5,9 @@
 
 pub mod operations;
 pub mod pooler;
+pub mod pools;
 mod secrets;
+mod settings;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -20,10 +22,11 @@ use api::token::{
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use settings::Settings;
+
 use crate::{
     db::{AppRole, PoolLimits},
-    http::state::Settings,
-    shop::event_hub::StreamCaps,
+    events::hub::StreamCaps,
     token_keys::{KeySetUrl, TokenKeys},
 };
 use operations::OperationsArgs;
@@ -150,7 +153,7 @@ pub struct ServeArgs {
     pub database_app_password: Option<SecretString>,
     /// The secret the edge Worker holds too (at least 32 bytes): when set, tenant routes need
     /// the edge's proof on every request, and the claims it sealed are trusted
-    /// (`http::edge_trust`). A shorter value, empty included, stops the origin from starting.
+    /// (`web::edge_trust`). A shorter value, empty included, stops the origin from starting.
     #[arg(long, env = "EDGE_SHARED_SECRET", value_parser = secret, hide_env_values = true)]
     pub edge_shared_secret: Option<SecretString>,
     /// Seconds after a kill-switch flip during which it cannot flip back (without `force`).

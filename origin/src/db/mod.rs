@@ -1,8 +1,7 @@
 //! The database: connections and their limits, the embedded migrations, tenant-scoped
-//! transactions (`scope`), the pools `serve` opens (`pools`) and read routing to a replica
-//! (`replica`).
+//! transactions (`scope`) and read routing to a replica (`replica`). Which pools `serve` opens
+//! is configuration (`config::pools`).
 
-pub mod pools;
 pub mod replica;
 pub mod scope;
 
@@ -97,4 +96,38 @@ pub fn side_pool(pool: &PgPool, connections: usize, acquire_timeout: Duration) -
         acquire_timeout,
     )
     .connect_lazy_with((*pool.connect_options()).clone())
+}
+
+/// `options` with a server-side `statement_timeout` (none when `timeout` is `None`).
+pub fn with_statement_timeout(
+    options: PgConnectOptions,
+    timeout: Option<Duration>,
+) -> PgConnectOptions {
+    match timeout {
+        Some(timeout) => {
+            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        }
+        None => options,
+    }
+}
+
+/// A pool that opens its first connection when a request needs one.
+pub fn connect_lazily(options: PgConnectOptions, limits: PoolLimits) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(limits.max_connections)
+        .acquire_timeout(limits.acquire_timeout)
+        .connect_lazy_with(options)
+}
+
+/// Errors that mean "try again shortly" rather than "this request is wrong".
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
+            // 53300 too many connections, 57014 statement timeout.
+            matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+        }),
+        _ => false,
+    }
 }

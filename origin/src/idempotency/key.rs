@@ -4,7 +4,7 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::http::error::ApiError;
+use crate::web::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";

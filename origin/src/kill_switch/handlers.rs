@@ -15,13 +15,13 @@ use serde_json::json;
 use super::switch::{flip, paused, view, Flip, FlipOrder, FlipRequest, SwitchState, SwitchView};
 use crate::{
     admin::{audit::AuditEntry, guarded_write::AdminWrite},
+    app::state::AppState,
     db::{self, Scope},
-    http::{
+    web::{
         caller::{Admin, Tenant},
+        doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable},
         error::ApiError,
         json_body::parse_json,
-        openapi::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable},
-        state::AppState,
     },
 };
 

@@ -5,7 +5,7 @@
 //!
 //! Only the edge may report: the route is served only when the origin shares
 //! `EDGE_SHARED_SECRET` with it (tenant routes then refuse calls without the secret, see
-//! `http::edge_trust`), so nobody else can put counts in an admin's view. The edge
+//! `web::edge_trust`), so nobody else can put counts in an admin's view. The edge
 //! blocks `/api/edge/...` on shop domains, so a shopper cannot make it forward one either. A
 //! report costs the origin a lock and three adds; the counts go out with this process's next
 //! once-a-second publication (`refusal_tally`).
@@ -16,12 +16,14 @@ use api::{
 };
 use axum::{body::Bytes, extract::State, http::StatusCode};
 
-use crate::http::{
-    caller::Tenant,
-    error::ApiError,
-    json_body::parse_json,
-    openapi::doc_types::{TenantPath, TooLarge, Unavailable},
-    state::AppState,
+use crate::{
+    app::state::AppState,
+    web::{
+        caller::Tenant,
+        doc_types::{TenantPath, TooLarge, Unavailable},
+        error::ApiError,
+        json_body::parse_json,
+    },
 };
 
 /// `POST /api/tenant/{org_id}/edge/refusals`

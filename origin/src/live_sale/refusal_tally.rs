@@ -16,23 +16,13 @@ use std::{
 };
 
 use api::live_sale::Refusals;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Channel the once-a-second refusal counts are published on.
-pub const REFUSALS_CHANNEL: &str = "furnitureops_refusals";
+use crate::events::channels::{RefusalCounts, REFUSALS_CHANNEL};
 
 /// How often the counts are published.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-
-/// One shop's refusals as one process counted them: the payload on `REFUSALS_CHANNEL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusalCounts {
-    pub org_id: Uuid,
-    #[serde(flatten)]
-    pub refused: Refusals,
-}
 
 /// This process's refusal counts since they were last published, per shop.
 #[derive(Debug, Clone, Default)]

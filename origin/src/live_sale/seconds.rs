@@ -1,7 +1,7 @@
 //! Per shop, one aggregate a second for the admins watching it: units sold and stock left per
 //! item, refusals by reason.
 //!
-//! `SaleWatch` observes the process's event hub (see `shop::event_hub::EventObserver`), so it
+//! `SaleWatch` observes the process's event hub (see `events::hub::EventObserver`), so it
 //! folds what the listener already receives: one stock notification per committed batch (with
 //! the units it sold), one rejection per decided queued purchase, one refusal count per origin
 //! process and second. A purchase itself touches nothing here. Only shops with an admin stream
@@ -24,8 +24,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::{
-    purchase::queue::OUT_OF_STOCK_REASON,
-    shop::event_hub::{EventObserver, ShopEvent},
+    events::channels::OUT_OF_STOCK_REASON,
+    events::hub::{EventObserver, ShopEvent},
 };
 
 /// How often a watched shop's aggregate is sent.
@@ -176,8 +176,8 @@ async fn tick(watched: Weak<Watched>, org_id: Uuid) {
 mod tests {
     use super::*;
     use crate::{
-        live_sale::refusal_tally::RefusalCounts,
-        shop::event_hub::{PurchaseEvent, StockEvent},
+        events::channels::RefusalCounts,
+        events::hub::{PurchaseEvent, StockEvent},
     };
 
     fn stock(org_id: Uuid, item_id: Uuid, stock: i32, sold: u64) -> ShopEvent {

@@ -16,11 +16,13 @@ use futures::{stream, Stream, StreamExt};
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
 use super::seconds::EVERY;
-use crate::http::{
-    caller::Admin,
-    error::ApiError,
-    openapi::doc_types::{TenantPath, TokenRefusals, Unavailable},
-    state::AppState,
+use crate::{
+    app::state::AppState,
+    web::{
+        caller::Admin,
+        doc_types::{TenantPath, TokenRefusals, Unavailable},
+        error::ApiError,
+    },
 };
 
 /// `GET /api/tenant/{org_id}/admin/events`

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{recorder, request_log::RequestLog, sampling::LogSampling, trace_context};
-use crate::http::middleware::request_id;
+use crate::observability::request_id;
 
 /// The `route` of requests that matched no route (a raw path would explode label counts).
 pub const UNMATCHED_ROUTE: &str = "unmatched";

@@ -3,7 +3,7 @@
 //! Code records with the `metrics` crate's macros (`counter!`, `gauge!`, `histogram!`) and a
 //! name from `names`; the recorder installed here turns them into Prometheus text. To add a
 //! metric: a constant in `names`, a line in `describe`, buckets in `BUCKETS` if it is a
-//! histogram, and a row in the metrics table of `docs/operations.md`. `http::metrics_endpoint` serves them.
+//! histogram, and a row in the metrics table of `docs/operations.md`. `app::metrics_endpoint` serves them.
 
 use std::{sync::OnceLock, time::Duration};
 

@@ -13,15 +13,18 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{engine::Lane, order::BuyOrder};
-use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, TooLarge};
+use super::{
+    engine::Lane,
+    order::{BuyOrder, Outcome},
+};
+use crate::web::doc_types::{TenantPath, TokenRefusals, TooLarge};
 use crate::{
-    http::caller::Caller,
-    http::error::ApiError,
-    http::json_body::parse_json,
-    http::middleware::request_id,
-    http::state::AppState,
-    idempotency::{self, IdempotencyKey, KeyUse},
+    app::state::AppState,
+    idempotency::{self, replay::stored_response, IdempotencyKey, KeyUse},
+    observability::request_id,
+    web::caller::Caller,
+    web::error::ApiError,
+    web::json_body::parse_json,
 };
 
 #[utoipa::path(
@@ -107,4 +110,22 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+/// The HTTP answer to what the batch decided for one buy.
+impl IntoResponse for Outcome {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Final(stored) => stored_response(stored, false),
+            Self::Replay(stored) => stored_response(stored, true),
+            Self::KeyReused => ApiError::KeyReused.into_response(),
+            Self::KeyInFlight => ApiError::KeyInFlight.into_response(),
+            Self::Paused(paused) => ApiError::SalesPaused {
+                reason: paused.reason,
+                retry_after_seconds: paused.retry_after_seconds,
+            }
+            .into_response(),
+            Self::QueueFull { cap } => ApiError::QueueFull { cap }.into_response(),
+        }
+    }
 }

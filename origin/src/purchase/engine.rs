@@ -28,10 +28,6 @@ use crate::{
     kill_switch::Paused,
 };
 
-/// Channel on which committed stock changes are announced (see `shop::events`); `buy_batch` notifies
-/// on it.
-pub const STOCK_CHANNEL: &str = "furnitureops_stock";
-
 /// What a batch is for: buying one item now, or storing buys for the queue workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {

@@ -33,7 +33,7 @@ use super::{
     order::{BuyOrder, Outcome},
 };
 use crate::{
-    http::error::ApiError, live_sale::refusal_tally::RefusalTally, observability::recorder::names,
+    live_sale::refusal_tally::RefusalTally, observability::recorder::names, web::error::ApiError,
 };
 
 type Reply = oneshot::Sender<Result<Outcome, Arc<sqlx::Error>>>;

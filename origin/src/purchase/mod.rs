@@ -18,7 +18,7 @@ pub mod status;
 
 pub use engine::{
     apply_batch, apply_batch_in, buy_item, Applied, BatchRules, BatchTransaction, Decision, Lane,
-    Sold, DEFAULT_QUEUE_PENDING_CAP, STOCK_CHANNEL,
+    Sold, DEFAULT_QUEUE_PENDING_CAP,
 };
 pub use group_commit::GroupCommitter;
 pub use order::{BuyOrder, Outcome};

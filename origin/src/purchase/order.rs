@@ -4,12 +4,9 @@ use api::{
     purchase::{Order, OrderStatus},
     Problem, ProblemKind,
 };
-use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::{
-    http::error::ApiError,
-    idempotency::replay::stored_response,
     idempotency::{KeyUse, StoredResponse},
     kill_switch::Paused,
 };
@@ -93,23 +90,6 @@ impl Outcome {
                     .map(|o| o.order_id)
             }
             _ => None,
-        }
-    }
-}
-
-impl IntoResponse for Outcome {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Final(stored) => stored_response(stored, false),
-            Self::Replay(stored) => stored_response(stored, true),
-            Self::KeyReused => ApiError::KeyReused.into_response(),
-            Self::KeyInFlight => ApiError::KeyInFlight.into_response(),
-            Self::Paused(paused) => ApiError::SalesPaused {
-                reason: paused.reason,
-                retry_after_seconds: paused.retry_after_seconds,
-            }
-            .into_response(),
-            Self::QueueFull { cap } => ApiError::QueueFull { cap }.into_response(),
         }
     }
 }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use api::Problem;
 
-use crate::http::openapi::doc_types::{TenantPath, TokenRefusals, Unavailable};
-use crate::{db, http::caller::Caller, http::error::ApiError, http::state::AppState};
+use crate::web::doc_types::{TenantPath, TokenRefusals, Unavailable};
+use crate::{app::state::AppState, db, web::caller::Caller, web::error::ApiError};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PurchaseStatus {

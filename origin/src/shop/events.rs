@@ -15,12 +15,14 @@ use axum::{
 use futures::{stream, Stream, StreamExt};
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
-use super::event_hub::ShopEvent;
-use crate::http::{
-    caller::Caller,
-    error::ApiError,
-    openapi::doc_types::{TenantPath, TokenRefusals, Unavailable},
-    state::AppState,
+use crate::events::hub::ShopEvent;
+use crate::{
+    app::state::AppState,
+    web::{
+        caller::Caller,
+        doc_types::{TenantPath, TokenRefusals, Unavailable},
+        error::ApiError,
+    },
 };
 
 /// What `caller` may see of `event`, as an SSE event.

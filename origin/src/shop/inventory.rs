@@ -19,13 +19,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::http::openapi::doc_types::{ReadAfterHeader, TenantPath, Unavailable};
+use crate::web::doc_types::{ReadAfterHeader, TenantPath, Unavailable};
 use crate::{
-    db::replica::{self, ReadAfter},
-    db::Scope,
-    http::caller::Tenant,
-    http::error::ApiError,
-    http::state::AppState,
+    app::state::AppState, db::replica, db::Scope, web::caller::Tenant, web::error::ApiError,
+    web::read_after::ReadAfter,
 };
 
 /// Which page of the inventory.
@@ -70,7 +67,8 @@ pub async fn list_items(
         .transpose()
         .map_err(|refused| ApiError::Malformed(refused.to_string()))?;
     let scope = Scope::anonymous(tenant.0);
-    let mut tx = replica::begin_read(&state, &scope, read_after).await?;
+    let mut tx =
+        replica::begin_read(&state.db, state.replica.as_ref(), &scope, read_after.0).await?;
     // One more than the page: whether it comes back says whether there is a next page.
     let mut items = sqlx::query_as!(
         Item,
@@ -122,7 +120,8 @@ pub async fn get_item(
     let item_id = Uuid::parse_str(&item_id)
         .map_err(|_| ApiError::Malformed("the item id is not a UUID".into()))?;
     let scope = Scope::anonymous(tenant.0);
-    let mut tx = replica::begin_read(&state, &scope, read_after).await?;
+    let mut tx =
+        replica::begin_read(&state.db, state.replica.as_ref(), &scope, read_after.0).await?;
     let item = sqlx::query_as!(
         Item,
         "SELECT id, sku, name, price_cents, stock FROM inventory

@@ -1,7 +1,6 @@
 //! What a shop shows the public and its shoppers: its profile, its inventory, and the live
-//! event stream of stock changes and purchase outcomes.
+//! event stream of stock changes and purchase outcomes (fed by `events`).
 
-pub mod event_hub;
 pub mod events;
 pub mod inventory;
 pub mod profile;

@@ -5,8 +5,8 @@
 use api::{shop::ShopProfile, Problem};
 use axum::{extract::State, Json};
 
-use crate::http::openapi::doc_types::{TenantPath, Unavailable};
-use crate::{db, db::Scope, http::caller::Tenant, http::error::ApiError, http::state::AppState};
+use crate::web::doc_types::{TenantPath, Unavailable};
+use crate::{app::state::AppState, db, db::Scope, web::caller::Tenant, web::error::ApiError};
 
 /// `GET /api/tenant/{org_id}/shop`
 #[utoipa::path(

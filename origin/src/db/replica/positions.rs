@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use super::lsn::{Lsn, NotAnLsn};
+use api::write_position::{Lsn, NotAnLsn};
 
 /// The primary's current WAL write position: at or past every commit that has returned.
 pub async fn committed_position(primary: &PgPool) -> Result<Lsn, sqlx::Error> {

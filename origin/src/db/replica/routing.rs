@@ -2,39 +2,37 @@
 
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::lsn::{Lsn, ReadAfter};
 use crate::{
-    db,
-    db::Scope,
-    http::error::is_unavailable,
-    http::state::AppState,
+    db::{self, is_unavailable, Scope},
     observability::recorder::{names, ReadRoute},
 };
+use api::write_position::Lsn;
 
 /// Opens a read transaction scoped to `scope`'s tenant: on the replica when there is one and it
 /// has replayed the caller's last write (`after`), else on the primary.
 pub async fn begin_read(
-    state: &AppState,
+    primary: &PgPool,
+    replica: Option<&PgPool>,
     scope: &Scope,
-    after: ReadAfter,
+    after: Option<Lsn>,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let Some(replica) = &state.replica else {
+    let Some(replica) = replica else {
         count(ReadRoute::NoReplica);
-        return db::begin_scoped(&state.db, scope).await;
+        return db::begin_scoped(primary, scope).await;
     };
-    match begin_if_caught_up(replica, scope, after.0).await {
+    match begin_if_caught_up(replica, scope, after).await {
         Ok(Some(tx)) => {
             count(ReadRoute::Replica);
             Ok(tx)
         }
         Ok(None) => {
             count(ReadRoute::ReplicaBehind);
-            db::begin_scoped(&state.db, scope).await
+            db::begin_scoped(primary, scope).await
         }
         Err(err) if is_unavailable(&err) => {
             tracing::warn!(error = %err, "replica unavailable: reading from the primary");
             count(ReadRoute::ReplicaUnavailable);
-            db::begin_scoped(&state.db, scope).await
+            db::begin_scoped(primary, scope).await
         }
         Err(err) => Err(err),
     }

@@ -9,4 +9,4 @@
 pub mod enqueue;
 pub mod worker;
 
-pub use worker::{drain_once, run_worker, OUT_OF_STOCK_REASON, PURCHASE_CHANNEL};
+pub use worker::{drain_once, run_worker};

@@ -9,18 +9,12 @@ use uuid::Uuid;
 
 use crate::{
     db::Scope,
+    events::channels::{OUT_OF_STOCK_REASON, PURCHASE_CHANNEL},
     purchase::{
         engine::{buy_item, Decision},
         order::BuyOrder,
     },
 };
-
-/// Channel on which decided queued purchases are announced (see `shop::events`).
-pub const PURCHASE_CHANNEL: &str = "furnitureops_purchase";
-
-/// How the reason of a queued purchase rejected for want of stock begins (the admins' live
-/// view counts those as sold out).
-pub const OUT_OF_STOCK_REASON: &str = "out of stock";
 
 /// One claimed queue row.
 struct Claimed {

@@ -1,7 +1,7 @@
 //! What the origin trusts the edge with, when `EDGE_SHARED_SECRET` is set: the edge's proof on
 //! each request (`api::edge_proof`), checked by `require_proof` on every tenant route, and the
 //! claims the edge verified, sealed to one request (`api::token::edge_claims`, opened in
-//! `http::caller`). Both keys are derived from the secret, which never travels.
+//! `web::caller`). Both keys are derived from the secret, which never travels.
 //!
 //! A proof is good once: `ReplayGuard` remembers the proofs accepted within their window, so a
 //! request copied off the wire cannot be sent again, even unchanged. The guard is per process;

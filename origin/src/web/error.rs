@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::http::middleware::request_id;
+use crate::{db, observability::request_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -114,23 +114,10 @@ impl ApiError {
             Self::SalesPaused { .. } => ProblemKind::SalesPaused,
             Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
             Self::TooManyStreams(_) | Self::QueueFull { .. } => ProblemKind::RateLimited,
-            Self::Database(err) if is_unavailable(err) => ProblemKind::Unavailable,
-            Self::Batch(err) if is_unavailable(err) => ProblemKind::Unavailable,
+            Self::Database(err) if db::is_unavailable(err) => ProblemKind::Unavailable,
+            Self::Batch(err) if db::is_unavailable(err) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Batch(_) | Self::Panicked(_) => ProblemKind::Internal,
         }
-    }
-}
-
-/// Errors that mean "try again shortly" rather than "this request is wrong".
-pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
-            // 53300 too many connections, 57014 statement timeout.
-            matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
-        }),
-        _ => false,
     }
 }
 

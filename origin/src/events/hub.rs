@@ -24,10 +24,7 @@ use sqlx::{postgres::PgListener, PgPool};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::{
-    live_sale::refusal_tally::{RefusalCounts, REFUSALS_CHANNEL},
-    purchase::{queue::PURCHASE_CHANNEL, STOCK_CHANNEL},
-};
+use super::channels::{RefusalCounts, PURCHASE_CHANNEL, REFUSALS_CHANNEL, STOCK_CHANNEL};
 
 /// Events one shop's stream may be behind by before it is ended.
 const BUFFER: usize = 256;

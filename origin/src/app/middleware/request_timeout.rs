@@ -8,7 +8,7 @@
 use api::{Problem, ProblemKind};
 use axum::{response::Response, BoxError};
 
-use crate::{http::error::problem_response, http::middleware::request_id};
+use crate::{observability::request_id, web::error::problem_response};
 
 /// Turns a timed-out request into `503` problem+json.
 pub async fn refuse(err: BoxError) -> Response {

@@ -4,7 +4,7 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
 use sqlx::migrate::Migrate;
 
-use crate::{db::MIGRATOR, http::error::ApiError, http::state::AppState};
+use crate::{app::state::AppState, db::MIGRATOR, web::error::ApiError};
 
 #[utoipa::path(
     get,

@@ -18,7 +18,7 @@ use axum::{
 
 pub use api::write_position::{Lsn, NotAnLsn};
 
-use crate::http::{caller::Caller, state::AppState};
+use crate::{app::state::AppState, web::caller::Caller};
 
 /// The write a read must see: the latest valid position the caller sent, in the `X-Write-LSN`
 /// header or the `furnitureops_write_lsn` cookie. Values that are not positions are ignored.

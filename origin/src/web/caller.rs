@@ -25,7 +25,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{db::Scope, http::error::ApiError, http::state::AppState};
+use crate::{app::state::AppState, db::Scope, web::error::ApiError};
 
 /// The shop a request is for, from `/api/tenant/{org_id}/...`.
 #[derive(Debug, Clone, Copy)]

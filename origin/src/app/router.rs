@@ -11,23 +11,19 @@ use axum::{
 use tower::ServiceBuilder;
 
 use super::{
-    edge_trust,
-    error::ApiError,
-    health,
-    json_body::MAX_BODY_BYTES,
-    metrics_endpoint,
-    middleware::{catch_panic, request_id, request_timeout},
+    health, metrics_endpoint,
+    middleware::{catch_panic, request_timeout},
     openapi,
     state::AppState,
 };
 use crate::{
     admin::{audit, items},
-    db::replica,
     kill_switch::handlers as kill_switch,
     live_sale::{edge_reports, stream as live_sale},
-    observability,
+    observability::{self, request_id},
     purchase::{buy, status},
     shop::{events, inventory, profile},
+    web::{self, edge_trust, error::ApiError, json_body::MAX_BODY_BYTES},
 };
 
 /// Which routes a listener serves.
@@ -74,7 +70,7 @@ pub fn with_request_layers(router: Router<AppState>, state: AppState) -> Router 
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            replica::write_position::stamp,
+            web::write_position::stamp,
         ))
         .layer(
             ServiceBuilder::new()

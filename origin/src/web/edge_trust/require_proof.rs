@@ -14,7 +14,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::http::{error::ApiError, json_body::MAX_BODY_BYTES, state::AppState};
+use crate::{
+    app::state::AppState,
+    web::{error::ApiError, json_body::MAX_BODY_BYTES},
+};
 
 pub async fn require_proof(
     State(state): State<AppState>,

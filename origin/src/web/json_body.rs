@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::http::error::ApiError;
+use crate::web::error::ApiError;
 
 /// Request bodies larger than this are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

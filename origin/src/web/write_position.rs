@@ -17,11 +17,8 @@ use axum::{
     response::Response,
 };
 
-use super::{lsn::Lsn, positions::committed_position};
-use crate::{
-    http::{caller::CallerSlot, state::AppState},
-    observability::recorder::names,
-};
+use crate::db::replica::{positions::committed_position, Lsn};
+use crate::{app::state::AppState, observability::recorder::names, web::caller::CallerSlot};
 
 /// Middleware: a successful write (any method but GET, HEAD, OPTIONS and TRACE) answers with
 /// the primary's WAL position after its commit, when reads may go to a replica.
@@ -93,7 +90,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::{db::pools::connect_lazily, db::PoolLimits};
+    use crate::db::{connect_lazily, PoolLimits};
 
     const SECRET: &str = "edge secret of at least thirty-two bytes";
 

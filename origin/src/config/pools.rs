@@ -7,21 +7,16 @@
 //!
 //! With `DATABASE_POOLED_URL` the primary pool goes through a transaction pooler, and a one-
 //! connection session pool on `DATABASE_URL` serves what must keep a session (see
-//! `config::pooler`).
+//! `super::pooler`).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    PgPool,
-};
+use sqlx::{postgres::PgConnectOptions, PgPool};
 
-use crate::{
-    config::ServeArgs,
-    db::{self, PoolLimits},
-};
+use super::ServeArgs;
+use crate::db::{self, connect_lazily, with_statement_timeout, PoolLimits};
 
 #[derive(Debug, Clone)]
 pub struct Pools {
@@ -85,27 +80,6 @@ pub async fn open(args: &ServeArgs) -> anyhow::Result<Pools> {
         replica,
         session,
     })
-}
-
-/// `options` with a server-side `statement_timeout` (none when `timeout` is `None`).
-pub fn with_statement_timeout(
-    options: PgConnectOptions,
-    timeout: Option<Duration>,
-) -> PgConnectOptions {
-    match timeout {
-        Some(timeout) => {
-            options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
-        }
-        None => options,
-    }
-}
-
-/// A pool that opens its first connection when a request needs one.
-pub fn connect_lazily(options: PgConnectOptions, limits: PoolLimits) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(limits.max_connections)
-        .acquire_timeout(limits.acquire_timeout)
-        .connect_lazy_with(options)
 }
 
 /// Start-up check: a replica URL that points at a primary, or at nothing, is worth a warning.

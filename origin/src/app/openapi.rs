@@ -1,14 +1,13 @@
 //! `GET /openapi.json`: the origin's HTTP contract, generated from the handlers' annotations.
 //! What several handlers' annotations share (path parameters, common refusals) is in
-//! `doc_types`, which imports no handler, so handlers can use it while this module lists them.
+//! `web::doc_types`, in the layer below the handlers, so handlers can use it while this module
+//! lists them.
 //!
 //! `ApiDoc`'s `paths(...)` is the one list of documented routes: a new route gets a
 //! `#[utoipa::path]` on its handler and a line here. The test `openapi_covers_every_route`
 //! fails when the router serves a route this list lacks, or the list names one it does not serve.
 //! Paths are the origin's (`/api/tenant/{org_id}/...`); the edge serves the tenant routes to
 //! shoppers as `/api/...` on the shop's own domain.
-
-pub mod doc_types;
 
 use std::sync::LazyLock;
 
@@ -45,9 +44,9 @@ use utoipa::{
         crate::admin::audit::list_audit_entries,
         crate::live_sale::stream::stream_sale_seconds,
         crate::live_sale::edge_reports::report_edge_refusals,
-        crate::http::health::live,
-        crate::http::health::ready,
-        crate::http::metrics_endpoint::render,
+        crate::app::health::live,
+        crate::app::health::ready,
+        crate::app::metrics_endpoint::render,
         document,
     ),
     modifiers(&BearerToken),

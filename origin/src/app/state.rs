@@ -7,69 +7,13 @@ use rand_core::{OsRng, RngCore};
 use sqlx::PgPool;
 
 use crate::{
-    config::operations::OpsSettings,
-    http::edge_trust::EdgeTrust,
+    config::{operations::OpsSettings, Settings},
+    events::hub::EventHub,
     live_sale::{refusal_tally::RefusalTally, seconds::SaleWatch},
-    purchase::{BatchRules, BatchTransaction, GroupCommitter, DEFAULT_QUEUE_PENDING_CAP},
-    shop::event_hub::{EventHub, StreamCaps},
+    purchase::{BatchTransaction, GroupCommitter},
     token_keys::TokenKeys,
+    web::edge_trust::EdgeTrust,
 };
-
-/// Tunables of the purchase path.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How long a kill-switch flip blocks the opposite flip.
-    pub kill_switch_cooldown: chrono::Duration,
-    /// Most buys one group-commit transaction carries.
-    pub max_batch: usize,
-    /// Queue workers `serve` runs (0: leave the queue to `origin worker` processes).
-    pub queue_workers: usize,
-    /// Most queued purchases one worker transaction claims.
-    pub queue_batch: i32,
-    /// Most event streams open at once per user and per shop, in this process.
-    pub stream_caps: StreamCaps,
-    /// Most items one shop may hold (creates past it are refused).
-    pub item_cap: i64,
-    /// Most async buys one shop may have waiting in the queue (more are refused with `429`).
-    pub queue_pending_cap: i64,
-}
-
-/// The defaults, read by `Settings::default()` and by the command line's (`config`), so a
-/// test's settings and an unconfigured `serve` cannot drift apart.
-impl Settings {
-    pub const DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS: i64 = 300;
-    pub const DEFAULT_MAX_BATCH: usize = 64;
-    pub const DEFAULT_QUEUE_WORKERS: usize = 1;
-    pub const DEFAULT_QUEUE_BATCH: i32 = 50;
-    pub const DEFAULT_ITEM_CAP: i64 = 10_000;
-    pub const DEFAULT_QUEUE_PENDING_CAP: i64 = DEFAULT_QUEUE_PENDING_CAP;
-}
-
-impl Settings {
-    /// How the group committer applies batches, given how they become transactions.
-    pub fn batch_rules(&self, transaction: BatchTransaction) -> BatchRules {
-        BatchRules {
-            transaction,
-            queue_pending_cap: self.queue_pending_cap,
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            kill_switch_cooldown: chrono::Duration::seconds(
-                Self::DEFAULT_KILL_SWITCH_COOLDOWN_SECONDS,
-            ),
-            max_batch: Self::DEFAULT_MAX_BATCH,
-            queue_workers: Self::DEFAULT_QUEUE_WORKERS,
-            queue_batch: Self::DEFAULT_QUEUE_BATCH,
-            stream_caps: StreamCaps::DEFAULT,
-            item_cap: Self::DEFAULT_ITEM_CAP,
-            queue_pending_cap: Self::DEFAULT_QUEUE_PENDING_CAP,
-        }
-    }
-}
 
 /// Every handler and middleware takes a copy, several per request: one reference count.
 #[derive(Debug, Clone)]
@@ -81,7 +25,7 @@ pub struct Shared {
     pub db: PgPool,
     pub tokens: TokenKeys,
     /// With `EDGE_SHARED_SECRET`: the edge's proofs are required on tenant routes and the
-    /// claims it sealed are trusted (`http::edge_trust`).
+    /// claims it sealed are trusted (`web::edge_trust`).
     pub edge_trust: Option<EdgeTrust>,
     /// Seals the write positions this process hands out and opens those sent back: derived
     /// from the edge secret (so the edge and every origin share it), else made at start-up
@@ -143,7 +87,7 @@ impl AppState {
         }))
     }
 
-    /// Trusts the edge that holds `secret` (see `http::edge_trust`).
+    /// Trusts the edge that holds `secret` (see `web::edge_trust`).
     pub fn with_edge_secret(mut self, secret: Option<EdgeSecret>) -> Self {
         let shared = Arc::make_mut(&mut self.0);
         if let Some(secret) = &secret {

@@ -12,7 +12,7 @@ use std::any::Any;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::http::error::ApiError;
+use crate::web::error::ApiError;
 
 /// What answers a panic.
 pub type AnswerPanic = fn(Box<dyn Any + Send + 'static>) -> Response;
