@@ -4,6 +4,9 @@
 //! problem type or a token rule is written once and cannot drift between them. It holds no I/O:
 //! no tokio, no sqlx, no worker bindings.
 
+// No function longer than a screen: `too-many-lines-threshold` in clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 pub mod admin;
 pub mod cursor;
 pub mod edge_key;

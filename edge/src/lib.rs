@@ -9,6 +9,9 @@
 //! modules together: `gateway` holds the request path, each concern lives in its own module,
 //! and the rate limiter's Durable Object class is exported from `rate_limit`.
 
+// No function longer than a screen: `too-many-lines-threshold` in clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 mod auth;
 mod body;
 mod clock;

@@ -20,6 +20,9 @@
 //! 7. `app`: the composition: the state, the router, the middleware stack, the OpenAPI
 //!    document, the probes, and `serve`.
 
+// No function longer than a screen: `too-many-lines-threshold` in clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 pub mod admin;
 pub mod app;
 pub mod config;

@@ -1,5 +1,8 @@
 //! `origin`: serve the API, migrate the schema, manage shops, mint development tokens.
 
+// No function longer than a screen: `too-many-lines-threshold` in clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 /// mimalloc rather than the system allocator: a purchase request allocates and frees many small
 /// buffers across the runtime's threads, and glibc's malloc spent about a fifth of the server's
 /// CPU on them under a flash sale (profiled with `perf` at 15k buys/s).
@@ -191,30 +194,7 @@ async fn main() -> anyhow::Result<()> {
             app_user,
             workers,
             batch,
-        } => {
-            let _telemetry = telemetry::init();
-            let role = db::AppRole {
-                user: app_user,
-                password: None,
-            };
-            let limits = PoolLimits {
-                max_connections: u32::try_from(workers.max(1)).unwrap_or(1) + 1,
-                acquire_timeout: std::time::Duration::from_secs(5),
-            };
-            let app =
-                db::connect_with(role.connect_options(&database.url().parse()?), limits).await?;
-            let mut set = tokio::task::JoinSet::new();
-            for _ in 0..workers.max(1) {
-                set.spawn(origin::purchase::queue::run_worker(app.clone(), batch));
-            }
-            tracing::info!(workers, batch, "queue workers running");
-            tokio::select! {
-                () = shutdown_signal() => {},
-                _ = set.join_next() => {},
-            }
-            set.shutdown().await;
-            Ok(())
-        }
+        } => queue_workers(&database, app_user, workers, batch).await,
         Command::Maintain {
             database,
             retention_hours,
@@ -234,8 +214,6 @@ async fn main() -> anyhow::Result<()> {
             force,
             cooldown_seconds,
         } => {
-            let db = owner_pool(&database).await?;
-            let mut tx = db.begin().await?;
             let order = kill_switch::FlipOrder {
                 org_id: kill_switch::GLOBAL,
                 engaged: matches!(set, SwitchArg::Engaged),
@@ -245,14 +223,7 @@ async fn main() -> anyhow::Result<()> {
                 cooldown: chrono::Duration::seconds(cooldown_seconds),
                 now: chrono::Utc::now(),
             };
-            let flip = kill_switch::flip(&mut tx, &order).await?;
-            tx.commit().await?;
-            println!("{flip:?}");
-            anyhow::ensure!(
-                !matches!(flip, kill_switch::Flip::InCooldown { .. }),
-                "the global switch is in its cooldown; pass --force to override"
-            );
-            Ok(())
+            flip_global_switch(&database, &order).await
         }
         Command::Keys {
             command: KeysCommand::Generate { alg, kid },
@@ -263,6 +234,53 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `origin worker`: queue workers only, until a shutdown signal or one of them stops.
+async fn queue_workers(
+    database: &DatabaseArgs,
+    app_user: String,
+    workers: usize,
+    batch: i32,
+) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init();
+    let role = db::AppRole {
+        user: app_user,
+        password: None,
+    };
+    let limits = PoolLimits {
+        max_connections: u32::try_from(workers.max(1)).unwrap_or(1) + 1,
+        acquire_timeout: std::time::Duration::from_secs(5),
+    };
+    let app = db::connect_with(role.connect_options(&database.url().parse()?), limits).await?;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        set.spawn(origin::purchase::queue::run_worker(app.clone(), batch));
+    }
+    tracing::info!(workers, batch, "queue workers running");
+    tokio::select! {
+        () = shutdown_signal() => {},
+        _ = set.join_next() => {},
+    }
+    set.shutdown().await;
+    Ok(())
+}
+
+/// `origin kill-switch`: flips the global switch as the operator.
+async fn flip_global_switch(
+    database: &DatabaseArgs,
+    order: &kill_switch::FlipOrder<'_>,
+) -> anyhow::Result<()> {
+    let db = owner_pool(database).await?;
+    let mut tx = db.begin().await?;
+    let flip = kill_switch::flip(&mut tx, order).await?;
+    tx.commit().await?;
+    println!("{flip:?}");
+    anyhow::ensure!(
+        !matches!(flip, kill_switch::Flip::InCooldown { .. }),
+        "the global switch is in its cooldown; pass --force to override"
+    );
+    Ok(())
 }
 
 async fn owner_pool(database: &DatabaseArgs) -> anyhow::Result<PgPool> {

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use worker::{AbortController, Delay, Env, Fetch, Request, Response};
 
 pub use breaker::BreakerPolicy;
-pub use deadlines::Deadlines;
+pub use deadlines::{Budget, Deadlines};
 
 use crate::{
     clock::now_ms,

@@ -116,6 +116,23 @@ pub async fn list_audit_entries(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let limit = AUDIT_PAGE.check(page.limit).map_err(ApiError::Malformed)?;
+    let action = checked_action(&page)?;
+    let order = page.order.unwrap_or_default();
+    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
+    let entries = entries_of(&mut tx, caller.org_id, order, action, &page, limit).await?;
+    tx.commit().await?;
+    let next = match order {
+        PageOrder::Oldest => entries.last().map(|e| e.id).or(page.after),
+        PageOrder::Newest => entries
+            .last()
+            .filter(|_| entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|e| e.id),
+    };
+    Ok(Json(Page { entries, next }))
+}
+
+/// The action filter, if any: at most `MAX_ACTION_LEN` of a-z, `_` and `.`.
+fn checked_action(page: &PageQuery) -> Result<Option<&str>, ApiError> {
     let action = page.action.as_deref().filter(|a| !a.is_empty());
     if action.is_some_and(|a| {
         a.len() > MAX_ACTION_LEN
@@ -127,9 +144,19 @@ pub async fn list_audit_entries(
             "action must be at most {MAX_ACTION_LEN} of a-z, '_' and '.'"
         )));
     }
-    let order = page.order.unwrap_or_default();
-    let mut tx = db::begin_scoped(&state.db, &caller.scope()).await?;
-    let org = caller.org_id;
+    Ok(action)
+}
+
+/// One page of `org`'s entries. Purchases (most of the log) and the other actions are read
+/// through different indexes, so each order has a query for each.
+async fn entries_of(
+    tx: &mut sqlx::PgConnection,
+    org: uuid::Uuid,
+    order: PageOrder,
+    action: Option<&str>,
+    page: &PageQuery,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
     let entries = match (order, action) {
         (PageOrder::Oldest, None | Some(PURCHASE)) => sqlx::query_as!(
             Entry,
@@ -184,13 +211,5 @@ pub async fn list_audit_entries(
         .fetch_all(&mut *tx)
         .await?,
     };
-    tx.commit().await?;
-    let next = match order {
-        PageOrder::Oldest => entries.last().map(|e| e.id).or(page.after),
-        PageOrder::Newest => entries
-            .last()
-            .filter(|_| entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|e| e.id),
-    };
-    Ok(Json(Page { entries, next }))
+    Ok(entries)
 }

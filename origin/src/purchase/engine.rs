@@ -12,7 +12,7 @@
 //! item) writes nothing, so a retry of a refused buy is decided afresh.
 
 use api::live_sale::Refusals;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -201,7 +201,8 @@ pub async fn buy_item<'c>(
     let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
     let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
     let columns = KeyColumns::of(orders);
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        BatchRow,
         r#"SELECT n AS "n!", outcome AS "outcome!: BatchOutcome", available, response_status, response_body,
                   paused_reason, paused_until
            FROM buy_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
@@ -233,18 +234,40 @@ pub async fn buy_item<'c>(
         else {
             continue;
         };
-        decisions[i] = match row.outcome {
-            BatchOutcome::Confirmed => Decision::Confirmed {
-                order_id: order_ids[i],
-                response: confirmed[i].take().unwrap_or_default(),
-            },
+        let response = confirmed[i].take().unwrap_or_default();
+        decisions[i] = row.decision(order_ids[i], response, now);
+    }
+    Ok(Sold {
+        decisions,
+        stock_left,
+    })
+}
+
+/// One order's row of `buy_batch`'s answer.
+struct BatchRow {
+    /// The order's place in the batch, from 1.
+    n: i32,
+    outcome: BatchOutcome,
+    available: Option<i32>,
+    response_status: Option<i16>,
+    response_body: Option<Vec<u8>>,
+    paused_reason: Option<String>,
+    paused_until: Option<DateTime<Utc>>,
+}
+
+impl BatchRow {
+    /// What the row decided for its order: `order_id` and `response` are what a confirmed order
+    /// was stored with.
+    fn decision(self, order_id: Uuid, response: StoredResponse, now: DateTime<Utc>) -> Decision {
+        match self.outcome {
+            BatchOutcome::Confirmed => Decision::Confirmed { order_id, response },
             BatchOutcome::OutOfStock => Decision::OutOfStock {
-                available: row.available.unwrap_or(0),
+                available: self.available.unwrap_or(0),
             },
             BatchOutcome::UnknownItem => Decision::UnknownItem,
             BatchOutcome::Paused => Decision::Answered(Outcome::Paused(Paused::from_switch(
-                row.paused_reason,
-                row.paused_until,
+                self.paused_reason,
+                self.paused_until,
                 now,
             ))),
             by_key @ (BatchOutcome::Replay | BatchOutcome::Reused | BatchOutcome::InFlight) => {
@@ -252,16 +275,12 @@ pub async fn buy_item<'c>(
                     by_key
                         .answered_by_key()
                         .and_then(|state| {
-                            Claim::from_settled(state, row.response_status, row.response_body)
+                            Claim::from_settled(state, self.response_status, self.response_body)
                         })
                         .and_then(outcome_of_claim)
                         .unwrap_or(Outcome::KeyInFlight),
                 )
             }
-        };
+        }
     }
-    Ok(Sold {
-        decisions,
-        stock_left,
-    })
 }
