@@ -13,7 +13,7 @@
 //!   them itself (`max_prepared_statements`). Older ones (Debian bookworm ships 1.18) need
 //!   `DATABASE_STATEMENT_CACHE_CAPACITY=0` here *and* `server_reset_query = DEALLOCATE ALL` with
 //!   `server_reset_query_always = 1` there: sqlx 0.8 still names the statements it does not
-//!   cache, so the pooler must drop them when the transaction ends (`tests/tests/pgbouncer.rs`
+//!   cache, so the pooler must drop them when the transaction ends (`tests/tests/suite/pgbouncer.rs`
 //!   shows both halves are needed).
 //! - The `options` startup parameter, which carries `statement_timeout`: PgBouncer refuses it,
 //!   so through a pooler the timeout is the role's (`ALTER ROLE ... SET statement_timeout`).

@@ -1,0 +1,336 @@
+//! Idempotency keys: retries never buy twice, and every retry gets the same answer.
+
+use api::{purchase::Order, token::Role, Problem, ProblemKind};
+use chrono::{Duration, Utc};
+use e2e::{EdgeConfig, Shop, Stage};
+use origin::{
+    idempotency::{self, partitions, IdempotencyKey, KeyUse},
+    purchase::{apply_batch, BuyOrder, Lane},
+    Settings,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+const DOMAIN: &str = "retry.shop.test";
+
+/// One impatient shopper retrying 200 times at once is over any sane write quota; these tests
+/// are about what the origin does with the retries, so the shop's writes are unlimited.
+async fn setup(db: &PgPool, stock: i32) -> Stage {
+    let unlimited_writes = |config: EdgeConfig, shop: &Shop| {
+        config.shop_rate_limits(shop.org_id, json!({"write": "unlimited"}))
+    };
+    Stage::open_with_edge(
+        db,
+        DOMAIN,
+        &[("CHAIR", stock)],
+        Settings::default(),
+        unlimited_writes,
+    )
+    .await
+}
+
+/// Buys with an explicit key; answers (status, Idempotent-Replayed, body bytes).
+async fn buy(
+    s: &Stage,
+    token: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, Option<String>, Vec<u8>) {
+    let response = s
+        .edge
+        .post(DOMAIN, "/api/buy")
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, replayed, response.bytes().await.unwrap().to_vec())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_hundred_concurrent_retries_buy_once_and_all_get_the_same_answer(db: PgPool) {
+    let s = setup(&db, 50).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "impatient");
+    let body = json!({"item_id": chair.id, "quantity": 2});
+    let answers =
+        futures::future::join_all((0..200).map(|_| buy(&s, &token, "checkout-7", &body))).await;
+
+    let (first_status, _, first_body) = &answers[0];
+    assert_eq!(*first_status, StatusCode::CREATED);
+    for (status, _, bytes) in &answers {
+        assert_eq!(status, first_status);
+        assert_eq!(bytes, first_body, "every answer is byte-identical");
+    }
+    let replays = answers
+        .iter()
+        .filter(|(_, r, _)| r.as_deref() == Some("true"))
+        .count();
+    assert_eq!(replays, 199, "all but the first are marked as replays");
+    assert_eq!(s.shop.order_totals(&db).await, (1, 2));
+    assert_eq!(s.shop.item(&db, "CHAIR").await.stock, 48);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_key_reused_with_another_body_is_a_422_and_buys_nothing(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let (first, _, _) = buy(
+        &s,
+        &token,
+        "k1",
+        &json!({"item_id": chair.id, "quantity": 1}),
+    )
+    .await;
+    assert_eq!(first, StatusCode::CREATED);
+    let (second, _, bytes) = buy(
+        &s,
+        &token,
+        "k1",
+        &json!({"item_id": chair.id, "quantity": 2}),
+    )
+    .await;
+    assert_eq!(second, StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Problem = serde_json::from_slice(&bytes).unwrap();
+    assert!(problem.is(ProblemKind::KeyReused));
+    assert_eq!(s.shop.order_totals(&db).await, (1, 1));
+
+    // Keys are per user: another shopper may use the same key for their own purchase.
+    let bob = s.token(Role::Shopper, "bob");
+    let (bobs, _, _) = buy(&s, &bob, "k1", &json!({"item_id": chair.id, "quantity": 2})).await;
+    assert_eq!(bobs, StatusCode::CREATED);
+    assert_eq!(s.shop.order_totals(&db).await, (2, 3));
+}
+
+/// A refusal buys nothing and stores nothing: the same request retried once the shop has
+/// restocked is decided afresh, and only the purchase it then makes is remembered.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_refused_buy_stores_nothing_and_its_retry_is_decided_afresh(db: PgPool) {
+    let s = setup(&db, 1).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 2});
+    let (refused, replayed, bytes) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(refused, StatusCode::CONFLICT);
+    assert_eq!(replayed, None);
+    let problem: Problem = serde_json::from_slice(&bytes).unwrap();
+    assert!(problem.is(ProblemKind::OutOfStock));
+    let stored_keys = || async {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM idempotency_keys WHERE organization_id = $1"#,
+            s.shop.org_id
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(stored_keys().await, 0, "a refusal writes no key");
+
+    sqlx::query!(
+        "UPDATE inventory SET stock = 5 WHERE organization_id = $1 AND id = $2",
+        s.shop.org_id,
+        chair.id
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let (bought, replayed, first) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(bought, StatusCode::CREATED);
+    assert_eq!(replayed, None, "decided afresh, not replayed");
+    let (again, replayed, second) = buy(&s, &token, "k-late", &body).await;
+    assert_eq!(
+        (again, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(first, second);
+    assert_eq!(stored_keys().await, 1);
+    assert_eq!(s.shop.order_totals(&db).await, (1, 2));
+    assert_eq!(s.shop.item(&db, "CHAIR").await.stock, 3);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn missing_or_invalid_keys_are_a_400(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    let missing = s
+        .edge
+        .post(DOMAIN, "/api/buy")
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let (too_long, _, _) = buy(&s, &token, &"k".repeat(256), &body).await;
+    assert_eq!(too_long, StatusCode::BAD_REQUEST);
+    assert_eq!(s.shop.order_totals(&db).await, (0, 0));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_answer_lost_after_commit_is_replayed_from_the_committed_order(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    // The purchase commits, then the process "crashes" before answering: the outcome is dropped.
+    let app = e2e::origin_server::app_pool(&db).await;
+    let order = BuyOrder {
+        org_id: s.shop.org_id,
+        customer_sub: "alice".into(),
+        item_id: chair.id,
+        quantity: 1,
+        request_id: "lost-answer".into(),
+        key: Some(KeyUse {
+            org_id: s.shop.org_id,
+            customer_sub: "alice".into(),
+            key: IdempotencyKey::parse("lost-1").unwrap(),
+            fingerprint: idempotency::fingerprint("POST", "buy", body.to_string().as_bytes()),
+            request_id: "lost-answer".into(),
+        }),
+    };
+    drop(
+        apply_batch(&app, s.shop.org_id, Lane::Item(chair.id), &[order])
+            .await
+            .unwrap(),
+    );
+
+    let (status, replayed, bytes) = buy(&s, &token, "lost-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(replayed.as_deref(), Some("true"));
+    let order: Order = serde_json::from_slice(&bytes).unwrap();
+    let committed: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM orders WHERE organization_id = $1 AND id = $2"#,
+        s.shop.org_id,
+        order.order_id
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(committed, 1);
+    assert_eq!(s.shop.order_totals(&db).await, (1, 1));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_key_first_used_before_midnight_is_found_after_it(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "night-owl");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    let (status, _, first) = buy(&s, &token, "midnight", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Move the stored key to 23:59:59 yesterday: into yesterday's partition.
+    let yesterday_last_second =
+        (Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap() - Duration::seconds(1)).and_utc();
+    let moved = sqlx::query!(
+        "UPDATE idempotency_keys SET created_at = $1 WHERE idempotency_key = 'midnight'",
+        yesterday_last_second
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+    let partition: String = sqlx::query_scalar!(
+        r#"SELECT tableoid::regclass::text AS "p!" FROM idempotency_keys WHERE idempotency_key = 'midnight'"#
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        partition.ends_with(&yesterday_last_second.format("%Y%m%d").to_string()),
+        "{partition}"
+    );
+
+    let (again, replayed, bytes) = buy(&s, &token, "midnight", &body).await;
+    assert_eq!(
+        (again, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(bytes, first);
+    assert_eq!(s.shop.order_totals(&db).await, (1, 1));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn partitions_roll_over_and_old_days_are_dropped_whole(db: PgPool) {
+    let partitions_now = |db: PgPool| async move {
+        sqlx::query_scalar!(
+            r#"SELECT c.relname::text AS "name!" FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = 'idempotency_keys'::regclass ORDER BY 1"#
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap()
+    };
+    let day = |offset: i64| {
+        format!(
+            "idempotency_keys_p{}",
+            (Utc::now() + Duration::days(offset)).format("%Y%m%d")
+        )
+    };
+
+    // Three days on, maintenance makes the days ahead and drops what is past 48 h.
+    let later = Utc::now() + Duration::days(3);
+    let report = partitions::maintain(&db, later, Duration::hours(48))
+        .await
+        .unwrap();
+    let names = partitions_now(db.clone()).await;
+    assert!(names.contains(&day(5)), "made ahead: {names:?}");
+    assert!(
+        report.dropped.contains(&day(-1)) && report.dropped.contains(&day(0)),
+        "{report:?}"
+    );
+    assert!(!names.contains(&day(0)));
+    assert!(names.contains(&day(2)), "kept within retention: {names:?}");
+
+    // Running again changes nothing.
+    let again = partitions::maintain(&db, later, Duration::hours(48))
+        .await
+        .unwrap();
+    assert_eq!(again, partitions::Report::default());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn lookups_after_a_drop_find_the_keys_that_remain(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    assert_eq!(buy(&s, &token, "old", &body).await.0, StatusCode::CREATED);
+    assert_eq!(buy(&s, &token, "fresh", &body).await.0, StatusCode::CREATED);
+    // "old" was used three days ago (a partition made for it), then that day is dropped.
+    let three_days_ago = Utc::now() - Duration::days(3);
+    sqlx::query_scalar!(
+        r#"SELECT ensure_idempotency_partitions($1, 1) AS "n!""#,
+        three_days_ago.date_naive()
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "UPDATE idempotency_keys SET created_at = $1 WHERE idempotency_key = 'old'",
+        three_days_ago
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let report = partitions::maintain(&db, Utc::now(), Duration::hours(48))
+        .await
+        .unwrap();
+    assert_eq!(report.dropped.len(), 1, "{report:?}");
+
+    let (fresh, replayed, _) = buy(&s, &token, "fresh", &body).await;
+    assert_eq!(
+        (fresh, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(s.shop.order_totals(&db).await, (2, 2));
+}
