@@ -11,10 +11,11 @@
 // - The live sale view follows GET /api/admin/events (read with fetch(), since EventSource cannot
 //   send the token): one aggregate of the whole shop a second, however fast it sells. The charts
 //   are SVG drawn here from the last five minutes the page has seen.
+//
+// Sign-in, the stream reader, Idempotency-Keys and what else the storefront does alike come from
+// /shared/common.js, loaded first.
 "use strict";
 
-const TOKEN_KEY = "furnitureops.admin-token";
-const PROBLEM = "https://furnitureops.dev/problems/";
 const PAGE_ITEMS = 20;
 const AUDIT_PAGE = 20;
 const HISTORY_SECONDS = 300;
@@ -22,93 +23,33 @@ const HISTORY_SECONDS = 300;
 const MIN_SPAN_SECONDS = 60;
 // A second arrives every second; this long without a byte means the stream is dead.
 const STREAM_SILENCE_MS = 5000;
-const STREAM_BACKOFF_MAX_MS = 10000;
-// The edge may answer inventory reads from a cache up to a second old.
-const EDGE_CACHE_MS = 1000;
 const WRITE_ATTEMPTS = 3;
 const REASONS = ["sold_out", "rate_limited", "paused", "busy"];
-const price = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 const count = new Intl.NumberFormat("en-US");
 const clock = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "medium" });
-
-const $ = (id) => document.getElementById(id);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const session = { token: null };
 
 // ---- Signing in -------------------------------------------------------------------------
 
-function takeToken() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const fromLink = fragment.get("token");
-  const current = sessionStorage.getItem(TOKEN_KEY);
-  if (fromLink) {
-    history.replaceState(null, "", location.pathname + location.search);
-    if (!current || current === fromLink) {
-      sessionStorage.setItem(TOKEN_KEY, fromLink);
-    } else {
-      askBeforeSwitching(current, fromLink);
-    }
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-function askBeforeSwitching(current, fromLink) {
-  $("switch-to").textContent = nameIn(fromLink);
-  $("switch-from").textContent = nameIn(current);
-  $("switch-session").hidden = false;
-  $("switch-confirm").addEventListener("click", () => {
-    sessionStorage.setItem(TOKEN_KEY, fromLink);
-    location.reload();
-  });
-  $("switch-keep").addEventListener("click", () => {
-    $("switch-session").hidden = true;
-  });
-}
-
-// The token's subject, for display only: the shop decides what the token may do.
-function nameIn(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).sub || "someone";
-  } catch {
-    return "someone";
-  }
-}
-
-function showSession() {
-  $("signed-in").hidden = !session.token;
-  $("signed-out").hidden = Boolean(session.token);
-  if (session.token) $("admin-name").textContent = nameIn(session.token);
-}
+const signIn = tabSignIn({
+  storageKey: "furnitureops.admin-token",
+  nameId: "admin-name",
+  nobody: "someone",
+});
 
 function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
+  signIn.forget();
   location.replace(location.pathname);
 }
 
 // ---- Talking to the shop ----------------------------------------------------------------
-
-function notice(text) {
-  $("notice").textContent = text;
-  $("notice").hidden = !text;
-}
 
 function refuse(text) {
   $("refusal").textContent = text;
   $("refusal").hidden = false;
   $("console").hidden = true;
   $("sections").hidden = true;
-}
-
-// crypto.randomUUID() exists only in secure contexts; elsewhere the same kind of v4 UUID.
-function newIdempotencyKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 // One call of the shop's API as this admin: the response and its JSON body (or null).
@@ -133,35 +74,20 @@ function refusalOf({ response, data }) {
   return data?.title ?? `the shop answered HTTP ${response.status}`;
 }
 
-function retryAfterSeconds(response, fallback) {
-  const seconds = Number(response.headers.get("retry-after") ?? NaN);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback;
-}
-
 // Writes not yet answered for good, by what they send: a retry of the same click reuses the key.
 const unsettledKeys = new Map();
 
 // A write with an Idempotency-Key, retried with that same key while the answer is in doubt.
 // Returns the last answer, or null if the shop never answered.
-async function write(method, path, body) {
+function write(method, path, body) {
   const what = `${method} ${path} ${JSON.stringify(body)}`;
-  const key = unsettledKeys.get(what) ?? newIdempotencyKey();
-  unsettledKeys.set(what, key);
-  for (let attempt = 1; ; attempt += 1) {
-    let answer = null;
-    try {
-      answer = await call(path, { method, body, key });
-    } catch {
-      answer = null;
-    }
-    const inDoubt =
-      !answer ||
-      answer.data?.type === `${PROBLEM}idempotency-key-in-flight` ||
-      (answer.response.status >= 500 && answer.data?.type !== `${PROBLEM}sales-paused`);
-    if (!inDoubt) unsettledKeys.delete(what);
-    if (!inDoubt || attempt === WRITE_ATTEMPTS) return answer;
-    await sleep(answer ? retryAfterSeconds(answer.response, 1) * 1000 : 300 * 2 ** attempt);
-  }
+  return writeWithKey(unsettledKeys, what, (key) => call(path, { method, body, key }), {
+    attempts: WRITE_ATTEMPTS,
+    pauseMs: 300,
+    inDoubt: ({ response, data }) =>
+      data?.type === `${PROBLEM}idempotency-key-in-flight` ||
+      (response.status >= 500 && data?.type !== `${PROBLEM}sales-paused`),
+  });
 }
 
 // Runs `action` for a form's submission, once at a time: its buttons are disabled meanwhile, so
@@ -202,14 +128,6 @@ function noteServerClock(response) {
   serverOffsetMs = Math.abs(offset) > 2000 ? offset : 0;
 }
 
-async function loadShopName() {
-  const response = await fetch("/api/shop", { cache: "no-store" });
-  if (!response.ok) throw new Error(`shop: HTTP ${response.status}`);
-  const { name } = await response.json();
-  $("shop-name").textContent = name;
-  document.title = `${name} · console`;
-}
-
 // ---- Items ------------------------------------------------------------------------------
 
 const items = {
@@ -222,11 +140,8 @@ const items = {
 
 async function loadItems() {
   const after = items.cursors[items.page];
-  const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
   // The token goes along: an admin's write position is honoured only for that admin.
-  const headers = session.token ? { authorization: `Bearer ${session.token}` } : {};
-  const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
-  if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
+  const response = await fetchInventoryPage(PAGE_ITEMS, after, session.token);
   const { items: page, next } = await response.json();
   items.next = next ?? null;
   items.rows.clear();
@@ -731,49 +646,14 @@ function drawStacked(svg, seconds) {
   }
 }
 
-// Reads a text/event-stream body, calling onEvent(name, data) per event, until it ends or
-// `onSilence` is called after STREAM_SILENCE_MS without a byte.
-async function readEvents(body, onEvent, onSilence) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  let name = "message";
-  let data = [];
-  for (;;) {
-    const silence = setTimeout(onSilence, STREAM_SILENCE_MS);
-    const { value, done } = await reader.read().finally(() => clearTimeout(silence));
-    if (done) return;
-    const lines = (pending + value).split("\n");
-    pending = lines.pop();
-    for (const raw of lines) {
-      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-      if (line === "") {
-        if (data.length) onEvent(name, data.join("\n"));
-        name = "message";
-        data = [];
-        continue;
-      }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "event") name = text;
-      else if (field === "data") data.push(text);
-    }
-  }
-}
-
 async function followLive() {
-  let backoff = 500;
+  const pauses = reconnectPauses();
   while (session.token) {
     const stream = new AbortController();
     live.stream = stream;
-    let wait = backoff + Math.random() * backoff;
+    let wait = pauses.jittered();
     try {
-      const response = await fetch("/api/admin/events", {
-        headers: { authorization: `Bearer ${session.token}`, accept: "text/event-stream" },
-        cache: "no-store",
-        signal: stream.signal,
-      });
+      const response = await openEventStream("/api/admin/events", session.token, stream);
       if (response.status === 401 || response.status === 403) {
         const problem = await response.json().catch(() => null);
         liveStatus(`The live view stopped: ${problem?.detail ?? "the sign-in is no longer valid"}. Open a fresh admin link.`);
@@ -783,32 +663,27 @@ async function followLive() {
         wait = retryAfterSeconds(response, 5) * 1000;
         liveStatus(`Too many live views are open for this sign-in; retrying in ${Math.round(wait / 1000)} s.`);
       } else {
-        if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-        await readEvents(
-          response.body,
-          (name, data) => {
-            backoff = 500;
-            onLiveEvent(name, data);
-          },
-          () => stream.abort(),
-        );
+        await readEventStream(response, stream, STREAM_SILENCE_MS, (name, data) => {
+          pauses.reset();
+          onLiveEvent(name, data);
+        });
         liveStatus("Reconnecting…");
       }
     } catch {
       liveStatus("Reconnecting…");
     }
     await sleep(wait);
-    backoff = Math.min(backoff * 2, STREAM_BACKOFF_MAX_MS);
+    pauses.grow();
   }
 }
 
 // ---- Start ------------------------------------------------------------------------------
 
 async function start() {
-  session.token = takeToken();
-  showSession();
+  session.token = signIn.take();
+  signIn.show(session.token);
   $("sign-out").addEventListener("click", signOut);
-  loadShopName().catch(() => notice("The shop cannot be reached right now."));
+  showShopName((name) => `${name} · console`).catch(() => notice("The shop cannot be reached right now."));
   if (!session.token) return;
   // Nothing of the shop is shown before the shop has accepted this token for an admin route.
   let answer;

@@ -1,13 +1,18 @@
 //! The pages the Worker serves itself on every shop domain: the storefront a shopper sees at
-//! `/` (`edge/storefront/`) and the admin console at `/admin` (`edge/admin/`), each a page, a
-//! script and a stylesheet.
+//! `/` (`edge/storefront/`: `/`, `/app.js`, `/style.css`) and the admin console at `/admin`
+//! (`edge/admin/`: `/admin`, `/admin/console.js`, `/admin/console.css`), each a page, a script
+//! and a stylesheet. What both pages do and look like alike is written once in `edge/shared/`:
+//! `/shared/common.js` (sign-in from the link's fragment, the event-stream reader, writes retried
+//! with one Idempotency-Key, ...) and `/shared/common.css` (palette, frame, notices, buttons),
+//! which each page loads before its own script and stylesheet.
 //!
 //! The files are the same for every shop: the pages ask the API for everything shop-specific
 //! (the console only with an admin token). So they are compiled into the Worker and answered
 //! without an origin round trip, and browsers and the CDN may keep them for a minute and then
 //! revalidate with the ETag (a `304` costs a few bytes). They are served only on known shop
 //! domains, like the API, so an unknown host still gets `404`. Both pages run under the same
-//! strict Content Security Policy: their own script and stylesheet, their own API, nothing else.
+//! strict Content Security Policy: scripts and stylesheets from the shop's own domain (theirs
+//! and the shared ones), their own API, nothing else.
 
 use api::{headers, ProblemKind};
 use worker::{Env, Method, Request, Response, Result};
@@ -17,8 +22,8 @@ use crate::{problem::problem_response, tenant};
 /// How long browsers and the CDN may reuse an asset before revalidating it.
 const MAX_AGE_SECONDS: u32 = 60;
 
-/// A page may load only its own script, stylesheet and API: a token in `sessionStorage` is
-/// worth protecting from injected scripts (an admin's most of all).
+/// A page may load only scripts and stylesheets of its own domain, and its own API: a token in
+/// `sessionStorage` is worth protecting from injected scripts (an admin's most of all).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
@@ -73,6 +78,20 @@ pub static CONSOLE: [Asset; 3] = [
     ),
 ];
 
+/// The script and stylesheet both pages load before their own.
+pub static SHARED: [Asset; 2] = [
+    Asset::new(
+        "/shared/common.js",
+        JAVASCRIPT,
+        include_str!("../shared/common.js"),
+    ),
+    Asset::new(
+        "/shared/common.css",
+        CSS,
+        include_str!("../shared/common.css"),
+    ),
+];
+
 /// The asset served at `path`, if any.
 pub fn asset_at(path: &str) -> Option<&'static Asset> {
     let path = match path {
@@ -83,6 +102,7 @@ pub fn asset_at(path: &str) -> Option<&'static Asset> {
     STOREFRONT
         .iter()
         .chain(CONSOLE.iter())
+        .chain(SHARED.iter())
         .find(|asset| asset.path == path)
 }
 
@@ -158,15 +178,39 @@ mod tests {
         assert_eq!(served("/admin/"), Some("/admin"));
         assert_eq!(served("/admin/console.js"), Some("/admin/console.js"));
         assert_eq!(served("/admin/console.css"), Some("/admin/console.css"));
+        assert_eq!(served("/shared/common.js"), Some("/shared/common.js"));
+        assert_eq!(served("/shared/common.css"), Some("/shared/common.css"));
         assert!(served("/app.js/").is_none());
         assert!(served("/admin/app.js").is_none());
         assert!(served("/admin/console.js/").is_none());
+        assert!(served("/shared").is_none());
+        assert!(served("/shared/").is_none());
+        assert!(served("/admin/shared/common.js").is_none());
+    }
+
+    #[test]
+    fn each_page_loads_the_shared_files_before_its_own() {
+        for (page, script, stylesheet) in [
+            (&STOREFRONT[0], "/app.js", "/style.css"),
+            (&CONSOLE[0], "/admin/console.js", "/admin/console.css"),
+        ] {
+            let at = |needle: &str| page.body.find(needle);
+            let link = |href: &str| format!(r#"<link rel="stylesheet" href="{href}">"#);
+            let script_tag = |src: &str| format!(r#"<script src="{src}" defer></script>"#);
+            let shared_css = at(&link("/shared/common.css")).expect("shared stylesheet");
+            let own_css = at(&link(stylesheet)).expect("own stylesheet");
+            let shared_js = at(&script_tag("/shared/common.js")).expect("shared script");
+            let own_js = at(&script_tag(script)).expect("own script");
+            assert!(shared_css < own_css, "{}", page.path);
+            assert!(shared_js < own_js, "{}", page.path);
+        }
     }
 
     #[test]
     fn each_page_stays_small() {
+        let shared: usize = SHARED.iter().map(|a| a.body.len()).sum();
         for (name, files) in [("storefront", &STOREFRONT), ("console", &CONSOLE)] {
-            let total: usize = files.iter().map(|a| a.body.len()).sum();
+            let total = shared + files.iter().map(|a| a.body.len()).sum::<usize>();
             assert!(total < 64 * 1024, "the {name} is {total} bytes");
         }
     }

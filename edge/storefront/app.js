@@ -14,25 +14,16 @@
 //   instead of making a second one. The button stays disabled while the click is in flight.
 //   While the shop is catching up (503 `origin-unavailable` or `origin-timeout`) the shopper is
 //   told when to press Buy again; the same key goes with it.
+//
+// Sign-in, the stream reader, Idempotency-Keys and what else the console does alike come from
+// /shared/common.js, loaded first.
 "use strict";
 
-const TOKEN_KEY = "furnitureops.shopper-token";
 const POLL_MS = 1000;
 // How often a page with live events checks that the origin still answers.
 const LIVE_CHECK_MS = 5000;
 // An event stream quiet for this long is dead (the origin sends a comment every 15 s).
 const STREAM_SILENCE_MS = 40000;
-const STREAM_BACKOFF_MAX_MS = 10000;
-// Retries of a buy wait for Retry-After by themselves only when it is this short.
-const AUTO_RETRY_MAX_S = 2;
-// The edge may answer inventory reads from a cache up to a second old.
-const EDGE_CACHE_MS = 1000;
-const BUY_ATTEMPTS = 4;
-const PROBLEM = "https://furnitureops.dev/problems/";
-const price = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
-
-const $ = (id) => document.getElementById(id);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const shop = {
   token: null,
@@ -46,66 +37,23 @@ const shop = {
 
 // ---- Signing in -------------------------------------------------------------------------
 
-// A sign-in link (`#token=...`) signs the tab in; it never silently replaces a session the tab
-// already has, since whoever made the link would then receive this shopper's purchases.
-function takeToken() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const fromLink = fragment.get("token");
-  const current = sessionStorage.getItem(TOKEN_KEY);
-  if (fromLink) {
-    history.replaceState(null, "", location.pathname + location.search);
-    if (!current || current === fromLink) {
-      sessionStorage.setItem(TOKEN_KEY, fromLink);
-    } else {
-      askBeforeSwitching(current, fromLink);
-    }
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-function askBeforeSwitching(current, fromLink) {
-  $("switch-to").textContent = shopperName(fromLink);
-  $("switch-to-again").textContent = shopperName(fromLink);
-  $("switch-from").textContent = shopperName(current);
-  $("switch-session").hidden = false;
-  $("switch-confirm").addEventListener("click", () => {
-    sessionStorage.setItem(TOKEN_KEY, fromLink);
-    location.reload();
-  });
-  $("switch-keep").addEventListener("click", () => {
-    $("switch-session").hidden = true;
-  });
-}
-
-function shopperName(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).sub || "shopper";
-  } catch {
-    return "shopper";
-  }
-}
-
-function showSession() {
-  $("signed-in").hidden = !shop.token;
-  $("signed-out").hidden = Boolean(shop.token);
-  if (shop.token) $("shopper").textContent = shopperName(shop.token);
-}
+// A sign-in link never silently replaces a session the tab already has, since whoever made the
+// link would then receive this shopper's purchases.
+const signIn = tabSignIn({
+  storageKey: "furnitureops.shopper-token",
+  nameId: "shopper",
+  nobody: "shopper",
+});
 
 function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
+  signIn.forget();
   shop.token = null;
   shop.live = false;
   shop.stream?.abort();
-  showSession();
+  signIn.show(shop.token);
 }
 
 // ---- Showing the shop -------------------------------------------------------------------
-
-function notice(text) {
-  $("notice").textContent = text;
-  $("notice").hidden = !text;
-}
 
 function rowFor(item) {
   let row = shop.rows.get(item.id);
@@ -140,11 +88,7 @@ function showStock(row, stock) {
 }
 
 async function loadShopName() {
-  const response = await fetch("/api/shop", { cache: "no-store" });
-  if (!response.ok) throw new Error(`shop: HTTP ${response.status}`);
-  const { name } = await response.json();
-  $("shop-name").textContent = name;
-  document.title = name;
+  await showShopName((name) => name);
   shop.named = true;
 }
 
@@ -159,13 +103,7 @@ async function loadInventory() {
   let age = 0;
   let after = null;
   for (let page = 0; page < MAX_PAGES; page += 1) {
-    const query = `limit=${PAGE_ITEMS}` + (after ? `&after=${encodeURIComponent(after)}` : "");
-    // Signed in, the token goes along: the reads spend the shop's signed-in budget, which no
-    // anonymous flood can spend (the edge still answers them from the shared cache), and the
-    // write position this shopper's buy left in its cookie is honoured only for its shopper.
-    const headers = shop.token ? { authorization: `Bearer ${shop.token}` } : {};
-    const response = await fetch(`/api/inventory?${query}`, { cache: "no-store", headers });
-    if (!response.ok) throw new Error(`inventory: HTTP ${response.status}`);
+    const response = await fetchInventoryPage(PAGE_ITEMS, after, shop.token);
     if (response.headers.get("x-edge-cache") === "stale") {
       stale = true;
       age = Math.max(age, Number(response.headers.get("age") ?? 0));
@@ -212,37 +150,6 @@ async function pollWhileNotLive() {
 
 // ---- Live events ------------------------------------------------------------------------
 
-// Reads a text/event-stream body, calling onEvent(name, data) per event, until it ends or
-// `onSilence` is called after STREAM_SILENCE_MS without a byte.
-async function readEvents(body, onEvent, onSilence) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  let name = "message";
-  let data = [];
-  for (;;) {
-    const silence = setTimeout(onSilence, STREAM_SILENCE_MS);
-    const { value, done } = await reader.read().finally(() => clearTimeout(silence));
-    if (done) return;
-    const lines = (pending + value).split("\n");
-    pending = lines.pop();
-    for (const raw of lines) {
-      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-      if (line === "") {
-        if (data.length) onEvent(name, data.join("\n"));
-        name = "message";
-        data = [];
-        continue;
-      }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (field === "event") name = text;
-      else if (field === "data") data.push(text);
-    }
-  }
-}
-
 function onEvent(name, data) {
   if (name === "ready") {
     shop.live = true;
@@ -259,57 +166,35 @@ function onEvent(name, data) {
 }
 
 async function followEvents() {
-  let backoff = 500;
+  const pauses = reconnectPauses();
   while (shop.token) {
     const stream = new AbortController();
     shop.stream = stream;
     try {
-      const response = await fetch("/api/events", {
-        headers: { authorization: `Bearer ${shop.token}`, accept: "text/event-stream" },
-        cache: "no-store",
-        signal: stream.signal,
-      });
+      const response = await openEventStream("/api/events", shop.token, stream);
       if (response.status === 401 || response.status === 403) {
         signOut();
         notice("Your sign-in is no longer valid; stock now refreshes every second.");
         return;
       }
-      if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-      await readEvents(
-        response.body,
-        (name, data) => {
-          backoff = 500;
-          onEvent(name, data);
-        },
-        () => stream.abort(),
-      );
+      await readEventStream(response, stream, STREAM_SILENCE_MS, (name, data) => {
+        pauses.reset();
+        onEvent(name, data);
+      });
     } catch {
       // The stream broke: poll until it is back.
     }
     shop.live = false;
-    await sleep(backoff + Math.random() * backoff);
-    backoff = Math.min(backoff * 2, STREAM_BACKOFF_MAX_MS);
+    await sleep(pauses.jittered());
+    pauses.grow();
   }
 }
 
 // ---- Buying -----------------------------------------------------------------------------
 
-// crypto.randomUUID() exists only in secure contexts (https, localhost); a shop opened over
-// plain http elsewhere gets the same kind of random v4 UUID from getRandomValues().
-function newIdempotencyKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-function retryAfterSeconds(response, fallback) {
-  const header = response.headers.get("retry-after");
-  const seconds = header === null ? NaN : Number(header);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback;
-}
+// Retries of a buy wait for Retry-After by themselves only when it is this short.
+const AUTO_RETRY_MAX_S = 2;
+const BUY_ATTEMPTS = 4;
 
 // What the shopper is told about a final answer to a buy.
 function outcome(response, body, row, quantity) {
@@ -349,31 +234,29 @@ function worthRetrying(response, body) {
 
 async function buy(row, quantity) {
   const body = JSON.stringify({ item_id: row.dataset.itemId, quantity });
-  const key = shop.unsettledKeys.get(body) ?? newIdempotencyKey();
-  shop.unsettledKeys.set(body, key);
-  const headers = { "content-type": "application/json", "idempotency-key": key };
+  const headers = { "content-type": "application/json" };
   if (shop.token) headers.authorization = `Bearer ${shop.token}`;
-  for (let attempt = 1; ; attempt++) {
-    let response;
-    let answer;
-    try {
-      response = await fetch("/api/buy", { method: "POST", headers, body });
-      answer = await response.json().catch(() => null);
-    } catch {
-      response = null;
-    }
-    const again = !response || worthRetrying(response, answer);
-    if (!again) {
-      // A refusal while catching up may hide a purchase that went through: keep its key.
-      if (!catchingUp(answer)) shop.unsettledKeys.delete(body);
-      return outcome(response, answer, row, quantity);
-    }
-    if (attempt === BUY_ATTEMPTS) {
-      if (response && catchingUp(answer)) return outcome(response, answer, row, quantity);
-      return "The shop did not answer. Press Buy again: the same order will not be placed twice.";
-    }
-    await sleep(response ? retryAfterSeconds(response, 1) * 1000 : 250 * 2 ** attempt);
+  const send = async (key) => {
+    const response = await fetch("/api/buy", {
+      method: "POST",
+      headers: { ...headers, "idempotency-key": key },
+      body,
+    });
+    return { response, data: await response.json().catch(() => null) };
+  };
+  const inDoubt = ({ response, data }) => worthRetrying(response, data);
+  const answer = await writeWithKey(shop.unsettledKeys, body, send, {
+    attempts: BUY_ATTEMPTS,
+    pauseMs: 250,
+    inDoubt,
+    // A refusal while catching up may hide a purchase that went through: keep its key.
+    settles: ({ data }) => !catchingUp(data),
+  });
+  // The final answer, or, when the last one left the click in doubt, the shop catching up.
+  if (answer && (!inDoubt(answer) || catchingUp(answer.data))) {
+    return outcome(answer.response, answer.data, row, quantity);
   }
+  return "The shop did not answer. Press Buy again: the same order will not be placed twice.";
 }
 
 async function onBuy(row) {
@@ -397,8 +280,8 @@ async function onBuy(row) {
 // ---- Start ------------------------------------------------------------------------------
 
 async function start() {
-  shop.token = takeToken();
-  showSession();
+  shop.token = signIn.take();
+  signIn.show(shop.token);
   $("sign-out").addEventListener("click", signOut);
   loadShopName().catch(() => notice("The shop cannot be reached right now."));
   await loadInventory().catch(() => notice("The shop cannot be reached; retrying…"));

@@ -1,6 +1,7 @@
-//! The storefront's files and the shop API it reads, over HTTP through the Worker: served on
-//! every shop domain (and no other), small, cacheable, and each shop named as itself (with
-//! Postgres showing the application role no other shop's name).
+//! The storefront's files (and the console's, and the script and stylesheet both pages share)
+//! and the shop API the storefront reads, over HTTP through the Worker: served on every shop
+//! domain (and no other), small, cacheable, and each shop named as itself (with Postgres
+//! showing the application role no other shop's name).
 
 use api::{shop::ShopProfile, Problem, ProblemKind};
 use e2e::{origin_server::app_pool, Edge, OriginServer, Shop, TestKeys};
@@ -35,36 +36,92 @@ fn header_of(response: &reqwest::Response, name: header::HeaderName) -> String {
         .to_owned()
 }
 
+/// The script and stylesheet both pages load.
+const SHARED_FILES: [&str; 2] = ["/shared/common.js", "/shared/common.css"];
+
+/// How both pages load the shared files: each before the page's own.
+const SHARED_SCRIPT: &str = r#"<script src="/shared/common.js" defer></script>"#;
+const SHARED_STYLESHEET: &str = r#"<link rel="stylesheet" href="/shared/common.css">"#;
+
+/// True when `html` names `first` before `then`, both present.
+fn in_order(html: &str, first: &str, then: &str) -> bool {
+    matches!((html.find(first), html.find(then)), (Some(a), Some(b)) if a < b)
+}
+
+/// Fetches `path` from the demo shop and checks it is served as a page's file: `200` with the
+/// content type its name says, a minute of caching, a request id, and an ETag that a
+/// revalidation answers with `304`. Answers the body's size.
+async fn served_cacheable(edge: &Edge, path: &str) -> usize {
+    let content_type = content_type_of(path);
+    let response = edge.get(DEMO, path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    assert!(
+        header_of(&response, header::CONTENT_TYPE).starts_with(content_type),
+        "{path}"
+    );
+    assert_eq!(
+        header_of(&response, header::CACHE_CONTROL),
+        "public, max-age=60",
+        "{path}"
+    );
+    assert!(!header_of(&response, header::HeaderName::from_static("x-request-id")).is_empty());
+    let etag = header_of(&response, header::ETAG);
+    assert!(
+        etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+        "{path}: {etag}"
+    );
+    let size = response.bytes().await.unwrap().len();
+
+    let again = edge
+        .get(DEMO, path)
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    size
+}
+
+/// The content type a page's file is served with, by its name.
+fn content_type_of(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript",
+        Some("css") => "text/css",
+        _ => "text/html",
+    }
+}
+
+/// Checks every file a page loads, its `own` and the shared ones, with [`served_cacheable`].
+/// Answers their total size.
+async fn page_served_cacheable(edge: &Edge, own: [&str; 3]) -> usize {
+    let mut total = 0;
+    for path in own.into_iter().chain(SHARED_FILES) {
+        total += served_cacheable(edge, path).await;
+    }
+    total
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn the_page_script_and_stylesheet_are_served_small_and_cacheable(db: PgPool) {
     let w = world(&db).await;
-    let mut total = 0;
-    for (path, content_type) in [
-        ("/", "text/html"),
-        ("/app.js", "text/javascript"),
-        ("/style.css", "text/css"),
-    ] {
-        let response = w.edge.get(DEMO, path).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        assert!(header_of(&response, header::CONTENT_TYPE).starts_with(content_type));
-        assert_eq!(
-            header_of(&response, header::CACHE_CONTROL),
-            "public, max-age=60"
-        );
-        assert!(!header_of(&response, header::HeaderName::from_static("x-request-id")).is_empty());
-        let etag = header_of(&response, header::ETAG);
-        total += response.bytes().await.unwrap().len();
-
-        let again = w
-            .edge
-            .get(DEMO, path)
-            .header(header::IF_NONE_MATCH, &etag)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    // Each page's files and the shared ones, and the most each page may weigh.
+    let storefront = ["/", "/app.js", "/style.css"];
+    let console = ["/admin", "/admin/console.js", "/admin/console.css"];
+    for (page, own, limit) in [("storefront", storefront, 50), ("console", console, 64)] {
+        let total = page_served_cacheable(&w.edge, own).await;
+        assert!(total < limit * 1024, "the {page} is {total} bytes");
     }
-    assert!(total < 50 * 1024, "the storefront is {total} bytes");
+
+    // One copy for both pages and every shop: the same file, the same ETag.
+    for path in SHARED_FILES {
+        let demo = w.edge.get(DEMO, path).send().await.unwrap();
+        let other = w.edge.get(OTHER, path).send().await.unwrap();
+        assert_eq!(
+            header_of(&demo, header::ETAG),
+            header_of(&other, header::ETAG),
+            "{path}"
+        );
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -77,13 +134,23 @@ async fn the_page_may_load_only_its_own_files(db: PgPool) {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<script src="/app.js""#));
     assert!(html.contains(r#"<link rel="stylesheet" href="/style.css">"#));
+    // The shared script and stylesheet come first: the page's own build on them.
+    assert!(in_order(&html, SHARED_SCRIPT, r#"<script src="/app.js""#));
+    assert!(in_order(
+        &html,
+        SHARED_STYLESHEET,
+        r#"<link rel="stylesheet" href="/style.css">"#
+    ));
 
-    // The admin console is held to the same policy, and served like the storefront.
+    // The admin console, and the files both pages share, are held to the same policy, and
+    // served like the storefront.
     for path in [
         "/admin",
         "/admin/",
         "/admin/console.js",
         "/admin/console.css",
+        "/shared/common.js",
+        "/shared/common.css",
     ] {
         let response = w.edge.get(DEMO, path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -100,13 +167,20 @@ async fn the_page_may_load_only_its_own_files(db: PgPool) {
     let html = console.text().await.unwrap();
     assert!(html.contains(r#"<script src="/admin/console.js""#));
     assert!(html.contains(r#"<link rel="stylesheet" href="/admin/console.css">"#));
-    let elsewhere = w
-        .edge
-        .get("nobody.shop.test", "/admin")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    assert!(in_order(
+        &html,
+        SHARED_SCRIPT,
+        r#"<script src="/admin/console.js""#
+    ));
+    assert!(in_order(
+        &html,
+        SHARED_STYLESHEET,
+        r#"<link rel="stylesheet" href="/admin/console.css">"#
+    ));
+    for path in ["/admin"].into_iter().chain(SHARED_FILES) {
+        let elsewhere = w.edge.get("nobody.shop.test", path).send().await.unwrap();
+        assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]
