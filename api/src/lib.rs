@@ -17,6 +17,7 @@ pub mod live_sale;
 pub mod page;
 pub mod problem;
 pub mod purchase;
+pub mod routes;
 pub mod sales;
 pub mod shop;
 pub mod token;

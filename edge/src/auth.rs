@@ -5,6 +5,7 @@
 //! shop (`403` otherwise) and admin routes need the `admin` role. The origin checks it all again.
 
 use api::{
+    routes,
     token::{Role, TokenError, VerifiedToken},
     ProblemKind,
 };
@@ -24,11 +25,11 @@ pub enum Access {
 
 impl Access {
     pub fn of(method: &Method, api_path: &str) -> Self {
-        if api_path.starts_with("admin/") || api_path == "admin" {
+        if routes::is_under(routes::ADMIN_SCOPE, api_path) {
             Self::Admin
         } else if !matches!(method, Method::Get | Method::Head)
-            || api_path.starts_with("purchases")
-            || api_path == "events"
+            || routes::is_under(routes::PURCHASE_SCOPE, api_path)
+            || routes::matches(routes::EVENTS, api_path)
         {
             Self::Token
         } else {

@@ -11,7 +11,7 @@
 //! edited one is refused here, so made-up pages cost neither a cache entry nor an origin query.
 //! It is forwarded in its one canonical spelling, issued again from the item it names.
 
-use api::{cursor::Cursors, inventory::INVENTORY_PAGE};
+use api::{cursor::Cursors, inventory::INVENTORY_PAGE, routes};
 use uuid::Uuid;
 use worker::Env;
 
@@ -41,7 +41,7 @@ impl InventoryRead {
         cursors: &Cursors,
         org_id: Uuid,
     ) -> Result<Self, String> {
-        if let Some(id) = api_path.strip_prefix("inventory/") {
+        if let Some(id) = routes::param(routes::INVENTORY_ITEM, api_path) {
             return Uuid::parse_str(id)
                 .map(Self::Item)
                 .map_err(|_| "the item id is not a UUID".to_owned());
@@ -70,8 +70,8 @@ impl InventoryRead {
     /// The API path, with the item id written canonically.
     pub fn api_path(&self) -> String {
         match self {
-            Self::Page { .. } => "inventory".to_owned(),
-            Self::Item(id) => format!("inventory/{id}"),
+            Self::Page { .. } => routes::INVENTORY.to_owned(),
+            Self::Item(id) => routes::filled(routes::INVENTORY_ITEM, &id.to_string()),
         }
     }
 

@@ -142,6 +142,6 @@ fn report_request(
     let headers = forward::edge_headers(request_id, trace)?;
     headers.set("content-type", "application/json")?;
     let body = serde_json::to_string(counts)?;
-    let url = forward::tenant_url(env, org_id, "edge/refusals")?;
+    let url = forward::tenant_url(env, org_id, api::routes::EDGE_REFUSALS)?;
     forward::signed(env, Method::Post, &url, headers, body.as_bytes())
 }

@@ -1,6 +1,7 @@
 //! What the edge needs to know about a shop route before it forwards it: which rate-limit
 //! class it counts against, whether its answer may be cached, and whether it is a purchase.
 
+use api::routes;
 use serde::{Deserialize, Serialize};
 use worker::Method;
 
@@ -43,31 +44,29 @@ impl Route<'_> {
     /// from the same entry, without the body: it costs no more than the `GET`.
     pub fn is_cacheable(&self) -> bool {
         matches!(self.method, Method::Get | Method::Head)
-            && (self.api_path == "inventory"
-                || self
-                    .api_path
-                    .strip_prefix("inventory/")
-                    .is_some_and(|id| !id.is_empty() && !id.contains('/')))
+            && (routes::matches(routes::INVENTORY, self.api_path)
+                || routes::matches(routes::INVENTORY_ITEM, self.api_path))
     }
 
     pub fn is_purchase(&self) -> bool {
-        *self.method == Method::Post && self.api_path == "buy"
+        *self.method == Method::Post && routes::matches(routes::BUY, self.api_path)
     }
 
     /// `/api/edge/...`: the origin's routes for the edge's own reports, never a client's.
     pub fn is_origin_only(api_path: &str) -> bool {
-        api_path == "edge" || api_path.starts_with("edge/")
+        routes::is_under(routes::EDGE_SCOPE, api_path)
     }
 
     /// A write to the shop's items (creating one, or changing one: a restock).
     pub fn is_item_write(&self) -> bool {
         self.class() == RouteClass::Write
-            && (self.api_path == "admin/items" || self.api_path.starts_with("admin/items/"))
+            && (routes::matches(routes::ADMIN_ITEMS, self.api_path)
+                || routes::matches(routes::ADMIN_ITEM, self.api_path))
     }
 
     /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
     pub fn is_kill_switch_flip(&self) -> bool {
-        *self.method == Method::Put && self.api_path == "admin/kill-switch"
+        *self.method == Method::Put && routes::matches(routes::KILL_SWITCH, self.api_path)
     }
 }
 

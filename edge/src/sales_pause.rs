@@ -122,7 +122,7 @@ fn status_request(
     request_id: &str,
     trace: &TraceContext,
 ) -> Result<Request> {
-    let url = forward::tenant_url(env, org_id, "sales")?;
+    let url = forward::tenant_url(env, org_id, api::routes::SALES)?;
     let headers = forward::edge_headers(request_id, trace)?;
     forward::signed(env, Method::Get, &url, headers, &[])
 }

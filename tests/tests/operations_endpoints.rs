@@ -183,7 +183,18 @@ async fn openapi_covers_every_route(db: PgPool) {
     let served = served_routes(&db, &origin).await;
     assert_eq!(
         documented, served,
-        "openapi.json and the router disagree: add the route's handler to routes/openapi.rs"
+        "openapi.json and the router disagree: add the route's handler to app/openapi.rs"
+    );
+    // The table the edge matches against is the one the origin mounts: no more, no fewer.
+    let tenant_paths: BTreeSet<String> = served
+        .iter()
+        .filter_map(|(path, _)| path.strip_prefix("/api/tenant/{org_id}/"))
+        .map(str::to_owned)
+        .collect();
+    let table: BTreeSet<String> = api::routes::ALL.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(
+        tenant_paths, table,
+        "api::routes and the origin's router disagree"
     );
 }
 

@@ -4,23 +4,26 @@
 //! purchases may be shed and the audience's ceiling applied. A purchase refused here is
 //! counted for the shop admins' live sale view.
 
+use api::ProblemKind;
 use futures::future::join;
 use worker::{Context, Env, Request, Result};
 
-use super::{admission, cache_entry, request::Settled, too_many_requests, with_standing, Identity};
+use super::{
+    refusals::{admission, too_many_requests, with_standing},
+    request::{Identity, Settled},
+};
 use crate::{
     inventory_cache::Entry,
     origin_calls::{self, OriginFailure},
     problem::problem_retry_after,
     purchases::Known,
     rate_limit::{self, Outcome, Standing},
-    read_your_writes::HonouredPosition,
+    read_your_writes::{self, HonouredPosition},
     refusal_reports::{self, EdgeRefusal, Refused},
     respond::Answer,
     route::RouteClass,
     sales_pause,
 };
-use api::ProblemKind;
 
 /// A request the origin is to answer.
 #[derive(Debug)]
@@ -174,4 +177,18 @@ fn count(request: &Settled, refusal: EdgeRefusal, env: &Env, ctx: &Context, id: 
         refusal,
     };
     refusal_reports::count(env, ctx, refused, id.trace);
+}
+
+/// Where a read is cached and whose write position it must include.
+fn cache_entry(
+    request: &Settled,
+    req: &Request,
+    env: &Env,
+) -> (Option<Entry>, Option<HonouredPosition>) {
+    let Some(read) = &request.inventory_read else {
+        return (None, None);
+    };
+    let reader = read_your_writes::honoured(req, env, request.org_id, request.signed_in.as_ref());
+    let entry = Entry::new(&request.host, request.org_id, read, reader.clone());
+    (Some(entry), reader)
 }

@@ -39,35 +39,24 @@
 //! answered as `GET` is (an inventory read from the same cache entry), without the body.
 
 mod admission;
+mod refusals;
 mod request;
 
-use api::{headers, ProblemKind};
+use api::routes;
 use worker::{Context, Env, Method, Request, Result};
 
 use crate::{
     forward::{self, SharedRead},
-    inventory_cache::{self, Entry},
+    inventory_cache,
     inventory_read::InventoryRead,
-    problem::{problem_response, problem_retry_after},
-    purchases,
-    rate_limit::{self, policy::WhenUnreachable, Outcome, Standing},
-    read_your_writes::HonouredPosition,
+    purchases, rate_limit,
     respond::Answer,
     sales_pause,
-    trace_context::TraceContext,
 };
 use admission::Admitted;
+use refusals::with_standing;
+pub use request::Identity;
 use request::Settled;
-
-/// Go on (reporting the client's standing, when a quota applies), or answer with a refusal.
-type Admission = std::result::Result<Option<Standing>, Answer>;
-
-/// Who is asking for what, settled before the request is looked at.
-#[derive(Debug, Clone, Copy)]
-pub struct Identity<'a> {
-    pub request_id: &'a str,
-    pub trace: &'a TraceContext,
-}
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context, id: Identity<'_>) -> Result<Answer> {
     let head = req.method() == Method::Head;
@@ -161,69 +150,11 @@ async fn forget_what_changed(request: &Settled, answer: &Answer) {
     }
     if route.is_item_write() {
         purchases::item_written(org_id, &request.api_path);
-        let written = request.api_path.strip_prefix("admin/items/");
+        let written = routes::param(routes::ADMIN_ITEM, &request.api_path);
         let item_id = written.and_then(|id| uuid::Uuid::parse_str(id).ok());
         inventory_cache::invalidate(host, org_id, item_id).await;
     }
     if route.is_kill_switch_flip() {
         sales_pause::forget(org_id);
-    }
-}
-
-/// Where a read is cached and whose write position it must include.
-fn cache_entry(
-    request: &Settled,
-    req: &Request,
-    env: &Env,
-) -> (Option<Entry>, Option<HonouredPosition>) {
-    let Some(read) = &request.inventory_read else {
-        return (None, None);
-    };
-    let reader =
-        crate::read_your_writes::honoured(req, env, request.org_id, request.signed_in.as_ref());
-    let entry = Entry::new(&request.host, request.org_id, read, reader.clone());
-    (Some(entry), reader)
-}
-
-/// What the limiter's outcome means: go on (reporting the client's standing, if limited), or
-/// the refusal to answer with.
-fn admission(outcome: Outcome, request_id: &str) -> Result<Admission> {
-    Ok(match outcome {
-        Outcome::Admitted(standing) => Ok(Some(standing)),
-        Outcome::Unlimited | Outcome::Unreachable(WhenUnreachable::Open) => Ok(None),
-        Outcome::Refused(standing) => Err(too_many_requests(standing, request_id)?),
-        Outcome::Unreachable(WhenUnreachable::Closed) => Err(refuse(
-            ProblemKind::Unavailable,
-            "the shop is busy; please try again shortly",
-            request_id,
-        )?),
-    })
-}
-
-fn refuse(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Answer> {
-    Ok(problem_response(kind, detail, request_id)?.into())
-}
-
-fn too_many_requests(standing: Standing, request_id: &str) -> Result<Answer> {
-    let detail = format!(
-        "too many {} requests; try again in {} s",
-        standing.class.name(),
-        standing.reset_seconds.max(1)
-    );
-    let response = problem_retry_after(
-        ProblemKind::RateLimited,
-        &detail,
-        request_id,
-        standing.reset_seconds,
-    )?;
-    Ok(with_standing(response.into(), Some(standing)))
-}
-
-fn with_standing(answer: Answer, standing: Option<Standing>) -> Answer {
-    match standing {
-        Some(standing) => answer
-            .with(headers::RATELIMIT_POLICY, standing.policy_field())
-            .with(headers::RATELIMIT, standing.ratelimit_field()),
-        None => answer,
     }
 }

@@ -2,11 +2,11 @@
 //! route and shop, its caller, and an inventory read's canonical form. Each is refused here
 //! when it cannot be served at all.
 
-use api::ProblemKind;
+use api::{token::VerifiedToken, ProblemKind};
 use uuid::Uuid;
 use worker::{Env, Method, Request, Result, Url};
 
-use super::refuse;
+use super::refusals::refuse;
 use crate::{
     auth, body, edge_secret, forward,
     inventory_read::{self, InventoryRead},
@@ -17,8 +17,15 @@ use crate::{
     respond::Answer,
     route::Route,
     tenant,
+    trace_context::TraceContext,
 };
-use api::token::VerifiedToken;
+
+/// Who is asking for what, settled before the request is looked at.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub request_id: &'a str,
+    pub trace: &'a TraceContext,
+}
 
 /// A request the edge will serve, with what it learnt on the way.
 #[derive(Debug)]

@@ -41,7 +41,7 @@ mod shop_entries;
 
 use std::{cell::RefCell, collections::HashMap, time::Duration};
 
-use api::{headers, write_position::Lsn};
+use api::{headers, routes, write_position::Lsn};
 use futures::future::{join, join_all};
 use uuid::Uuid;
 use worker::{Cache, Env, Request, Result};
@@ -345,9 +345,10 @@ pub async fn invalidate(host: &str, org_id: Uuid, item_id: Option<Uuid>) {
             .borrow_mut()
             .retain(|key, _| key.entry.org_id != org_id)
     });
-    urls.push(EntryKey::new(host, org_id, "inventory", None).url);
+    urls.push(EntryKey::new(host, org_id, routes::INVENTORY, None).url);
     if let Some(item_id) = item_id {
-        urls.push(EntryKey::new(host, org_id, &format!("inventory/{item_id}"), None).url);
+        let item = routes::filled(routes::INVENTORY_ITEM, &item_id.to_string());
+        urls.push(EntryKey::new(host, org_id, &item, None).url);
     }
     urls.sort();
     urls.dedup();

@@ -1,6 +1,7 @@
 //! The route table. Tenant routes live under `/api/tenant/{org_id}`, which the edge rewrites
 //! shop-domain paths to; probes live at the root.
 
+use api::routes;
 use axum::{
     error_handling::HandleErrorLayer,
     extract::DefaultBodyLimit,
@@ -48,7 +49,7 @@ pub fn routes(state: AppState, which: Routes) -> Router {
     observability::recorder::handle();
     let mut router = Router::new();
     if which != Routes::Operations {
-        router = router.nest("/api/tenant/{org_id}", tenant_routes(&state));
+        router = router.nest(routes::TENANT_ROOT, tenant_routes(&state));
     }
     if which != Routes::Api {
         router = router
@@ -86,24 +87,32 @@ pub fn with_request_layers(router: Router<AppState>, state: AppState) -> Router 
         .with_state(state)
 }
 
+/// The tenant routes, from the table the edge matches against (`api::routes`).
 fn tenant_routes(state: &AppState) -> Router<AppState> {
+    let at = routes::mounted;
     Router::new()
-        .route("/inventory", get(inventory::list_items))
-        .route("/inventory/{item_id}", get(inventory::get_item))
-        .route("/shop", get(profile::shop_profile))
-        .route("/buy", post(buy::buy))
-        .route("/admin/items", post(items::create_item))
-        .route("/admin/items/{item_id}", patch(items::update_item))
+        .route(&at(routes::INVENTORY), get(inventory::list_items))
+        .route(&at(routes::INVENTORY_ITEM), get(inventory::get_item))
+        .route(&at(routes::SHOP), get(profile::shop_profile))
+        .route(&at(routes::BUY), post(buy::buy))
+        .route(&at(routes::ADMIN_ITEMS), post(items::create_item))
+        .route(&at(routes::ADMIN_ITEM), patch(items::update_item))
         .route(
-            "/admin/kill-switch",
+            &at(routes::KILL_SWITCH),
             put(kill_switch::set_kill_switch).get(kill_switch::kill_switch_state),
         )
-        .route("/admin/audit", get(audit::list_audit_entries))
-        .route("/admin/events", get(live_sale::stream_sale_seconds))
-        .route("/edge/refusals", post(edge_reports::report_edge_refusals))
-        .route("/sales", get(kill_switch::sales_status))
-        .route("/purchases/{purchase_id}", get(status::purchase_status))
-        .route("/events", get(events::stream_events))
+        .route(&at(routes::AUDIT), get(audit::list_audit_entries))
+        .route(
+            &at(routes::ADMIN_EVENTS),
+            get(live_sale::stream_sale_seconds),
+        )
+        .route(
+            &at(routes::EDGE_REFUSALS),
+            post(edge_reports::report_edge_refusals),
+        )
+        .route(&at(routes::SALES), get(kill_switch::sales_status))
+        .route(&at(routes::PURCHASE), get(status::purchase_status))
+        .route(&at(routes::EVENTS), get(events::stream_events))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             edge_trust::require_proof,
