@@ -146,6 +146,16 @@ mod tests {
         }
     }
 
+    /// Request `r1`: a purchase at `path`.
+    fn buy_binding(path: &str, org_id: Uuid) -> Binding<'_> {
+        Binding {
+            method: "POST",
+            path,
+            org_id,
+            request_id: "r1",
+        }
+    }
+
     #[test]
     fn a_seal_opens_only_for_its_request_key_and_time() {
         let key = EdgeClaimsKey::from_edge_secret(b"edge secret");
@@ -153,12 +163,7 @@ mod tests {
         let org_id = Uuid::new_v4();
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("a valid time");
         let path = format!("/api/tenant/{org_id}/buy");
-        let binding = Binding {
-            method: "POST",
-            path: &path,
-            org_id,
-            request_id: "r1",
-        };
+        let binding = buy_binding(&path, org_id);
         let sealed = key.seal(binding, &verified(org_id, now), now);
         assert!(key.open(binding, &sealed, now, &accepted).is_some());
         let other_request = Binding {
@@ -187,12 +192,7 @@ mod tests {
         let org_id = Uuid::new_v4();
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("a valid time");
         let path = format!("/api/tenant/{org_id}/buy");
-        let binding = Binding {
-            method: "POST",
-            path: &path,
-            org_id,
-            request_id: "r1",
-        };
+        let binding = buy_binding(&path, org_id);
         let payload = Payload {
             claims: verified(org_id, now).claims,
             exp: now.timestamp() + 3_600,

@@ -109,9 +109,10 @@ pub(crate) enum VerifyingKey {
     Host(KeyAlgorithm, std::rc::Rc<serde_json::Value>),
 }
 
-impl VerifyingKey {
-    pub(crate) fn algorithm(&self) -> KeyAlgorithm {
-        match self {
+/// The algorithm of a key of either kind: their variants are named alike.
+macro_rules! algorithm_of {
+    ($key:expr $(, $extra:pat => $alg:expr)?) => {
+        match $key {
             Self::Hs256(_) => KeyAlgorithm::Hs256,
             #[cfg(feature = "native-crypto")]
             Self::Es256(_) => KeyAlgorithm::Es256,
@@ -119,9 +120,17 @@ impl VerifyingKey {
             Self::EdDsa(_) => KeyAlgorithm::EdDsa,
             #[cfg(feature = "native-crypto")]
             Self::Rsa(alg, _) => *alg,
-            #[cfg(not(feature = "native-crypto"))]
-            Self::Host(alg, _) => *alg,
+            $($extra => $alg,)?
         }
+    };
+}
+
+impl VerifyingKey {
+    pub(crate) fn algorithm(&self) -> KeyAlgorithm {
+        #[cfg(feature = "native-crypto")]
+        return algorithm_of!(self);
+        #[cfg(not(feature = "native-crypto"))]
+        return algorithm_of!(self, Self::Host(alg, _) => *alg);
     }
 }
 
@@ -146,15 +155,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     pub fn algorithm(&self) -> KeyAlgorithm {
-        match self {
-            Self::Hs256(_) => KeyAlgorithm::Hs256,
-            #[cfg(feature = "native-crypto")]
-            Self::Es256(_) => KeyAlgorithm::Es256,
-            #[cfg(feature = "native-crypto")]
-            Self::EdDsa(_) => KeyAlgorithm::EdDsa,
-            #[cfg(feature = "native-crypto")]
-            Self::Rsa(alg, _) => *alg,
-        }
+        algorithm_of!(self)
     }
 }
 
