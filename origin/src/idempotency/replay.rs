@@ -1,6 +1,6 @@
 //! Answering from a stored response: same status, same bytes, marked as a replay.
 
-use api::{headers::PROBLEM_JSON, purchase::Accepted};
+use api::{headers::PROBLEM_JSON, purchase::Accepted, routes};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -21,7 +21,10 @@ pub fn stored_response(stored: StoredResponse, replayed: bool) -> Response {
     let location = (status == StatusCode::ACCEPTED)
         .then(|| serde_json::from_slice::<Accepted>(&stored.body).ok())
         .flatten()
-        .and_then(|a| HeaderValue::from_str(&format!("/api/purchases/{}", a.purchase_id)).ok());
+        .and_then(|a| {
+            let status = routes::filled(routes::PURCHASE, &a.purchase_id.to_string());
+            HeaderValue::from_str(&format!("/api/{status}")).ok()
+        });
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
