@@ -60,12 +60,12 @@ pub const ALL: [&str; 13] = [
 
 /// Whether `path` (after `/api/`) is `route`, each `{name}` matched by one non-empty segment.
 pub fn matches(route: &str, path: &str) -> bool {
-    params(route, path).is_some()
+    first_param(route, path).is_some()
 }
 
 /// The segment standing for `route`'s first `{name}`, when `path` is `route`.
 pub fn param<'p>(route: &str, path: &'p str) -> Option<&'p str> {
-    params(route, path)?.into_iter().next()
+    first_param(route, path).flatten()
 }
 
 /// Whether `path` is `scope` or lies under it (`admin`, `admin/items`, not `admins`).
@@ -89,22 +89,23 @@ pub fn mounted(route: &str) -> String {
     format!("/{route}")
 }
 
-/// The segments of `path` standing for `route`'s `{name}`s, when `path` is `route`.
-fn params<'p>(route: &str, path: &'p str) -> Option<Vec<&'p str>> {
+/// When `path` is `route`: the segment standing for its first `{name}`, if it has one. Every
+/// request is matched against several routes, so this walks both without allocating.
+fn first_param<'p>(route: &str, path: &'p str) -> Option<Option<&'p str>> {
     let mut wanted = route.split('/');
-    let mut found = Vec::new();
+    let mut first = None;
     for segment in path.split('/') {
         let expected = wanted.next()?;
         if expected.starts_with('{') {
             if segment.is_empty() {
                 return None;
             }
-            found.push(segment);
+            first = first.or(Some(segment));
         } else if expected != segment {
             return None;
         }
     }
-    wanted.next().is_none().then_some(found)
+    wanted.next().is_none().then_some(first)
 }
 
 #[cfg(test)]

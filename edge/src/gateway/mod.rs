@@ -149,9 +149,10 @@ async fn forget_what_changed(request: &Settled, answer: &Answer) {
         inventory_cache::invalidate(host, org_id, request.bought_item).await;
     }
     if route.is_item_write() {
-        purchases::item_written(org_id, &request.api_path);
+        // `PATCH admin/items/{id}` names the item; a create leaves the whole shop to reopen.
         let written = routes::param(routes::ADMIN_ITEM, &request.api_path);
         let item_id = written.and_then(|id| uuid::Uuid::parse_str(id).ok());
+        purchases::item_written(org_id, item_id);
         inventory_cache::invalidate(host, org_id, item_id).await;
     }
     if route.is_kill_switch_flip() {

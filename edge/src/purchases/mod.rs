@@ -20,7 +20,7 @@ pub mod sold_out;
 
 use std::time::Duration;
 
-use api::{headers, purchase::BuyRequest, routes, Problem, ProblemKind};
+use api::{headers, purchase::BuyRequest, Problem, ProblemKind};
 use uuid::Uuid;
 use worker::{Context, Request, Response, Result};
 
@@ -191,9 +191,10 @@ async fn nothing_left(answer: &mut Answer) -> bool {
 }
 
 /// After an item write through this isolate (`PATCH /api/admin/items/{id}`, or creating one)
-/// answered 2xx: the item is open again here at once.
-pub fn item_written(org_id: Uuid, api_path: &str) {
-    match routes::param(routes::ADMIN_ITEM, api_path).and_then(|id| Uuid::parse_str(id).ok()) {
+/// answered 2xx: the item it names (`None` for a create: every item of the shop) is open again
+/// here at once.
+pub fn item_written(org_id: Uuid, item_id: Option<Uuid>) {
+    match item_id {
         Some(item_id) => sold_out::reopen(org_id, item_id),
         None => sold_out::reopen_shop(org_id),
     }
