@@ -8,6 +8,18 @@
 CREATE SCHEMA auth;
 
 --
+-- Name: audit_sale; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.audit_sale AS (
+	actor_sub text,
+	quantity integer,
+	request_id text,
+	order_id uuid,
+	stock_before integer
+);
+
+--
 -- Name: idempotency_key_state; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -42,10 +54,10 @@ CREATE FUNCTION auth.jwt() RETURNS jsonb
     AS $$ SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb $$;
 
 --
--- Name: buy_batch(text, uuid, uuid, text[], integer[], text[], uuid[], bytea[], bigint[], text[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: buy_batch(text, uuid, uuid, text[], integer[], text[], uuid[], bytea[], bigint[], text[], bytea[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.buy_batch(claims text, org uuid, item uuid, subs text[], quantities integer[], request_ids text[], order_ids uuid[], confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[], keys_since timestamp with time zone) RETURNS TABLE(n integer, outcome public.purchase_outcome, available integer, response_status smallint, response_body bytea, paused_reason text, paused_until timestamp with time zone)
+CREATE FUNCTION public.buy_batch(claims text, org uuid, item uuid, subs text[], quantities integer[], request_ids text[], order_ids uuid[], confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[]) RETURNS TABLE(n integer, outcome public.purchase_outcome, available integer, response_status smallint, response_body bytea, paused_reason text, paused_until timestamp with time zone)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -80,7 +92,7 @@ BEGIN
     END IF;
 
     FOR settled IN
-        SELECT * FROM settle_idempotency_keys(org, lock_ids, subs, keys, fingerprints, keys_since)
+        SELECT * FROM settle_purchase_keys(org, lock_ids, subs, keys, fingerprints)
     LOOP
         IF settled.state NOT IN ('none', 'fresh') THEN
             outcomes[settled.n] := settled.state::text::purchase_outcome;
@@ -147,14 +159,13 @@ BEGIN
             UPDATE inventory i SET stock = i.stock - units, updated_at = now()
             WHERE i.organization_id = org AND i.id = item;
         END IF;
-        INSERT INTO audit_log (organization_id, actor_sub, action, target, before, after, request_id)
-        SELECT org, s.sub, 'purchase', 'item:' || item,
-               jsonb_build_object('stock', s.before),
-               jsonb_build_object('stock', s.before - s.quantity,
-                                  'order_id', s.order_id, 'quantity', s.quantity),
-               s.request_id
-        FROM unnest(subs, quantities, request_ids, order_ids, stock_before)
-            AS s(sub, quantity, request_id, order_id, before)
+        -- One audit row for the batch, one element per sale (see the top).
+        INSERT INTO audit_log (organization_id, actor_sub, action, target, request_id, sales)
+        SELECT org, 'origin', 'purchase', 'item:' || item, '',
+               array_agg(ROW(s.sub, s.quantity, s.request_id, s.order_id, s.before)::audit_sale
+                         ORDER BY s.n)
+        FROM unnest(subs, quantities, request_ids, order_ids, stock_before) WITH ORDINALITY
+            AS s(sub, quantity, request_id, order_id, before, n)
         WHERE s.before IS NOT NULL;
         -- Delivered to listeners only if this commits (see the origin's `events`).
         PERFORM pg_notify('furnitureops_stock',
@@ -296,21 +307,14 @@ CREATE FUNCTION public.record_sales(org uuid, item uuid, price bigint, selling b
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    WITH sale AS (
-        SELECT * FROM unnest(selling, subs, quantities, request_ids, order_ids,
-                             confirmed_bodies, keys, fingerprints)
-            AS s(selling, sub, quantity, request_id, order_id, body, key, fingerprint)
-        WHERE s.selling
-    ), placed AS (
-        INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents)
-        SELECT org, s.order_id, item, s.sub, s.quantity, price FROM sale s
-    )
-    INSERT INTO idempotency_keys
-        (organization_id, customer_sub, idempotency_key, fingerprint,
-         response_status, response_body, request_id)
-    SELECT org, s.sub, s.key, s.fingerprint, 201, s.body, s.request_id
-    FROM sale s
-    WHERE s.key IS NOT NULL;
+    INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents,
+                        idempotency_key, fingerprint, response_body)
+    SELECT org, s.order_id, item, s.sub, s.quantity, price,
+           s.key, CASE WHEN s.key IS NOT NULL THEN s.fingerprint END,
+           CASE WHEN s.key IS NOT NULL THEN s.body END
+    FROM unnest(selling, subs, quantities, order_ids, confirmed_bodies, keys, fingerprints)
+        AS s(selling, sub, quantity, order_id, body, key, fingerprint)
+    WHERE s.selling;
 END
 $$;
 
@@ -365,6 +369,46 @@ END
 $$;
 
 --
+-- Name: settle_purchase_keys(uuid, bigint[], text[], text[], bytea[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.settle_purchase_keys(org uuid, lock_ids bigint[], subs text[], keys text[], fingerprints bytea[]) RETURNS TABLE(n integer, state public.idempotency_key_state, response_status smallint, response_body bytea)
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    locked boolean[];
+BEGIN
+    locked := ARRAY(
+        SELECT pg_try_advisory_xact_lock(l.id)
+        FROM unnest(lock_ids) WITH ORDINALITY AS l(id, i) ORDER BY l.i);
+    RETURN QUERY
+    SELECT k.i::integer,
+           CASE WHEN k.key IS NULL THEN 'none'
+                WHEN s.fingerprint IS NULL AND locked[k.i::integer] THEN 'fresh'
+                WHEN s.fingerprint IS NULL THEN 'in_flight'
+                WHEN s.fingerprint = k.fingerprint THEN 'replay'
+                ELSE 'reused' END::idempotency_key_state,
+           CASE WHEN s.fingerprint = k.fingerprint THEN s.status END,
+           CASE WHEN s.fingerprint = k.fingerprint THEN s.body END
+    FROM unnest(subs, keys, fingerprints) WITH ORDINALITY AS k(sub, key, fingerprint, i)
+    LEFT JOIN LATERAL (
+        SELECT o.fingerprint, 201::smallint AS status, o.response_body AS body FROM orders o
+        WHERE o.organization_id = org AND o.idempotency_key = k.key COLLATE "C"
+          AND o.customer_sub = k.sub
+        UNION ALL
+        SELECT q.fingerprint, 202::smallint, q.response_body FROM purchase_queue q
+        WHERE q.organization_id = org AND q.idempotency_key = k.key COLLATE "C"
+          AND q.customer_sub = k.sub
+        LIMIT 1
+    ) AS s ON k.key IS NOT NULL
+    ORDER BY k.i;
+END
+$$;
+
+--
 -- Name: audit_log; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -377,8 +421,35 @@ CREATE TABLE public.audit_log (
     before jsonb,
     after jsonb,
     request_id text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sales public.audit_sale[],
+    CONSTRAINT audit_log_sales_fit_a_page_cursor CHECK (((cardinality(sales) >= 1) AND (cardinality(sales) <= 1023)))
 );
+
+--
+-- Name: audit_entries; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.audit_entries WITH (security_invoker='true') AS
+ SELECT a.organization_id,
+    a.id AS row_id,
+    COALESCE(s.n, (0)::bigint) AS "position",
+    ((a.id * 1024) + COALESCE(s.n, (0)::bigint)) AS id,
+    COALESCE(s.actor_sub, a.actor_sub) AS actor_sub,
+    a.action,
+    a.target,
+        CASE
+            WHEN (s.n IS NULL) THEN a.before
+            ELSE jsonb_build_object('stock', s.stock_before)
+        END AS before,
+        CASE
+            WHEN (s.n IS NULL) THEN a.after
+            ELSE jsonb_build_object('stock', (s.stock_before - s.quantity), 'order_id', s.order_id, 'quantity', s.quantity)
+        END AS after,
+    COALESCE(s.request_id, a.request_id) AS request_id,
+    a.created_at
+   FROM (public.audit_log a
+     LEFT JOIN LATERAL unnest(a.sales) WITH ORDINALITY s(actor_sub, quantity, request_id, order_id, stock_before, n) ON (true));
 
 --
 -- Name: audit_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -465,6 +536,10 @@ CREATE TABLE public.orders (
     quantity integer NOT NULL,
     unit_price_cents bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text COLLATE pg_catalog."C",
+    fingerprint bytea,
+    response_body bytea,
+    CONSTRAINT orders_key_with_its_answer CHECK ((num_nulls(idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 3]))),
     CONSTRAINT orders_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT orders_unit_price_cents_check CHECK ((unit_price_cents >= 0))
 );
@@ -497,6 +572,10 @@ CREATE TABLE public.purchase_queue (
     reason text,
     enqueued_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     decided_at timestamp with time zone,
+    idempotency_key text COLLATE pg_catalog."C",
+    fingerprint bytea,
+    response_body bytea,
+    CONSTRAINT purchase_queue_key_with_its_answer CHECK ((num_nulls(idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 3]))),
     CONSTRAINT purchase_queue_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT purchase_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'rejected'::text])))
 );
@@ -611,6 +690,18 @@ CREATE INDEX domains_organization_id_idx ON public.domains USING btree (organiza
 --
 
 CREATE INDEX inventory_by_name ON public.inventory USING btree (organization_id, name, id);
+
+--
+-- Name: orders_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX orders_by_idempotency_key ON public.orders USING btree (organization_id, idempotency_key, customer_sub) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: purchase_queue_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX purchase_queue_by_idempotency_key ON public.purchase_queue USING btree (organization_id, idempotency_key, customer_sub) WHERE (idempotency_key IS NOT NULL);
 
 --
 -- Name: purchase_queue_shop_pending_idx; Type: INDEX; Schema: public; Owner: -

@@ -148,68 +148,112 @@ fn checked_action(page: &PageQuery) -> Result<Option<&str>, ApiError> {
 }
 
 /// One page of `org`'s entries. Purchases (most of the log) and the other actions are read
-/// through different indexes, so each order has a query for each.
+/// through different indexes, so each order has a query for each. A batch's row expands into
+/// its sales (`sales`, see `db/schema.sql`), entry `id * 1024 + position`; any other row is
+/// one entry, position 0.
 async fn entries_of(
-    tx: &mut sqlx::PgConnection,
-    org: uuid::Uuid,
+    tx: &mut PgConnection,
+    org: Uuid,
     order: PageOrder,
     action: Option<&str>,
     page: &PageQuery,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    let entries = match (order, action) {
-        (PageOrder::Oldest, None | Some(PURCHASE)) => sqlx::query_as!(
-            Entry,
-            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
-               FROM audit_log WHERE organization_id = $1 AND id > $2
-                 AND ($3::text IS NULL OR action = $3)
-               ORDER BY id LIMIT $4"#,
-            org,
-            page.after.unwrap_or(0),
-            action,
-            limit
-        )
-        .fetch_all(&mut *tx)
-        .await?,
-        (PageOrder::Oldest, Some(action)) => sqlx::query_as!(
-            Entry,
-            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
-               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
-                 AND id > $2
-               ORDER BY id LIMIT $4"#,
-            org,
-            page.after.unwrap_or(0),
-            action,
-            limit
-        )
-        .fetch_all(&mut *tx)
-        .await?,
-        (PageOrder::Newest, None | Some(PURCHASE)) => sqlx::query_as!(
-            Entry,
-            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
-               FROM audit_log WHERE organization_id = $1 AND id < $2
-                 AND ($3::text IS NULL OR action = $3)
-               ORDER BY id DESC LIMIT $4"#,
-            org,
-            page.before.unwrap_or(i64::MAX),
-            action,
-            limit
-        )
-        .fetch_all(&mut *tx)
-        .await?,
-        (PageOrder::Newest, Some(action)) => sqlx::query_as!(
-            Entry,
-            r#"SELECT id, actor_sub AS actor, action, target, before, after, request_id, created_at AS at
-               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
-                 AND id < $2
-               ORDER BY id DESC LIMIT $4"#,
-            org,
-            page.before.unwrap_or(i64::MAX),
-            action,
-            limit
-        )
-        .fetch_all(&mut *tx)
-        .await?,
+    let cursor = match order {
+        PageOrder::Oldest => page.after.unwrap_or(0),
+        PageOrder::Newest => page.before.unwrap_or(i64::MAX),
     };
-    Ok(entries)
+    match action {
+        None | Some(PURCHASE) => entries_with_sales(tx, org, order, action, cursor, limit).await,
+        Some(action) => entries_of_action(tx, org, order, action, cursor, limit).await,
+    }
+}
+
+/// Every entry, or only purchases: read by the primary key, batch rows expanded
+/// (`audit_entries`).
+async fn entries_with_sales(
+    tx: &mut PgConnection,
+    org: Uuid,
+    order: PageOrder,
+    action: Option<&str>,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    match order {
+        PageOrder::Oldest => sqlx::query_as!(
+            Entry,
+            r#"SELECT id AS "id!", actor_sub AS "actor!", action AS "action!",
+                      target AS "target!", before, after, request_id AS "request_id!",
+                      created_at AS "at!"
+               FROM audit_entries WHERE organization_id = $1 AND row_id >= $2::bigint / 1024 AND id > $2
+                 AND ($3::text IS NULL OR action = $3)
+               ORDER BY row_id, position LIMIT $4"#,
+            org,
+            cursor,
+            action,
+            limit
+        )
+        .fetch_all(tx)
+        .await,
+        PageOrder::Newest => sqlx::query_as!(
+            Entry,
+            r#"SELECT id AS "id!", actor_sub AS "actor!", action AS "action!",
+                      target AS "target!", before, after, request_id AS "request_id!",
+                      created_at AS "at!"
+               FROM audit_entries WHERE organization_id = $1 AND row_id <= $2::bigint / 1024 AND id < $2
+                 AND ($3::text IS NULL OR action = $3)
+               ORDER BY row_id DESC, position DESC LIMIT $4"#,
+            org,
+            cursor,
+            action,
+            limit
+        )
+        .fetch_all(tx)
+        .await,
+    }
+}
+
+/// One action other than `purchase`: read by `audit_log_by_action`, one entry per row.
+async fn entries_of_action(
+    tx: &mut PgConnection,
+    org: Uuid,
+    order: PageOrder,
+    action: &str,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    match order {
+        PageOrder::Oldest => {
+            sqlx::query_as!(
+                Entry,
+                r#"SELECT id * 1024 AS "id!", actor_sub AS actor, action, target, before, after,
+                      request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
+                 AND id >= $2::bigint / 1024 AND id * 1024 > $2
+               ORDER BY id LIMIT $4"#,
+                org,
+                cursor,
+                action,
+                limit
+            )
+            .fetch_all(tx)
+            .await
+        }
+        PageOrder::Newest => {
+            sqlx::query_as!(
+                Entry,
+                r#"SELECT id * 1024 AS "id!", actor_sub AS actor, action, target, before, after,
+                      request_id, created_at AS at
+               FROM audit_log WHERE organization_id = $1 AND action = $3 AND action <> 'purchase'
+                 AND id <= $2::bigint / 1024 AND id * 1024 < $2
+               ORDER BY id DESC LIMIT $4"#,
+                org,
+                cursor,
+                action,
+                limit
+            )
+            .fetch_all(tx)
+            .await
+        }
+    }
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     db::Scope,
-    idempotency::{lookup_since, Claim, StoredResponse},
+    idempotency::{Claim, StoredResponse},
     kill_switch::Paused,
 };
 
@@ -205,7 +205,7 @@ pub async fn buy_item<'c>(
         BatchRow,
         r#"SELECT n AS "n!", outcome AS "outcome!: BatchOutcome", available, response_status, response_body,
                   paused_reason, paused_until
-           FROM buy_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+           FROM buy_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
         Scope::service(org_id).claims_json,
         org_id,
         item_id,
@@ -216,8 +216,7 @@ pub async fn buy_item<'c>(
         &bodies as &[&[u8]],
         &columns.lock_ids as &[Option<i64>],
         &columns.keys as &[Option<&str>],
-        &columns.fingerprints as &[Option<&[u8]>],
-        lookup_since()
+        &columns.fingerprints as &[Option<&[u8]>]
     )
     .fetch_all(conn)
     .await?;

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::order::{BuyOrder, Outcome};
-use crate::idempotency::{lock_id, lookup_since, Claim, KeyState};
+use crate::idempotency::{lock_id, Claim, KeyState};
 
 /// Positions of the orders that go to the database: every order without a key and the first
 /// use of each key.
@@ -52,7 +52,8 @@ impl<'a> KeyColumns<'a> {
 }
 
 /// Locks every key of `orders` (without waiting) and reads what the keys already hold, in one
-/// round trip (the database's `settle_idempotency_keys`). `None` means "go ahead".
+/// round trip (the database's `settle_purchase_keys`: a purchase's key lives on its order or its
+/// queued buy). `None` means "go ahead".
 pub(super) async fn settle(
     conn: &mut PgConnection,
     org_id: Uuid,
@@ -61,13 +62,12 @@ pub(super) async fn settle(
     let columns = KeyColumns::of(orders);
     let rows = sqlx::query!(
         r#"SELECT n AS "n!", state AS "state!: KeyState", response_status, response_body
-           FROM settle_idempotency_keys($1, $2, $3, $4, $5, $6)"#,
+           FROM settle_purchase_keys($1, $2, $3, $4, $5)"#,
         org_id,
         &columns.lock_ids as &[Option<i64>],
         &columns.subs as &[&str],
         &columns.keys as &[Option<&str>],
-        &columns.fingerprints as &[Option<&[u8]>],
-        lookup_since()
+        &columns.fingerprints as &[Option<&[u8]>]
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -121,40 +121,4 @@ pub(super) fn resolve_duplicates(orders: &[BuyOrder], mut outcomes: Vec<Outcome>
         };
     }
     outcomes
-}
-
-/// The final answers to store with their keys, column by column for `unnest`.
-#[derive(Debug, Default)]
-pub struct KeyRecords {
-    pub subs: Vec<String>,
-    pub keys: Vec<String>,
-    pub fingerprints: Vec<Vec<u8>>,
-    pub statuses: Vec<i16>,
-    pub bodies: Vec<Vec<u8>>,
-    pub request_ids: Vec<String>,
-}
-
-impl KeyRecords {
-    /// The successful final answer of every keyed order among `orders`: a refusal is stored
-    /// by nobody, so a retry is decided afresh.
-    pub(super) fn of(orders: &[&BuyOrder], outcomes: &[Outcome]) -> Self {
-        let mut records = Self::default();
-        for (order, outcome) in orders.iter().zip(outcomes) {
-            let (Some(key), Outcome::Final(stored)) = (&order.key, outcome) else {
-                continue;
-            };
-            if !stored.is_success() {
-                continue;
-            }
-            records.subs.push(key.customer_sub.clone());
-            records.keys.push(key.key.as_str().to_owned());
-            records.fingerprints.push(key.fingerprint.clone());
-            records
-                .statuses
-                .push(i16::try_from(stored.status).unwrap_or(500));
-            records.bodies.push(stored.body.clone());
-            records.request_ids.push(key.request_id.clone());
-        }
-        records
-    }
 }

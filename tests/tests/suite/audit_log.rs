@@ -2,9 +2,11 @@
 
 use api::token::Role;
 use e2e::{origin_server::app_pool, Edge, OriginServer, Shop, TestKeys};
+use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const DOMAIN: &str = "audited.shop.test";
@@ -257,5 +259,107 @@ async fn admins_page_back_from_the_newest_entry_and_filter_by_action(db: PgPool)
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+/// Buys that commit together are audited as one batch, and read as one entry per sale: every
+/// sale exactly once, oldest first and newest first, a page boundary inside a batch included.
+#[sqlx::test(migrations = "../migrations")]
+async fn sales_committed_together_read_as_one_entry_each_both_ways(db: PgPool) {
+    const BUYERS: usize = 40;
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 100)]).await;
+    let origin = OriginServer::start(&db, &keys).await;
+    let edge = Edge::start(&origin.url, std::slice::from_ref(&shop), &keys).await;
+    let chair = shop.item(&db, "CHAIR").await;
+    let admin = keys.token(shop.org_id, Role::Admin, "boss");
+    let buys = (0..BUYERS).map(|n| {
+        let sub = format!("buyer-{n}");
+        let request = edge.buy(
+            DOMAIN,
+            &keys.token(shop.org_id, Role::Shopper, &sub),
+            chair.id,
+            2,
+        );
+        async move { (sub, request.send().await.unwrap()) }
+    });
+    // request id -> (buyer, order id)
+    let mut sales = HashMap::new();
+    for (sub, response) in join_all(buys).await {
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let order: Value = response.json().await.unwrap();
+        sales.insert(
+            request_id,
+            (sub, order["order_id"].as_str().unwrap().to_owned()),
+        );
+    }
+    let largest_batch: Option<i32> = sqlx::query_scalar(
+        "SELECT max(cardinality(sales)) FROM audit_log WHERE organization_id = $1",
+    )
+    .bind(shop.org_id)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        largest_batch.unwrap_or(0) > 1,
+        "some of {BUYERS} simultaneous buys commit together"
+    );
+
+    for order in ["oldest", "newest"] {
+        let mut entries = Vec::new();
+        let mut query = format!("order={order}&action=purchase&limit=7");
+        loop {
+            let page: Value = edge
+                .get(DOMAIN, &format!("/api/admin/audit?{query}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let got = page["entries"].as_array().unwrap().clone();
+            let done = got.is_empty();
+            entries.extend(got);
+            let cursor = if order == "oldest" { "after" } else { "before" };
+            match page["next"].as_i64() {
+                Some(next) if !done => {
+                    query = format!("order={order}&action=purchase&limit=7&{cursor}={next}");
+                }
+                _ => break,
+            }
+        }
+        if order == "newest" {
+            entries.reverse();
+        }
+        assert_eq!(entries.len(), BUYERS, "{order}: one entry per sale");
+        let mut stock = 100;
+        for entry in &entries {
+            let (sub, order_id) = &sales[entry["request_id"].as_str().unwrap()];
+            assert_eq!(entry["actor"], sub.as_str(), "{order}: who");
+            assert_eq!(
+                entry["target"],
+                format!("item:{}", chair.id),
+                "{order}: what"
+            );
+            assert_eq!(
+                entry["after"]["order_id"],
+                order_id.as_str(),
+                "{order}: which order"
+            );
+            assert_eq!(entry["after"]["quantity"], 2);
+            assert_eq!(
+                entry["before"]["stock"], stock,
+                "{order}: in the order sold"
+            );
+            stock -= 2;
+            assert_eq!(entry["after"]["stock"], stock);
+        }
+        let ids: Vec<i64> = entries.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{order}: {ids:?}");
     }
 }

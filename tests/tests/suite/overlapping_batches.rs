@@ -71,14 +71,16 @@ async fn b_while_a_commits(
     (sold_a, second.await.unwrap())
 }
 
-/// (stock, orders, units ordered, idempotency records, audit rows) of `shop`, as the owner sees them.
+/// (stock, orders, units ordered, orders with their key, audited sales) of `shop`, as the owner
+/// sees them.
 async fn books(db: &PgPool, shop: &Shop, item_id: Uuid) -> (i32, i64, i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT stock FROM inventory WHERE organization_id = $1 AND id = $2),
                 (SELECT count(*) FROM orders WHERE organization_id = $1),
                 (SELECT coalesce(sum(quantity), 0)::bigint FROM orders WHERE organization_id = $1),
-                (SELECT count(*) FROM idempotency_keys WHERE organization_id = $1),
-                (SELECT count(*) FROM audit_log WHERE organization_id = $1 AND action = 'purchase')",
+                (SELECT count(*) FROM orders
+                 WHERE organization_id = $1 AND idempotency_key IS NOT NULL),
+                (SELECT count(*) FROM audit_entries WHERE organization_id = $1 AND action = 'purchase')",
     )
     .bind(shop.org_id)
     .bind(item_id)
@@ -92,7 +94,7 @@ async fn audited_stock_before(db: &PgPool, shop: &Shop, subs: &[String]) -> Vec<
     let mut before = Vec::new();
     for sub in subs {
         let stock: Option<i32> = sqlx::query_scalar(
-            "SELECT (before->>'stock')::int FROM audit_log
+            "SELECT (before->>'stock')::int FROM audit_entries
              WHERE organization_id = $1 AND action = 'purchase' AND actor_sub = $2",
         )
         .bind(shop.org_id)

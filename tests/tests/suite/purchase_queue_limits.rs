@@ -32,12 +32,16 @@ async fn written(db: &PgPool, shop: &Shop) -> (i64, i64) {
             .fetch_one(db)
             .await
             .unwrap();
-    let keys: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE organization_id = $1")
-            .bind(shop.org_id)
-            .fetch_one(db)
-            .await
-            .unwrap();
+    // A queued buy's key lives on its queue row; any other record would be a stray.
+    let keys: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM purchase_queue
+                 WHERE organization_id = $1 AND idempotency_key IS NOT NULL)
+              + (SELECT count(*) FROM idempotency_keys WHERE organization_id = $1)",
+    )
+    .bind(shop.org_id)
+    .fetch_one(db)
+    .await
+    .unwrap();
     (queued, keys)
 }
 

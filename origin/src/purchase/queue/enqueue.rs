@@ -1,6 +1,6 @@
 //! Storing async buys: one transaction per batch of a shop's `Prefer: respond-async` buys
-//! (the group committer's `Enqueue` lane) writes the queue rows and their idempotency records,
-//! and each fresh buy is answered `202` with its purchase id.
+//! (the group committer's `Enqueue` lane) writes the queue rows, each carrying its idempotency
+//! key and answer, and each fresh buy is answered `202` with its purchase id.
 //!
 //! A buy the queue could never fill is refused up front, writing nothing: an unknown item
 //! (`404`, as a synchronous buy would be), or a shop whose backlog already holds its cap of
@@ -24,7 +24,7 @@ use crate::{
     idempotency::StoredResponse,
     kill_switch,
     purchase::{
-        key_records::{self, KeyRecords},
+        key_records,
         order::{BuyOrder, Outcome},
     },
 };
@@ -59,7 +59,6 @@ pub(crate) async fn enqueue(
     let known = known_items(&mut tx, org_id, orders).await?;
     let mut room = pending_cap.saturating_sub(pending(&mut tx, org_id).await?);
     let mut fresh = Vec::new();
-    let mut purchase_ids = Vec::new();
     let outcomes: Vec<Outcome> = orders
         .iter()
         .zip(settled)
@@ -73,17 +72,16 @@ pub(crate) async fn enqueue(
                 }
                 room -= 1;
                 let purchase_id = Uuid::new_v4();
-                fresh.push(order);
-                purchase_ids.push(purchase_id);
-                accepted(purchase_id)
+                let answer = accepted(purchase_id);
+                fresh.push((order, purchase_id, answer.clone()));
+                answer
             })
         })
         .collect();
-    // Only the accepted orders' answers are stored; the others answered from their keys or
-    // were refused, which writes nothing.
-    let keys = KeyRecords::of(orders, &outcomes);
+    // Only the accepted orders are stored; the others answered from their keys or were
+    // refused, which writes nothing.
     if !fresh.is_empty() {
-        store(&mut tx, org_id, &fresh, &purchase_ids, &keys).await?;
+        store(&mut tx, org_id, &fresh).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -117,49 +115,61 @@ async fn pending(conn: &mut PgConnection, org_id: Uuid) -> Result<i64, sqlx::Err
     Ok(pending.map_or(0, i64::from))
 }
 
-/// Stores fresh async buys under `purchase_ids`, with their idempotency records, and counts
-/// them into the shop's backlog, in one statement inside the batch transaction.
+/// A fresh async buy: the order, its purchase id and its `202` answer.
+type Fresh<'a> = (&'a BuyOrder, Uuid, Outcome);
+
+/// Stores fresh async buys, each with its key and answer, and counts them into the shop's
+/// backlog, in one statement inside the batch transaction.
 async fn store(
     conn: &mut PgConnection,
     org_id: Uuid,
-    orders: &[&BuyOrder],
-    purchase_ids: &[Uuid],
-    keys: &KeyRecords,
+    fresh: &[Fresh<'_>],
 ) -> Result<(), sqlx::Error> {
-    let subs: Vec<&str> = orders.iter().map(|o| o.customer_sub.as_str()).collect();
-    let items: Vec<Uuid> = orders.iter().map(|o| o.item_id).collect();
-    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
-    let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
+    let ids: Vec<Uuid> = fresh.iter().map(|(_, id, _)| *id).collect();
+    let subs: Vec<&str> = fresh
+        .iter()
+        .map(|(o, ..)| o.customer_sub.as_str())
+        .collect();
+    let items: Vec<Uuid> = fresh.iter().map(|(o, ..)| o.item_id).collect();
+    let quantities: Vec<i32> = fresh.iter().map(|(o, ..)| o.quantity).collect();
+    let request_ids: Vec<&str> = fresh.iter().map(|(o, ..)| o.request_id.as_str()).collect();
+    let keys: Vec<Option<&str>> = fresh
+        .iter()
+        .map(|(o, ..)| o.key.as_ref().map(|k| k.key.as_str()))
+        .collect();
+    let fingerprints: Vec<Option<&[u8]>> = fresh
+        .iter()
+        .map(|(o, ..)| o.key.as_ref().map(|k| k.fingerprint.as_slice()))
+        .collect();
+    let answers: Vec<Option<&[u8]>> = fresh
+        .iter()
+        .map(|(o, _, answer)| match answer {
+            Outcome::Final(stored) if o.key.is_some() => Some(stored.body.as_slice()),
+            _ => None,
+        })
+        .collect();
     sqlx::query!(
         "WITH queued AS (
-             INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity, request_id)
-             SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id
-             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[])
-                  WITH ORDINALITY AS q(id, sub, item, quantity, request_id, n)
+             INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity,
+                                         request_id, idempotency_key, fingerprint, response_body)
+             SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id, q.key, q.fingerprint, q.body
+             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[], $7::text[],
+                         $8::bytea[], $9::bytea[])
+                  WITH ORDINALITY AS q(id, sub, item, quantity, request_id, key, fingerprint, body, n)
              ORDER BY q.n
-         ), counted AS (
-             INSERT INTO purchase_queue_backlog AS b (organization_id, pending)
-             VALUES ($1, cardinality($2::uuid[]))
-             ON CONFLICT (organization_id) DO UPDATE SET pending = b.pending + excluded.pending
          )
-         INSERT INTO idempotency_keys
-             (organization_id, customer_sub, idempotency_key, fingerprint,
-              response_status, response_body, request_id)
-         SELECT $1, k.sub, k.key, k.fingerprint, k.status, k.body, k.request_id
-         FROM unnest($7::text[], $8::text[], $9::bytea[], $10::smallint[], $11::bytea[], $12::text[])
-              AS k(sub, key, fingerprint, status, body, request_id)",
+         INSERT INTO purchase_queue_backlog AS b (organization_id, pending)
+         VALUES ($1, cardinality($2::uuid[]))
+         ON CONFLICT (organization_id) DO UPDATE SET pending = b.pending + excluded.pending",
         org_id,
-        purchase_ids,
+        &ids,
         &subs as &[&str],
         &items,
         &quantities,
         &request_ids as &[&str],
-        &keys.subs,
-        &keys.keys,
-        &keys.fingerprints,
-        &keys.statuses,
-        &keys.bodies,
-        &keys.request_ids
+        &keys as &[Option<&str>],
+        &fingerprints as &[Option<&[u8]>],
+        &answers as &[Option<&[u8]>]
     )
     .execute(conn)
     .await?;
