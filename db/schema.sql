@@ -282,6 +282,52 @@ END
 $$;
 
 --
+-- Name: items_with_orders_stay(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.items_with_orders_stay() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM orders o
+               WHERE o.organization_id = OLD.organization_id AND o.item_id = OLD.id) THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = format('item %s has orders', OLD.id),
+            TABLE = 'inventory', CONSTRAINT = 'orders_name_their_items';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: orders_name_their_items(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.orders_name_their_items() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    named bigint;
+    held bigint;
+BEGIN
+    SELECT count(*) INTO named FROM (SELECT DISTINCT organization_id, item_id FROM new_orders) n;
+    SELECT count(*) INTO held FROM (
+        SELECT 1 FROM inventory i
+        WHERE (i.organization_id, i.id) IN (SELECT organization_id, item_id FROM new_orders)
+        FOR KEY SHARE OF i
+    ) h;
+    IF held < named THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = 'an order names an item its shop does not hold',
+            TABLE = 'orders', CONSTRAINT = 'orders_name_their_items';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: purchase_queue_depth(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -710,6 +756,30 @@ CREATE UNIQUE INDEX purchase_queue_by_idempotency_key ON public.purchase_queue U
 CREATE INDEX purchase_queue_shop_pending_idx ON public.purchase_queue USING btree (organization_id, seq) WHERE (status = 'pending'::text);
 
 --
+-- Name: inventory items_with_orders_keep_their_key; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER items_with_orders_keep_their_key AFTER UPDATE OF organization_id, id ON public.inventory FOR EACH ROW WHEN (((old.organization_id IS DISTINCT FROM new.organization_id) OR (old.id IS DISTINCT FROM new.id))) EXECUTE FUNCTION public.items_with_orders_stay();
+
+--
+-- Name: inventory items_with_orders_stay; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER items_with_orders_stay AFTER DELETE ON public.inventory FOR EACH ROW EXECUTE FUNCTION public.items_with_orders_stay();
+
+--
+-- Name: orders orders_name_their_items; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER orders_name_their_items AFTER INSERT ON public.orders REFERENCING NEW TABLE AS new_orders FOR EACH STATEMENT EXECUTE FUNCTION public.orders_name_their_items();
+
+--
+-- Name: orders orders_still_name_their_items; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER orders_still_name_their_items AFTER UPDATE ON public.orders REFERENCING NEW TABLE AS new_orders FOR EACH STATEMENT EXECUTE FUNCTION public.orders_name_their_items();
+
+--
 -- Name: audit_log audit_log_organization_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -729,13 +799,6 @@ ALTER TABLE ONLY public.domains
 
 ALTER TABLE ONLY public.inventory
     ADD CONSTRAINT inventory_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
-
---
--- Name: orders orders_organization_id_item_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.orders
-    ADD CONSTRAINT orders_organization_id_item_id_fkey FOREIGN KEY (organization_id, item_id) REFERENCES public.inventory(organization_id, id);
 
 --
 -- Name: purchase_queue_backlog purchase_queue_backlog_organization_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

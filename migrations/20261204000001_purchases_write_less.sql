@@ -60,6 +60,66 @@ WHERE k.organization_id = q.organization_id AND k.customer_sub = q.customer_sub
   AND k.response_status = 202
   AND convert_from(k.response_body, 'UTF8')::jsonb ->> 'purchase_id' = q.id::text;
 
+-- An order names an item of its shop. The foreign key checked that once per order row, each
+-- check a `FOR KEY SHARE` lock on the item's row: on a hot item, whose row every concurrent
+-- batch also updates, each of those locks joined a multixact, hundreds per batch. Now the check
+-- runs once per statement, one lock per item named (`orders_name_their_items`), and the other
+-- side keeps its `NO ACTION`: an item that has orders cannot be deleted or renumbered
+-- (`items_with_orders_stay`; the application role can do neither anyway). The concurrency is
+-- the foreign key's: the shared lock makes a delete wait for the inserting transaction, and a
+-- delete that went first leaves nothing to lock, so the insert fails.
+ALTER TABLE orders DROP CONSTRAINT orders_organization_id_item_id_fkey;
+
+CREATE FUNCTION orders_name_their_items() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp
+    AS $$
+DECLARE
+    named bigint;
+    held bigint;
+BEGIN
+    SELECT count(*) INTO named FROM (SELECT DISTINCT organization_id, item_id FROM new_orders) n;
+    SELECT count(*) INTO held FROM (
+        SELECT 1 FROM inventory i
+        WHERE (i.organization_id, i.id) IN (SELECT organization_id, item_id FROM new_orders)
+        FOR KEY SHARE OF i
+    ) h;
+    IF held < named THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = 'an order names an item its shop does not hold',
+            TABLE = 'orders', CONSTRAINT = 'orders_name_their_items';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_name_their_items AFTER INSERT ON orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_name_their_items();
+CREATE TRIGGER orders_still_name_their_items AFTER UPDATE ON orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_name_their_items();
+
+CREATE FUNCTION items_with_orders_stay() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM orders o
+               WHERE o.organization_id = OLD.organization_id AND o.item_id = OLD.id) THEN
+        RAISE foreign_key_violation USING
+            MESSAGE = format('item %s has orders', OLD.id),
+            TABLE = 'inventory', CONSTRAINT = 'orders_name_their_items';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER items_with_orders_stay AFTER DELETE ON inventory
+    FOR EACH ROW EXECUTE FUNCTION items_with_orders_stay();
+CREATE TRIGGER items_with_orders_keep_their_key AFTER UPDATE OF organization_id, id ON inventory
+    FOR EACH ROW
+    WHEN (OLD.organization_id IS DISTINCT FROM NEW.organization_id OR OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION items_with_orders_stay();
+
 -- Locks every key of a batch of purchases (without waiting) and reads what each already holds:
 -- the order it bought (201) or the buy it queued (202). As `settle_idempotency_keys`, for
 -- purchases.

@@ -103,6 +103,7 @@ impl Bench {
             let oversell = self.oversold(item, confirmed).await?;
             let mut row = Self::row("http", mode, result, oversell);
             row.drain_per_second = drain;
+            row.sales_per_batch = self.sales_per_batch(item).await?;
             rows.push(row);
         }
         Ok(rows)

@@ -221,6 +221,19 @@ impl Bench {
             || u64::try_from(orders).unwrap_or(0) != confirmed)
     }
 
+    /// Sales per batch of `item`, on average: its sales over its audit rows, one per committed
+    /// batch (`None` where sales were audited one row each).
+    async fn sales_per_batch(&self, item: Uuid) -> anyhow::Result<Option<f64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT avg(cardinality(sales))::float8 FROM audit_log
+             WHERE organization_id = $1 AND target = 'item:' || $2 AND sales IS NOT NULL",
+        )
+        .bind(self.org_id)
+        .bind(item.to_string())
+        .fetch_one(&self.owner)
+        .await?)
+    }
+
     fn row(level: &'static str, mode: &'static str, mut result: LoadResult, oversell: bool) -> Row {
         let summary = summarize(&mut result.latencies);
         Row {
@@ -230,6 +243,7 @@ impl Bench {
             summary,
             oversell,
             drain_per_second: None,
+            sales_per_batch: None,
         }
     }
 
@@ -320,7 +334,9 @@ impl Bench {
             .await?;
         let result = self.committed_load(item, Lane::Item(item)).await;
         let oversell = self.oversold(item, result.confirmed).await?;
-        Ok(Self::row("in-process", "group-commit", result, oversell))
+        let mut row = Self::row("in-process", "group-commit", result, oversell);
+        row.sales_per_batch = self.sales_per_batch(item).await?;
+        Ok(row)
     }
 
     async fn in_process_queue(&self) -> anyhow::Result<Row> {
@@ -330,6 +346,7 @@ impl Bench {
         let oversell = self.oversold(item, drained.0).await?;
         let mut row = Self::row("in-process", "queue", result, oversell);
         row.drain_per_second = Some(drained.1);
+        row.sales_per_batch = self.sales_per_batch(item).await?;
         Ok(row)
     }
 

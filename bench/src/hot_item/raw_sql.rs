@@ -78,6 +78,7 @@ pub async fn run(options: &PgConnectOptions, org: Uuid, duration: Duration) -> a
         summary,
         oversell: false,
         drain_per_second: None,
+        sales_per_batch: Some(UNITS_PER_BATCH as f64),
     })
 }
 

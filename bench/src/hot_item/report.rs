@@ -17,6 +17,8 @@ pub struct Row {
     pub summary: Summary,
     pub oversell: bool,
     pub drain_per_second: Option<f64>,
+    /// Sales per committed transaction, on average (the reference's are its units).
+    pub sales_per_batch: Option<f64>,
 }
 
 impl Row {
@@ -153,7 +155,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         opts.concurrency, opts.seconds, opts.pool_size, opts.max_batch, opts.queue_workers, opts.queue_batch
     );
     println!(
-        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<11} {:<13} {:>12} {:>9} {:>9} {:>9} {:>6} {:>9} {:>11} {:>12} {:>8} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "level",
         "mode",
         "purchases/s",
@@ -164,6 +166,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         "oversell",
         "vs row-lock",
         "drain/s",
+        "per tx",
         "CPU us/buy",
         "of it here",
         "ceiling/s",
@@ -184,7 +187,7 @@ pub fn print_table(rows: &[Row], opts: Options) {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let cpu_micros = row.cpu_micros();
         println!(
-            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>11} {:>12} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "{:<11} {:<13} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>9} {:>11} {:>12} {:>8} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
             row.level,
             row.mode,
             row.per_second(),
@@ -201,6 +204,8 @@ pub fn print_table(rows: &[Row], opts: Options) {
             row.drain_per_second
                 .map(|d| format!("{d:.0}"))
                 .unwrap_or_else(|| "-".into()),
+            row.sales_per_batch
+                .map_or_else(|| "-".into(), |n| format!("{n:.1}")),
             cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{us:.0}")),
             cpu_micros.map_or_else(|| "-".into(), |(_, here)| format!("{here:.0}")),
             cpu_micros.map_or_else(|| "-".into(), |(us, _)| format!("{:.0}", cores as f64 * 1e6 / us)),
@@ -215,6 +220,9 @@ pub fn print_table(rows: &[Row], opts: Options) {
     );
     println!("(here+PG us: this process's and Postgres's busy CPU per purchase (the scratch database's backends, the cluster's WAL writer, checkpointer and background writer): the part other work on the machine cannot inflate; its ratio is the cross-check)");
     println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
+    println!(
+        "(per tx: sales per committed transaction, on average, from the batches' audit rows; a batch's fixed cost is shared by that many purchases)"
+    );
     println!(
         "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
     );

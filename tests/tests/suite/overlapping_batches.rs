@@ -240,3 +240,63 @@ async fn near_the_end_of_the_stock_earlier_buyers_are_served_first_across_batche
     assert_eq!(sold, 100);
     assert_eq!(books(&db, &shop, chair.id).await.0, 0);
 }
+
+/// The SQLSTATE of a failed statement.
+fn sqlstate(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Option<String> {
+    result
+        .err()?
+        .as_database_error()?
+        .code()
+        .map(|c| c.into_owned())
+}
+
+/// Orders name items of their own shop, checked once per statement (not per row, which locked
+/// the hot item's row once per order): an unknown or another shop's item is refused, an item
+/// with orders cannot be deleted or renumbered, and a delete racing an order waits for it and
+/// then fails, as a foreign key would.
+#[sqlx::test(migrations = "../migrations")]
+async fn orders_name_items_of_their_shop_and_those_items_stay(db: PgPool) {
+    let shop = Shop::create(&db, "one.shop.test", &[("CHAIR", 5)]).await;
+    let other = Shop::create(&db, "two.shop.test", &[("LAMP", 5)]).await;
+    let chair = shop.item(&db, "CHAIR").await.id;
+    let lamp = other.item(&db, "LAMP").await.id;
+    let place = |item: Uuid| {
+        sqlx::query(
+            "INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents)
+             SELECT $1, gen_random_uuid(), x, 'alice', 1, 100 FROM unnest($2::uuid[]) AS x",
+        )
+        .bind(shop.org_id)
+        .bind(vec![chair, item])
+    };
+    for item in [Uuid::new_v4(), lamp] {
+        assert_eq!(
+            sqlstate(place(item).execute(&db).await).as_deref(),
+            Some("23503"),
+            "a statement naming a missing item writes none of its orders"
+        );
+    }
+    assert_eq!(shop.order_totals(&db).await, (0, 0));
+
+    let mut ordering = db.begin().await.unwrap();
+    place(chair).execute(&mut *ordering).await.unwrap();
+    let deleting = tokio::spawn({
+        let db = db.clone();
+        async move {
+            sqlx::query("DELETE FROM inventory WHERE id = $1")
+                .bind(chair)
+                .execute(&db)
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!deleting.is_finished(), "the delete waits for the order");
+    ordering.commit().await.unwrap();
+    assert_eq!(sqlstate(deleting.await.unwrap()).as_deref(), Some("23503"));
+    let renumber = sqlx::query("UPDATE inventory SET id = gen_random_uuid() WHERE id = $1")
+        .bind(chair)
+        .execute(&db)
+        .await;
+    assert_eq!(sqlstate(renumber).as_deref(), Some("23503"));
+    assert_eq!(shop.order_totals(&db).await, (2, 2));
+    assert_eq!(shop.item(&db, "CHAIR").await.stock, 5);
+}
