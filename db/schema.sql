@@ -110,9 +110,8 @@ BEGIN
             selling[i] := outcomes[i] IS NULL;
         END LOOP;
         BEGIN
-            PERFORM record_sales(org, item, price, selling,
-                                 subs, quantities, request_ids, order_ids, confirmed_bodies,
-                                 keys, fingerprints);
+            PERFORM record_sales(org, item, price, selling, subs, quantities, order_ids,
+                                 confirmed_bodies, lock_ids, keys, fingerprints);
             -- Waits for the row lock; then sees the stock as the last holder committed it.
             UPDATE inventory i SET stock = i.stock - wanted, updated_at = now()
             WHERE i.organization_id = org AND i.id = item
@@ -153,9 +152,8 @@ BEGIN
 
     IF units > 0 THEN
         IF NOT sold_ahead THEN
-            PERFORM record_sales(org, item, price, selling,
-                                 subs, quantities, request_ids, order_ids, confirmed_bodies,
-                                 keys, fingerprints);
+            PERFORM record_sales(org, item, price, selling, subs, quantities, order_ids,
+                                 confirmed_bodies, lock_ids, keys, fingerprints);
             UPDATE inventory i SET stock = i.stock - units, updated_at = now()
             WHERE i.organization_id = org AND i.id = item;
         END IF;
@@ -328,6 +326,14 @@ END
 $$;
 
 --
+-- Name: purchase_key_hash(uuid, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.purchase_key_hash(org uuid, sub text, key text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    RETURN ((('x'::text || encode(substr(sha256((((uuid_send(org) || convert_to(sub, 'UTF8'::name)) || '\x00'::bytea) || convert_to(key, 'UTF8'::name))), 1, 8), 'hex'::text)))::bit(64))::bigint;
+
+--
 -- Name: purchase_queue_depth(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -346,20 +352,22 @@ CREATE FUNCTION public.purchase_queue_depth(OUT pending bigint, OUT oldest times
 $$;
 
 --
--- Name: record_sales(uuid, uuid, bigint, boolean[], text[], integer[], text[], uuid[], bytea[], text[], bytea[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: record_sales(uuid, uuid, bigint, boolean[], text[], integer[], uuid[], bytea[], bigint[], text[], bytea[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.record_sales(org uuid, item uuid, price bigint, selling boolean[], subs text[], quantities integer[], request_ids text[], order_ids uuid[], confirmed_bodies bytea[], keys text[], fingerprints bytea[]) RETURNS void
+CREATE FUNCTION public.record_sales(org uuid, item uuid, price bigint, selling boolean[], subs text[], quantities integer[], order_ids uuid[], confirmed_bodies bytea[], lock_ids bigint[], keys text[], fingerprints bytea[]) RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
     INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity, unit_price_cents,
-                        idempotency_key, fingerprint, response_body)
+                        key_hash, idempotency_key, fingerprint, response_body)
     SELECT org, s.order_id, item, s.sub, s.quantity, price,
-           s.key, CASE WHEN s.key IS NOT NULL THEN s.fingerprint END,
+           CASE WHEN s.key IS NOT NULL THEN s.hash END, s.key,
+           CASE WHEN s.key IS NOT NULL THEN s.fingerprint END,
            CASE WHEN s.key IS NOT NULL THEN s.body END
-    FROM unnest(selling, subs, quantities, order_ids, confirmed_bodies, keys, fingerprints)
-        AS s(selling, sub, quantity, order_id, body, key, fingerprint)
+    FROM unnest(selling, subs, quantities, order_ids, confirmed_bodies, lock_ids, keys,
+                fingerprints)
+        AS s(selling, sub, quantity, order_id, body, hash, key, fingerprint)
     WHERE s.selling;
 END
 $$;
@@ -439,15 +447,16 @@ BEGIN
                 ELSE 'reused' END::idempotency_key_state,
            CASE WHEN s.fingerprint = k.fingerprint THEN s.status END,
            CASE WHEN s.fingerprint = k.fingerprint THEN s.body END
-    FROM unnest(subs, keys, fingerprints) WITH ORDINALITY AS k(sub, key, fingerprint, i)
+    FROM unnest(lock_ids, subs, keys, fingerprints) WITH ORDINALITY
+        AS k(hash, sub, key, fingerprint, i)
     LEFT JOIN LATERAL (
         SELECT o.fingerprint, 201::smallint AS status, o.response_body AS body FROM orders o
-        WHERE o.organization_id = org AND o.idempotency_key = k.key COLLATE "C"
-          AND o.customer_sub = k.sub
+        WHERE o.organization_id = org AND o.key_hash = k.hash
+          AND o.idempotency_key = k.key COLLATE "C" AND o.customer_sub = k.sub
         UNION ALL
         SELECT q.fingerprint, 202::smallint, q.response_body FROM purchase_queue q
-        WHERE q.organization_id = org AND q.idempotency_key = k.key COLLATE "C"
-          AND q.customer_sub = k.sub
+        WHERE q.organization_id = org AND q.key_hash = k.hash
+          AND q.idempotency_key = k.key COLLATE "C" AND q.customer_sub = k.sub
         LIMIT 1
     ) AS s ON k.key IS NOT NULL
     ORDER BY k.i;
@@ -582,10 +591,11 @@ CREATE TABLE public.orders (
     quantity integer NOT NULL,
     unit_price_cents bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    key_hash bigint,
     idempotency_key text COLLATE pg_catalog."C",
     fingerprint bytea,
     response_body bytea,
-    CONSTRAINT orders_key_with_its_answer CHECK ((num_nulls(idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 3]))),
+    CONSTRAINT orders_key_with_its_answer CHECK ((num_nulls(key_hash, idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 4]))),
     CONSTRAINT orders_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT orders_unit_price_cents_check CHECK ((unit_price_cents >= 0))
 );
@@ -618,10 +628,11 @@ CREATE TABLE public.purchase_queue (
     reason text,
     enqueued_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     decided_at timestamp with time zone,
+    key_hash bigint,
     idempotency_key text COLLATE pg_catalog."C",
     fingerprint bytea,
     response_body bytea,
-    CONSTRAINT purchase_queue_key_with_its_answer CHECK ((num_nulls(idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 3]))),
+    CONSTRAINT purchase_queue_key_with_its_answer CHECK ((num_nulls(key_hash, idempotency_key, fingerprint, response_body) = ANY (ARRAY[0, 4]))),
     CONSTRAINT purchase_queue_quantity_check CHECK ((quantity > 0)),
     CONSTRAINT purchase_queue_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'confirmed'::text, 'rejected'::text])))
 );
@@ -738,16 +749,16 @@ CREATE INDEX domains_organization_id_idx ON public.domains USING btree (organiza
 CREATE INDEX inventory_by_name ON public.inventory USING btree (organization_id, name, id);
 
 --
--- Name: orders_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
+-- Name: orders_by_key_hash; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX orders_by_idempotency_key ON public.orders USING btree (organization_id, idempotency_key, customer_sub) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX orders_by_key_hash ON public.orders USING btree (organization_id, key_hash) WHERE (key_hash IS NOT NULL);
 
 --
--- Name: purchase_queue_by_idempotency_key; Type: INDEX; Schema: public; Owner: -
+-- Name: purchase_queue_by_key_hash; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX purchase_queue_by_idempotency_key ON public.purchase_queue USING btree (organization_id, idempotency_key, customer_sub) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX purchase_queue_by_key_hash ON public.purchase_queue USING btree (organization_id, key_hash) WHERE (key_hash IS NOT NULL);
 
 --
 -- Name: purchase_queue_shop_pending_idx; Type: INDEX; Schema: public; Owner: -

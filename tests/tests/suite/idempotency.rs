@@ -401,3 +401,53 @@ async fn lookups_after_a_drop_find_the_keys_that_remain(db: PgPool) {
         "each restock applied once"
     );
 }
+
+/// A purchase's key is found by its hash (`key_hash`, the key's lock id), then compared in
+/// full: the database's hash is the origin's, and an order whose key merely shares the hash
+/// does not answer for another key.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_purchase_key_is_found_by_its_hash_and_told_apart_by_its_text(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let key = |text: &str| KeyUse {
+        org_id: s.shop.org_id,
+        customer_sub: "alice".into(),
+        key: IdempotencyKey::parse(text).unwrap(),
+        fingerprint: Vec::new(),
+        request_id: String::new(),
+    };
+    let in_database: i64 = sqlx::query_scalar("SELECT purchase_key_hash($1, 'alice', 'k-hashed')")
+        .bind(s.shop.org_id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(in_database, idempotency::lock_id(&key("k-hashed")));
+
+    // An earlier order under another key, stored with k-hashed's hash (a collision).
+    sqlx::query(
+        "INSERT INTO orders (organization_id, id, item_id, customer_sub, quantity,
+                             unit_price_cents, key_hash, idempotency_key, fingerprint,
+                             response_body)
+         VALUES ($1, gen_random_uuid(), $2, 'alice', 1, 100, $3, 'k-other', '\\x00', '{}')",
+    )
+    .bind(s.shop.org_id)
+    .bind(chair.id)
+    .bind(in_database)
+    .execute(&db)
+    .await
+    .unwrap();
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    let (status, replayed, _) = buy(&s, &token, "k-hashed", &body).await;
+    assert_eq!(
+        (status, replayed),
+        (StatusCode::CREATED, None),
+        "a purchase of its own"
+    );
+    let (again, replayed, _) = buy(&s, &token, "k-hashed", &body).await;
+    assert_eq!(
+        (again, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(s.shop.order_totals(&db).await, (2, 2));
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     db::{self, Scope},
-    idempotency::StoredResponse,
+    idempotency::{self, StoredResponse},
     kill_switch,
     purchase::{
         key_records,
@@ -71,7 +71,8 @@ pub(crate) async fn enqueue(
                     return Outcome::QueueFull { cap: pending_cap };
                 }
                 room -= 1;
-                let purchase_id = Uuid::new_v4();
+                // Time-ordered, as an order's id (see `engine::buy_item`).
+                let purchase_id = Uuid::now_v7();
                 let answer = accepted(purchase_id);
                 fresh.push((order, purchase_id, answer.clone()));
                 answer
@@ -137,6 +138,10 @@ async fn store(
         .iter()
         .map(|(o, ..)| o.key.as_ref().map(|k| k.key.as_str()))
         .collect();
+    let hashes: Vec<Option<i64>> = fresh
+        .iter()
+        .map(|(o, ..)| o.key.as_ref().map(idempotency::lock_id))
+        .collect();
     let fingerprints: Vec<Option<&[u8]>> = fresh
         .iter()
         .map(|(o, ..)| o.key.as_ref().map(|k| k.fingerprint.as_slice()))
@@ -151,11 +156,14 @@ async fn store(
     sqlx::query!(
         "WITH queued AS (
              INSERT INTO purchase_queue (organization_id, id, customer_sub, item_id, quantity,
-                                         request_id, idempotency_key, fingerprint, response_body)
-             SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id, q.key, q.fingerprint, q.body
-             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[], $7::text[],
-                         $8::bytea[], $9::bytea[])
-                  WITH ORDINALITY AS q(id, sub, item, quantity, request_id, key, fingerprint, body, n)
+                                         request_id, key_hash, idempotency_key, fingerprint,
+                                         response_body)
+             SELECT $1, q.id, q.sub, q.item, q.quantity, q.request_id, q.hash, q.key,
+                    q.fingerprint, q.body
+             FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::int[], $6::text[],
+                         $7::bigint[], $8::text[], $9::bytea[], $10::bytea[])
+                  WITH ORDINALITY
+                  AS q(id, sub, item, quantity, request_id, hash, key, fingerprint, body, n)
              ORDER BY q.n
          )
          INSERT INTO purchase_queue_backlog AS b (organization_id, pending)
@@ -167,6 +175,7 @@ async fn store(
         &items,
         &quantities,
         &request_ids as &[&str],
+        &hashes as &[Option<i64>],
         &keys as &[Option<&str>],
         &fingerprints as &[Option<&[u8]>],
         &answers as &[Option<&[u8]>]
