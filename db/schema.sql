@@ -480,6 +480,7 @@ CREATE TABLE public.audit_log (
     sales public.audit_sale[],
     CONSTRAINT audit_log_sales_fit_a_page_cursor CHECK (((cardinality(sales) >= 1) AND (cardinality(sales) <= 1023)))
 );
+ALTER TABLE ONLY public.audit_log ALTER COLUMN sales SET STORAGE EXTERNAL;
 
 --
 -- Name: audit_entries; Type: VIEW; Schema: public; Owner: -
