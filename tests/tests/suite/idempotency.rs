@@ -47,6 +47,11 @@ async fn buy(
         .send()
         .await
         .unwrap();
+    answer(response).await
+}
+
+/// (status, Idempotent-Replayed, body bytes) of a keyed write's answer.
+async fn answer(response: reqwest::Response) -> (StatusCode, Option<String>, Vec<u8>) {
     let status = response.status();
     let replayed = response
         .headers()
@@ -91,12 +96,7 @@ async fn restock(
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let replayed = response
-        .headers()
-        .get("idempotent-replayed")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, replayed, response.bytes().await.unwrap().to_vec())
+    answer(response).await
 }
 
 #[sqlx::test(migrations = "../migrations")]
