@@ -72,7 +72,8 @@ fn setting<T: DeserializeOwned + Default>(env: &Env, name: &str) -> T {
 pub enum OriginFailure {
     /// No answer within the deadline; the subrequest was cancelled.
     TimedOut,
-    /// No connection, or it broke before the answer was read.
+    /// No connection, it broke before the answer was read, or a proxy in front of the origin
+    /// answered 502 (and `TimedOut` for its 504).
     Unreachable,
     /// Not called: the origin is resting after repeated failures.
     Resting { retry_after_ms: u64 },
@@ -142,7 +143,14 @@ where
         Ok::<_, worker::Error>((status, read(response).await?))
     });
     let (health, outcome) = match select(exchange, Delay::from(deadline)).await {
-        Either::Left((Ok((status, value)), _)) => (Health::of_status(status), Ok(value)),
+        // A proxy in front of the origin (a load balancer) saying it got no answer is, for the
+        // client, no answer: the same 503 with `Retry-After`, and the same key is safe to send
+        // again.
+        Either::Left((Ok((status, value)), _)) => match Health::of_status(status) {
+            Health::Answered => (Health::Answered, Ok(value)),
+            Health::Failed if status == 504 => (Health::Failed, Err(OriginFailure::TimedOut)),
+            Health::Failed => (Health::Failed, Err(OriginFailure::Unreachable)),
+        },
         Either::Left((Err(err), _)) => {
             worker::console_error!("origin call to {target} failed: {err}");
             (Health::Failed, Err(OriginFailure::Unreachable))

@@ -390,3 +390,29 @@ async fn readers_arriving_while_a_fetch_hangs_get_the_last_good_copy_at_once(db:
     );
     assert_stale_copy_of(first, &last_good).await;
 }
+
+/// A load balancer in front of the origin that cannot reach any origin answers 502 (or 504 when
+/// one timed out): the Worker passes neither on, but answers as if it had reached no origin
+/// itself, 503 with `Retry-After`, so buyers retry the same key, which is never sold twice.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_gateway_error_in_front_of_the_origin_is_a_503_with_retry_after(db: PgPool) {
+    let keys = TestKeys::new();
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 5)]).await;
+    let chair = shop.item(&db, "CHAIR").await.id;
+    for (gateway, kind) in [
+        (StatusCode::BAD_GATEWAY, ProblemKind::OriginUnavailable),
+        (StatusCode::GATEWAY_TIMEOUT, ProblemKind::OriginTimeout),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let balancer = axum::Router::new().fallback(move || async move { gateway });
+        let served = tokio::spawn(async move { axum::serve(listener, balancer).await });
+        let edge = Edge::start(&url, std::slice::from_ref(&shop), &keys).await;
+        let token = keys.token(shop.org_id, Role::Shopper, "alice");
+        let response = edge.buy(DOMAIN, &token, chair, 1).send().await.unwrap();
+        let problem = assert_origin_refusal(response).await;
+        assert!(problem.is(kind), "{gateway}: {problem:?}");
+        served.abort();
+    }
+    assert_eq!(shop.order_totals(&db).await, (0, 0));
+}
