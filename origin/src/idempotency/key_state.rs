@@ -2,7 +2,7 @@
 //! `settle_idempotency_keys` (see `db/schema.sql`), decoded by `sqlx` so the two sides cannot
 //! disagree on a word without the decode failing.
 
-/// One key's state, as `settle_idempotency_keys` returns it.
+/// One key's state, as `settle_idempotency_keys` and `settle_purchase_keys` return it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "idempotency_key_state", rename_all = "snake_case")]
 pub enum KeyState {

@@ -21,10 +21,10 @@ use uuid::Uuid;
 
 use crate::{
     db::{self, Scope},
-    idempotency::{self, StoredResponse},
+    idempotency::StoredResponse,
     kill_switch,
     purchase::{
-        key_records,
+        key_records::{self, KeyColumns},
         order::{BuyOrder, Outcome},
     },
 };
@@ -127,25 +127,11 @@ async fn store(
     fresh: &[Fresh<'_>],
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = fresh.iter().map(|(_, id, _)| *id).collect();
-    let subs: Vec<&str> = fresh
-        .iter()
-        .map(|(o, ..)| o.customer_sub.as_str())
-        .collect();
-    let items: Vec<Uuid> = fresh.iter().map(|(o, ..)| o.item_id).collect();
-    let quantities: Vec<i32> = fresh.iter().map(|(o, ..)| o.quantity).collect();
-    let request_ids: Vec<&str> = fresh.iter().map(|(o, ..)| o.request_id.as_str()).collect();
-    let keys: Vec<Option<&str>> = fresh
-        .iter()
-        .map(|(o, ..)| o.key.as_ref().map(|k| k.key.as_str()))
-        .collect();
-    let hashes: Vec<Option<i64>> = fresh
-        .iter()
-        .map(|(o, ..)| o.key.as_ref().map(idempotency::lock_id))
-        .collect();
-    let fingerprints: Vec<Option<&[u8]>> = fresh
-        .iter()
-        .map(|(o, ..)| o.key.as_ref().map(|k| k.fingerprint.as_slice()))
-        .collect();
+    let orders: Vec<&BuyOrder> = fresh.iter().map(|(order, ..)| *order).collect();
+    let keys = KeyColumns::of(&orders);
+    let items: Vec<Uuid> = orders.iter().map(|o| o.item_id).collect();
+    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
+    let request_ids: Vec<&str> = orders.iter().map(|o| o.request_id.as_str()).collect();
     let answers: Vec<Option<&[u8]>> = fresh
         .iter()
         .map(|(o, _, answer)| match answer {
@@ -171,13 +157,13 @@ async fn store(
          ON CONFLICT (organization_id) DO UPDATE SET pending = b.pending + excluded.pending",
         org_id,
         &ids,
-        &subs as &[&str],
+        &keys.subs as &[&str],
         &items,
         &quantities,
         &request_ids as &[&str],
-        &hashes as &[Option<i64>],
-        &keys as &[Option<&str>],
-        &fingerprints as &[Option<&[u8]>],
+        &keys.lock_ids as &[Option<i64>],
+        &keys.keys as &[Option<&str>],
+        &keys.fingerprints as &[Option<&[u8]>],
         &answers as &[Option<&[u8]>]
     )
     .execute(conn)
