@@ -24,6 +24,7 @@ mod event_stream_limits;
 mod flash_sale;
 mod flash_sale_faults;
 mod idempotency;
+mod idempotency_retention;
 mod identity_providers;
 mod inventory_pages;
 mod kill_switch;
