@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod cursor;
+pub mod domains;
 pub mod edge_key;
 pub mod edge_proof;
 pub mod headers;

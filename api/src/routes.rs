@@ -30,6 +30,14 @@ pub const KILL_SWITCH: &str = "admin/kill-switch";
 pub const AUDIT: &str = "admin/audit";
 /// `GET`: the live sale view, a second at a time (admin).
 pub const ADMIN_EVENTS: &str = "admin/events";
+/// `GET`: the shop's domains; `POST`: claim a hostname (admin).
+pub const ADMIN_DOMAINS: &str = "admin/domains";
+/// `DELETE`: release a hostname (admin).
+pub const ADMIN_DOMAIN: &str = "admin/domains/{hostname}";
+/// `POST`: check a claimed hostname now (admin).
+pub const ADMIN_DOMAIN_VERIFY: &str = "admin/domains/{hostname}/verify";
+/// `PUT`: make a live hostname the shop's primary domain (admin).
+pub const ADMIN_DOMAIN_PRIMARY: &str = "admin/domains/{hostname}/primary";
 /// `POST`: the edge's report of the purchases it refused (the edge's own, never a client's).
 pub const EDGE_REFUSALS: &str = "edge/refusals";
 
