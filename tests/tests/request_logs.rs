@@ -377,7 +377,7 @@ async fn with_an_otlp_endpoint_the_origins_spans_are_exported_in_the_edges_trace
     let trace_id = Uuid::new_v4().simple().to_string();
     let edge_span = "00f067aa0ba902b7";
     let status = reqwest::Client::new()
-        .get(format!("{}/healthz", origin.url))
+        .get(format!("{}/healthz", origin.ops_url))
         .header("traceparent", format!("00-{trace_id}-{edge_span}-01"))
         .send()
         .await
