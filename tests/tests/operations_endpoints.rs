@@ -385,5 +385,22 @@ async fn a_flood_of_probes_on_a_stuck_database_leaves_the_owners_write_its_conne
         StatusCode::OK,
         "ready again once the database answers"
     );
+    for path in ["/readyz", "/metrics"] {
+        let (on_api, _, _) = get_text(format!("{public_url}{path}")).await;
+        assert_eq!(on_api, StatusCode::NOT_FOUND, "{path} on the API listener");
+    }
     drop(stop);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_origin_binary_answers_the_operations_routes_only_on_their_own_listener(db: PgPool) {
+    let config = e2e::OriginConfig::new(&db.connect_options(), &TestKeys::new());
+    let origin = e2e::OriginProcess::start(&config).await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let (on_api, _, _) = get_text(format!("{}{path}", origin.url)).await;
+        assert_eq!(on_api, StatusCode::NOT_FOUND, "{path} on the API listener");
+        let (on_ops, _, _) = get_text(format!("{}{path}", origin.ops_url)).await;
+        assert_eq!(on_ops, StatusCode::OK, "{path} on the operations listener");
+    }
+    assert!(origin.terminate().await.success());
 }
