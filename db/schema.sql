@@ -757,13 +757,13 @@ CREATE INDEX inventory_by_name ON public.inventory USING btree (organization_id,
 -- Name: orders_by_key_hash; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX orders_by_key_hash ON public.orders USING btree (organization_id, key_hash) WHERE (key_hash IS NOT NULL);
+CREATE UNIQUE INDEX orders_by_key_hash ON public.orders USING btree (organization_id, key_hash, idempotency_key) WHERE (key_hash IS NOT NULL);
 
 --
 -- Name: purchase_queue_by_key_hash; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX purchase_queue_by_key_hash ON public.purchase_queue USING btree (organization_id, key_hash) WHERE (key_hash IS NOT NULL);
+CREATE UNIQUE INDEX purchase_queue_by_key_hash ON public.purchase_queue USING btree (organization_id, key_hash, idempotency_key) WHERE (key_hash IS NOT NULL);
 
 --
 -- Name: purchase_queue_shop_pending_idx; Type: INDEX; Schema: public; Owner: -

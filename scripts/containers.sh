@@ -74,7 +74,8 @@ in_origin() {
 
 # Brings the compose file up in its start-up order, one step at a time: podman-compose 1.0
 # starts services in order but does not wait for `service_healthy` or
-# `service_completed_successfully`. Needs POSTGRES_PORT and ORIGIN_PORT exported.
+# `service_completed_successfully`. Needs POSTGRES_PORT and ORIGIN_PORT exported (and
+# ORIGIN_OPS_PORT, the operations listener's, unless 9000).
 compose_up() {
   ensure_postgres_image
   podman image exists "$ORIGIN_IMAGE" || build_origin_image
@@ -93,5 +94,5 @@ compose_up() {
   compose run --rm --no-deps migrate >/dev/null 2>>"$IMAGE_CACHE/compose.log"
   compose run --rm --no-deps app-role-password >/dev/null 2>>"$IMAGE_CACHE/compose.log"
   compose up -d --no-deps origin >/dev/null 2>>"$IMAGE_CACHE/compose.log"
-  wait_for_url "http://127.0.0.1:$ORIGIN_PORT/readyz" 60
+  wait_for_url "http://127.0.0.1:${ORIGIN_OPS_PORT:-9000}/readyz" 60
 }

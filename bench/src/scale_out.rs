@@ -10,7 +10,10 @@
 use std::{sync::Arc, time::Duration};
 
 use api::token::Role;
-use e2e::{load_balancer::LoadBalancer, OriginConfig, OriginProcess, TestKeys};
+use e2e::{
+    load_balancer::{Backend, LoadBalancer},
+    OriginConfig, OriginProcess, TestKeys,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -70,7 +73,13 @@ pub async fn run(owner_url: &str, bench: ScaleOutBench) -> anyhow::Result<()> {
             for _ in 0..origins {
                 processes.push(OriginProcess::start(&config).await);
             }
-            let ports: Vec<u16> = processes.iter().map(|p| p.port).collect();
+            let ports: Vec<Backend> = processes
+                .iter()
+                .map(|p| Backend {
+                    port: p.port,
+                    ops_port: p.ops_port,
+                })
+                .collect();
             let balancer = LoadBalancer::start(&ports).await;
             for (label, spread) in [("one hot", 1), ("many", items.len())] {
                 let url = format!("{}/api/tenant/{org}/buy", balancer.url);

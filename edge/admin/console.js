@@ -683,7 +683,7 @@ async function start() {
   session.token = signIn.take();
   signIn.show(session.token);
   $("sign-out").addEventListener("click", signOut);
-  showShopName((name) => `${name} · console`).catch(() => notice("The shop cannot be reached right now."));
+  showShopName((name) => `${name} · console`, session.token).catch(() => notice("The shop cannot be reached right now."));
   if (!session.token) return;
   // Nothing of the shop is shown before the shop has accepted this token for an admin route.
   let answer;

@@ -87,8 +87,11 @@ function notice(text) {
 }
 
 // Shows the shop's name in the heading, and `titleOf` it as the tab's title.
-async function showShopName(titleOf) {
-  const response = await fetch("/api/shop", { cache: "no-store" });
+// Signed in, the token goes along, so the read is counted as the caller's (a shopper's, or the
+// admin's own quota), never against the anonymous ceiling a flood can spend.
+async function showShopName(titleOf, token) {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const response = await fetch("/api/shop", { cache: "no-store", headers });
   if (!response.ok) throw new Error(`shop: HTTP ${response.status}`);
   const { name } = await response.json();
   $("shop-name").textContent = name;

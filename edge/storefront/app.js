@@ -88,7 +88,7 @@ function showStock(row, stock) {
 }
 
 async function loadShopName() {
-  await showShopName((name) => name);
+  await showShopName((name) => name, shop.token);
   shop.named = true;
 }
 

@@ -297,6 +297,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _telemetry = telemetry::init();
     // Checked before anything starts: an origin that trusts a guessable secret must not run.
     let edge_secret = args.edge_secret()?;
+    if let Some(addr) = args.open_without_edge_secret() {
+        tracing::warn!(
+            %addr,
+            "EDGE_SHARED_SECRET is not set and the API listens beyond loopback: tenant routes \
+             take requests without the edge's proof from anyone who reaches this address"
+        );
+    }
     let verifier = args.tokens.token_keys().await?;
     let owner = owner_pool(&args.database).await?;
     db::MIGRATOR.run(&owner).await.context("migration failed")?;
@@ -311,16 +318,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
     tracing::info!(addr = %args.listen_addr, "origin listening");
-    let operations = match args.ops_listen_addr {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(addr = %addr, "operations routes listening");
-            Some(listener)
-        }
-        None => None,
-    };
+    let ops_addr = args.ops_listen_addr;
+    let operations = TcpListener::bind(ops_addr)
+        .await
+        .with_context(|| format!("cannot listen on {ops_addr} (OPS_LISTEN_ADDR)"))?;
+    tracing::info!(addr = %ops_addr, "operations routes listening");
     let owner_for_maintenance = owner_pool(&args.database).await?;
     tokio::spawn(retention::run_forever(
         owner_for_maintenance,
@@ -331,7 +333,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_replica(pools.replica)
         .with_session_db(pools.session)
         .with_ops(args.operations.settings());
-    origin::serve_split(listener, operations, state, shutdown_signal()).await?;
+    origin::serve_split(listener, Some(operations), state, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! A throwaway HAProxy (Debian's) in front of several origins, on a free port, stopped on drop:
 //! how operators scale the origin out.
 //!
-//! Its configuration is the one `docs/operations.md` recommends: health checks on `/readyz`
-//! every 200 ms, out after 2 failures and back after 2 successes; a request whose connection
+//! Its configuration is the one `docs/operations.md` recommends: health checks on `/readyz`, on
+//! each origin's operations listener, every 200 ms, out after 2 failures and back after 2 successes; a request whose connection
 //! fails, or whose server closes without answering, is sent again to another origin
 //! (`retry-on`, `option redispatch`). Resending a purchase is safe because every purchase
 //! carries an `Idempotency-Key`.
@@ -14,12 +14,25 @@ use tokio::process::{Child, Command};
 
 use crate::ports;
 
-/// The HAProxy configuration for `origins` (ports on 127.0.0.1), listening on `port`.
-pub fn haproxy_config(port: u16, origins: &[u16]) -> String {
+/// One origin behind the balancer: the port of its API, and of its operations listener, where
+/// the health check asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Backend {
+    pub port: u16,
+    pub ops_port: u16,
+}
+
+/// The HAProxy configuration for `origins` (on 127.0.0.1), listening on `port`.
+pub fn haproxy_config(port: u16, origins: &[Backend]) -> String {
     let servers: String = origins
         .iter()
         .enumerate()
-        .map(|(i, origin)| format!("    server origin{i} 127.0.0.1:{origin} check\n"))
+        .map(|(i, origin)| {
+            format!(
+                "    server origin{i} 127.0.0.1:{} check port {}\n",
+                origin.port, origin.ops_port
+            )
+        })
         .collect();
     format!(
         "global\n\
@@ -54,8 +67,8 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    /// HAProxy on a free port, balancing over the origins listening on `origins`.
-    pub async fn start(origins: &[u16]) -> Self {
+    /// HAProxy on a free port, balancing over `origins`.
+    pub async fn start(origins: &[Backend]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = ports::free_port();
         let path = dir.path().join("haproxy.cfg");

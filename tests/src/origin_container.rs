@@ -13,14 +13,17 @@ use crate::{ports, OriginConfig};
 #[derive(Debug)]
 pub struct OriginContainer {
     pub url: String,
+    /// The operations listener (`OPS_LISTEN_ADDR`), on a port of its own too.
+    pub ops_url: String,
     name: String,
 }
 
 impl OriginContainer {
-    /// `origin serve` from `image` on a free port, with `config`'s variables; waits for
-    /// `/readyz`.
+    /// `origin serve` from `image` on free ports (the API's and the operations listener's: on
+    /// the host's network the image's default would be shared by every container), with
+    /// `config`'s variables; waits for `/readyz`.
     pub async fn start(image: &str, config: &OriginConfig) -> Self {
-        let port = ports::free_port();
+        let (port, ops_port) = (ports::free_port(), ports::free_port());
         let name = format!("furnitureops-origin-test-{port}");
         let mut command = Command::new("podman");
         command
@@ -29,6 +32,7 @@ impl OriginContainer {
             .args(["--env", &format!("DATABASE_URL={}", config.database_url)])
             .args(["--env", &format!("JWT_JWKS={}", config.jwks)])
             .args(["--env", &format!("LISTEN_ADDR=127.0.0.1:{port}")])
+            .args(["--env", &format!("OPS_LISTEN_ADDR=127.0.0.1:{ops_port}")])
             .args(["--env", "RUST_LOG=warn"]);
         for (key, value) in &config.env {
             command.args(["--env", &format!("{key}={value}")]);
@@ -42,9 +46,10 @@ impl OriginContainer {
         assert!(status.success(), "podman run {image} failed");
         let container = Self {
             url: format!("http://127.0.0.1:{port}"),
+            ops_url: format!("http://127.0.0.1:{ops_port}"),
             name,
         };
-        let readyz = format!("{}/readyz", container.url);
+        let readyz = format!("{}/readyz", container.ops_url);
         let http = reqwest::Client::new();
         crate::wait::until(
             std::time::Duration::from_secs(60),

@@ -54,17 +54,22 @@ pub fn database_url(options: &PgConnectOptions) -> String {
 pub struct OriginProcess {
     pub port: u16,
     pub url: String,
+    /// The operations listener (`OPS_LISTEN_ADDR`): `/readyz`, `/metrics` and the like.
+    pub ops_port: u16,
+    pub ops_url: String,
     child: Child,
 }
 
 impl OriginProcess {
-    /// Starts `origin serve` on a free port and waits until `/readyz` answers 200.
+    /// Starts `origin serve` on free ports (the API's and the operations listener's) and waits
+    /// until `/readyz` answers 200.
     pub async fn start(config: &OriginConfig) -> Self {
-        Self::start_on(ports::free_port(), config).await
+        Self::start_on(ports::free_port(), ports::free_port(), config).await
     }
 
-    /// Starts `origin serve` on `port` (a restart keeps its place behind the load balancer).
-    pub async fn start_on(port: u16, config: &OriginConfig) -> Self {
+    /// Starts `origin serve` with its API on `port` and its operations routes on `ops_port` (a
+    /// restart keeps its place behind the load balancer).
+    pub async fn start_on(port: u16, ops_port: u16, config: &OriginConfig) -> Self {
         let mut command = Command::new(binary());
         // An empty set means none: the origin is then configured by `JWT_JWKS_URL` alone.
         if config.jwks.is_empty() {
@@ -76,6 +81,7 @@ impl OriginProcess {
             .arg("serve")
             .env("DATABASE_URL", &config.database_url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("OPS_LISTEN_ADDR", format!("127.0.0.1:{ops_port}"))
             .env("RUST_LOG", "warn")
             .envs(config.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::inherit())
@@ -83,14 +89,19 @@ impl OriginProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("start the origin binary");
-        let url = format!("http://127.0.0.1:{port}");
-        let process = Self { port, url, child };
+        let process = Self {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            ops_port,
+            ops_url: format!("http://127.0.0.1:{ops_port}"),
+            child,
+        };
         process.wait_ready().await;
         process
     }
 
     async fn wait_ready(&self) {
-        let readyz = format!("{}/readyz", self.url);
+        let readyz = format!("{}/readyz", self.ops_url);
         let http = reqwest::Client::new();
         crate::wait::until(Duration::from_secs(60), "the origin ready", || async {
             let response = http.get(&readyz).send().await.ok()?;

@@ -279,3 +279,128 @@ async fn with_an_operations_listener_the_public_one_serves_the_api_alone(db: PgP
     drop(stop);
     served.await.unwrap().unwrap();
 }
+
+/// An origin as `serve` runs it, with the operations routes on their own listener and a
+/// request pool of `connections`; returns the two URLs and what stops it.
+async fn split_origin(
+    db: &PgPool,
+    keys: &TestKeys,
+    connections: u32,
+) -> (String, String, tokio::sync::oneshot::Sender<()>) {
+    let limits = origin::db::PoolLimits {
+        max_connections: connections,
+        acquire_timeout: std::time::Duration::from_millis(500),
+    };
+    let role = origin::db::AppRole {
+        user: "furnitureops_app".to_owned(),
+        password: None,
+    };
+    let pool = origin::db::connect_with(role.connect_options(&db.connect_options()), limits)
+        .await
+        .unwrap();
+    let state = AppState::new(pool, keys.verifier());
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (public, operations) = (bind().await, bind().await);
+    let public_url = format!("http://{}", public.local_addr().unwrap());
+    let ops_url = format!("http://{}", operations.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(origin::serve_split(
+        public,
+        Some(operations),
+        state,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (public_url, ops_url, stop)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_flood_of_probes_on_a_stuck_database_leaves_the_owners_write_its_connection(db: PgPool) {
+    use std::time::{Duration, Instant};
+
+    let shop = Shop::create(&db, DOMAIN, &[("CHAIR", 5)]).await;
+    let keys = TestKeys::new();
+    let (public_url, ops_url, stop) = split_origin(&db, &keys, 3).await;
+    // What the probes read is stuck behind a lock, as on a database that hangs: each probe
+    // holds its connection until it gives up.
+    let mut locker = db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE _sqlx_migrations, purchase_queue_backlog IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let flood_until = Instant::now() + Duration::from_secs(3);
+    let prober = |n: usize| {
+        let (http, url) = (
+            &http,
+            format!("{ops_url}{}", ["/readyz", "/metrics"][n % 2]),
+        );
+        async move {
+            let mut answers = Vec::new();
+            while Instant::now() < flood_until {
+                let started = Instant::now();
+                let status = http.get(&url).send().await.unwrap().status();
+                answers.push((status, started.elapsed()));
+            }
+            answers
+        }
+    };
+    let owner = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let flipped = http
+            .put(format!(
+                "{public_url}/api/tenant/{}/admin/kill-switch",
+                shop.org_id
+            ))
+            .bearer_auth(keys.token(shop.org_id, api::token::Role::Admin, "owner"))
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&serde_json::json!({"engaged": true, "reason": "drop paused"}))
+            .send()
+            .await
+            .unwrap();
+        (flipped.status(), started.elapsed())
+    };
+    let (probes, (status, took)) =
+        futures::future::join(futures::future::join_all((0..20).map(prober)), owner).await;
+    locker.rollback().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the owner's write during the flood");
+    assert!(
+        took < Duration::from_secs(1),
+        "the owner's write took {took:?}"
+    );
+    // The stuck probes gave up in their own time, and said so.
+    let readyz: Vec<_> = probes.iter().step_by(2).flatten().collect();
+    assert!(
+        readyz
+            .iter()
+            .all(|(status, took)| *status == StatusCode::SERVICE_UNAVAILABLE
+                && *took < Duration::from_secs(4)),
+        "{readyz:?}"
+    );
+    let (ready, _, _) = get_text(format!("{ops_url}/readyz")).await;
+    assert_eq!(
+        ready,
+        StatusCode::OK,
+        "ready again once the database answers"
+    );
+    for path in ["/readyz", "/metrics"] {
+        let (on_api, _, _) = get_text(format!("{public_url}{path}")).await;
+        assert_eq!(on_api, StatusCode::NOT_FOUND, "{path} on the API listener");
+    }
+    drop(stop);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_origin_binary_answers_the_operations_routes_only_on_their_own_listener(db: PgPool) {
+    let config = e2e::OriginConfig::new(&db.connect_options(), &TestKeys::new());
+    let origin = e2e::OriginProcess::start(&config).await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let (on_api, _, _) = get_text(format!("{}{path}", origin.url)).await;
+        assert_eq!(on_api, StatusCode::NOT_FOUND, "{path} on the API listener");
+        let (on_ops, _, _) = get_text(format!("{}{path}", origin.ops_url)).await;
+        assert_eq!(on_ops, StatusCode::OK, "{path} on the operations listener");
+    }
+    assert!(origin.terminate().await.success());
+}

@@ -377,7 +377,7 @@ async fn with_an_otlp_endpoint_the_origins_spans_are_exported_in_the_edges_trace
     let trace_id = Uuid::new_v4().simple().to_string();
     let edge_span = "00f067aa0ba902b7";
     let status = reqwest::Client::new()
-        .get(format!("{}/healthz", origin.url))
+        .get(format!("{}/healthz", origin.ops_url))
         .header("traceparent", format!("00-{trace_id}-{edge_span}-01"))
         .send()
         .await
@@ -388,4 +388,62 @@ async fn with_an_otlp_endpoint_the_origins_spans_are_exported_in_the_edges_trace
     assert_eq!(span.parent_span_id, edge_span, "a child of the edge's span");
     assert_eq!(span.service, "origin");
     assert!(origin.terminate().await.success());
+}
+
+/// The log lines `origin serve` with `config` writes (both streams) until one contains
+/// `wanted` or `origin listening` has passed: whether `wanted` was among them.
+async fn serve_logs_contain(config: &OriginConfig, listen_addr: &str, wanted: &str) -> bool {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(e2e::origin_process::binary())
+        .arg("serve")
+        .env("DATABASE_URL", &config.database_url)
+        .env("JWT_JWKS", &config.jwks)
+        .env("LISTEN_ADDR", listen_addr)
+        .env(
+            "OPS_LISTEN_ADDR",
+            format!("127.0.0.1:{}", e2e::ports::free_port()),
+        )
+        .env("RUST_LOG", "info")
+        .env_remove("EDGE_SHARED_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let read = async {
+        loop {
+            let line = tokio::select! {
+                line = out.next_line() => line,
+                line = err.next_line() => line,
+            };
+            let Ok(Some(line)) = line else { return false };
+            if line.contains(wanted) {
+                return true;
+            }
+            if line.contains("operations routes listening") {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .unwrap_or(false)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_origin_open_beyond_loopback_without_the_edge_secret_warns_at_start(db: PgPool) {
+    let config = OriginConfig::new(&db.connect_options(), &TestKeys::new());
+    let warning = "EDGE_SHARED_SECRET is not set";
+    let open = format!("0.0.0.0:{}", e2e::ports::free_port());
+    assert!(
+        serve_logs_contain(&config, &open, warning).await,
+        "no warning on {open}"
+    );
+    let private = format!("127.0.0.1:{}", e2e::ports::free_port());
+    assert!(
+        !serve_logs_contain(&config, &private, warning).await,
+        "a warning on loopback"
+    );
 }

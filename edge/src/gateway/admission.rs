@@ -1,8 +1,9 @@
 //! Steps 4-6: whether a settled request goes on to the origin. What isolate memory already
 //! knows is answered first (a paused shop, a sold-out item, a resting origin, a client cooling
 //! down), then the rate limiter decides while the inventory cache is looked in, then a shop's
-//! purchases may be shed and the audience's ceiling applied. A purchase refused here is
-//! counted for the shop admins' live sale view.
+//! purchases may be shed and the audience's ceiling applied, and last a buy of an item whose
+//! sold-out mark ran out takes the probe's turn (only an admitted buy may). A purchase refused
+//! here is counted for the shop admins' live sale view.
 
 use api::ProblemKind;
 use futures::future::join;
@@ -75,6 +76,9 @@ pub async fn admit(
     if let Some(refusal) = refusal.await? {
         return Ok(Err(refusal));
     }
+    if let Some(known) = probe_or_sold_out(request, env, ctx, id).await? {
+        return Ok(Err(with_standing(known, standing)));
+    }
     Ok(Ok(Admitted {
         standing,
         entry,
@@ -113,13 +117,9 @@ async fn known_in_memory(
         }
     }
     if let Some(buy) = &mut request.buy {
-        match buy.known_sold_out(id.request_id).await? {
-            Some(Known::Replayed(sale)) => return Ok(Some(sale)),
-            Some(Known::SoldOut(refusal)) => {
-                count(request, EdgeRefusal::SoldOut, env, ctx, id);
-                return Ok(Some(refusal));
-            }
-            None => {}
+        let known = buy.known_sold_out(id.request_id).await?;
+        if let Some(answer) = known_answer(request, known, env, ctx, id) {
+            return Ok(Some(answer));
         }
     }
     if request.inventory_read.is_none() {
@@ -167,6 +167,40 @@ async fn shed_or_ceiling(
         }
     }
     too_many_requests(ceiling, id.request_id).map(Some)
+}
+
+/// The last step for a buy every other step admitted: one that found its item's sold-out mark
+/// run out takes the probe's turn now, so a buy refused earlier (a client cooling down, over
+/// its quota, or shed) never holds the turn an honest buyer needs; if another buy took the turn
+/// first, this one is answered as a sold-out buy.
+async fn probe_or_sold_out(
+    request: &mut Settled,
+    env: &Env,
+    ctx: &Context,
+    id: Identity<'_>,
+) -> Result<Option<Answer>> {
+    let Some(buy) = &mut request.buy else {
+        return Ok(None);
+    };
+    let known = buy.take_probe(id.request_id).await?;
+    Ok(known_answer(request, known, env, ctx, id))
+}
+
+/// What the edge answers for a buy of an item it knows to be sold out, counting a refusal.
+fn known_answer(
+    request: &Settled,
+    known: Option<Known>,
+    env: &Env,
+    ctx: &Context,
+    id: Identity<'_>,
+) -> Option<Answer> {
+    match known? {
+        Known::Replayed(sale) => Some(sale),
+        Known::SoldOut(refusal) => {
+            count(request, EdgeRefusal::SoldOut, env, ctx, id);
+            Some(refusal)
+        }
+    }
 }
 
 /// Counts a refused purchase for the shop admins' live sale view.

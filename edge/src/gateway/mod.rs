@@ -18,6 +18,8 @@
 //!    is refused from isolate memory before the cache is looked at, so a refused flood costs
 //!    no I/O. The shop's admins count against no shop ceiling (by default writes have none);
 //!    a shop's purchases are shed (503 `shop-busy`) only while the origin is overloaded by them;
+//!    a buy of an item whose sold-out mark ran out, admitted by all of these, takes the turn to
+//!    ask the origin (a buy refused here never holds it: see `purchases::sold_out`);
 //! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
 //!    checked against the audience's read ceiling (429; an inventory read gets the last good

@@ -2,7 +2,10 @@
 //! route and shop, its caller, and an inventory read's canonical form. Each is refused here
 //! when it cannot be served at all.
 
-use api::{token::VerifiedToken, ProblemKind};
+use api::{
+    token::{Role, VerifiedToken},
+    ProblemKind,
+};
 use uuid::Uuid;
 use worker::{Env, Method, Request, Result, Url};
 
@@ -101,8 +104,10 @@ impl Settled {
             method: &method,
             api_path,
         };
+        // Every public route counts its caller as who they are: a signed-in shopper reading the
+        // shop's profile or its sales status spends the shoppers' budget, not the anonymous one.
         let signed_in = match &caller {
-            None if route.is_cacheable() => auth::signed_in(req, env, org_id).await,
+            None if access == auth::Access::Public => auth::signed_in(req, env, org_id).await,
             _ => None,
         };
         let url = req.url()?;
@@ -113,7 +118,11 @@ impl Settled {
             }
         };
         let claims = caller.as_ref().or(signed_in.as_ref()).map(|v| &v.claims);
-        let audience = Audience::of(access == auth::Access::Admin, claims.is_some());
+        // The shop's admin is an admin wherever they are: the console's item list and the
+        // shop's profile spend the admin's own quota, not a ceiling shoppers can fill.
+        let admin = access == auth::Access::Admin
+            || claims.is_some_and(|claims| claims.app_metadata.role == Role::Admin);
+        let audience = Audience::of(admin, claims.is_some());
         let client = Client::of(claims, audience, req);
         let policy = OriginPolicy::from_env(env);
         let budget = policy.deadlines.budget(route.class());

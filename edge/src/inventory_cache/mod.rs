@@ -16,7 +16,9 @@
 //!   not show it stay cached.
 //!
 //! - An answer it stores that shows an item with no stock left tells the purchase path the
-//!   item is sold out (`purchases::sold_out`), for as long as the answer is fresh.
+//!   item is sold out (`purchases::sold_out`), for as long as the answer is fresh, unless the
+//!   item was bought or reopened (a restock, a probe's sale) through this isolate since the
+//!   fetch started: such an answer may be older than the restock.
 //! - Each success is also kept as the shop's last good copy of that answer (`last_good`), served
 //!   for up to `INVENTORY_STALE_MAX_SECONDS` when the origin cannot answer.
 //! - A reader with an honoured write position (`read_your_writes`) is answered from the fresh
@@ -202,6 +204,7 @@ impl Entry {
             (after.is_none() && lifetimes.last_good_seconds > 0).then(|| LastGood::of(&self.key));
         let key = self.key;
         let started_under = generation(key.org_id);
+        let sold_out_epoch = purchases::sold_out::epoch();
         let flight_key = FlightKey {
             entry: key.clone(),
             after,
@@ -223,7 +226,11 @@ impl Entry {
                 origin_calls::call(&policy, origin_request, deadline, OriginAnswer::read).await;
             drop(under_way);
             if let Ok(answer) = &fetched {
-                store(&key, answer, after, started_under, lifetimes).await;
+                let started = Started {
+                    generation: started_under,
+                    sold_out_epoch,
+                };
+                store(&key, answer, after, started, lifetimes).await;
             }
             fetched
         };
@@ -267,14 +274,25 @@ impl Drop for UnderWay {
     }
 }
 
+/// What this isolate had seen when a fetch started.
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    /// The shop's purchases (`ShopEntries::generation`).
+    generation: u64,
+    /// Reopened sold-out items (`purchases::sold_out::epoch`).
+    sold_out_epoch: u64,
+}
+
 /// Stores a successful `answer`: as the fresh entry (known to include the write at `covers`,
 /// when the fetch asked for one), unless a purchase made since the fetch started changed what
-/// it lists, and as the last good copy.
+/// it lists, and as the last good copy. Items it shows with no stock are marked sold out unless
+/// a purchase changed them or a restock reopened them since the fetch started: the answer may
+/// predate either.
 async fn store(
     key: &EntryKey,
     answer: &OriginAnswer,
     covers: Option<Lsn>,
-    started_under: u64,
+    started: Started,
     lifetimes: Lifetimes,
 ) {
     if answer.is_not_found() {
@@ -285,10 +303,19 @@ async fn store(
         return;
     }
     let listed = listed_items(&answer.body);
+    let started_under = started.generation;
     if let Some(listed) = &listed {
         let now = now_ms();
         for item_id in &listed.sold_out {
-            purchases::sold_out::learn_sold_out(key.org_id, *item_id, now);
+            if changed_since(
+                key.org_id,
+                started_under,
+                Some(std::slice::from_ref(item_id)),
+            ) {
+                continue;
+            }
+            let epoch = started.sold_out_epoch;
+            purchases::sold_out::learn_sold_out_as_of(key.org_id, *item_id, epoch, now);
         }
     }
     let items = listed.map(|listed| listed.items);

@@ -5,8 +5,11 @@
 //!    answered `409` `out-of-stock` here, unless its `Idempotency-Key` already bought
 //!    (`receipts`): then the sale is replayed. Both cost isolate memory, plus one cache lookup
 //!    for a keyed buy of a sold-out item;
+//!    When the item's mark has run out, the buy goes on as a candidate probe;
 //! 2. after the rate limiter, while the origin is overloaded by the shop's purchases, the
-//!    shop's excess is shed with `503` `shop-busy` and `Retry-After` (`admission`);
+//!    shop's excess is shed with `503` `shop-busy` and `Retry-After` (`admission`); a candidate
+//!    probe that every step admitted then takes the probe's turn, or is refused as in step 1
+//!    when another buy took it first (`take_probe`);
 //! 3. the purchase goes to the origin, and its answer teaches the edge: a sale reopens the item
 //!    and is kept as a receipt, `out-of-stock` with nothing left marks the item sold out, and
 //!    every answer (or its absence) counts for admission.
@@ -51,6 +54,8 @@ pub struct Buy {
     /// The item, when the body names one (a malformed body is the origin's to refuse).
     item_id: Option<Uuid>,
     receipt: Option<ReceiptKey>,
+    /// The item's sold-out mark has run out: this buy may become the probe once admitted.
+    probe_due: bool,
     /// This buy asks the origin whether a sold-out item still is.
     probe: bool,
 }
@@ -73,6 +78,7 @@ impl Buy {
             org_id,
             item_id,
             receipt,
+            probe_due: false,
             probe: false,
         }
     }
@@ -88,16 +94,36 @@ impl Buy {
             return Ok(None);
         };
         match sold_out::verdict(self.org_id, item_id, now_ms()) {
-            Verdict::Forward => return Ok(None),
+            Verdict::Forward | Verdict::Probe => Ok(None),
+            Verdict::ProbeDue => {
+                self.probe_due = true;
+                Ok(None)
+            }
+            Verdict::SoldOut => self.sold_out(request_id).await.map(Some),
+        }
+    }
+
+    /// The end of step 2, for a buy every step admitted: if it found the item's mark run out,
+    /// it takes the probe's turn, or gets step 1's answer when another buy took the turn first.
+    pub async fn take_probe(&mut self, request_id: &str) -> Result<Option<Known>> {
+        let (true, Some(item_id)) = (self.probe_due, self.item_id) else {
+            return Ok(None);
+        };
+        match sold_out::take_probe(self.org_id, item_id, now_ms()) {
+            Verdict::Forward | Verdict::ProbeDue => Ok(None),
             Verdict::Probe => {
                 self.probe = true;
-                return Ok(None);
+                Ok(None)
             }
-            Verdict::SoldOut => {}
+            Verdict::SoldOut => self.sold_out(request_id).await.map(Some),
         }
+    }
+
+    /// The answer to a buy of an item known sold out: its key's sale replayed, or `409`.
+    async fn sold_out(&self, request_id: &str) -> Result<Known> {
         if let Some(receipt) = &self.receipt {
             if let Some(replay) = receipt.recall().await {
-                return Ok(Some(Known::Replayed(replay)));
+                return Ok(Known::Replayed(replay));
             }
         }
         let refusal = problem_response(
@@ -106,7 +132,7 @@ impl Buy {
             request_id,
         )?;
         let answer = Answer::from(refusal).with(headers::EDGE_REFUSAL, "sold-out");
-        Ok(Some(Known::SoldOut(answer)))
+        Ok(Known::SoldOut(answer))
     }
 
     /// Step 2: the refusal of a buy shed because the origin is overloaded by the shop's
@@ -152,14 +178,14 @@ impl Buy {
             return Ok(answer);
         };
         if (200..300).contains(&status) {
-            sold_out::reopen(self.org_id, item_id);
+            sold_out::reopen(self.org_id, item_id, now_ms());
             if let Some(receipt) = self.receipt {
                 receipt.keep(ctx, &mut answer)?;
             }
         } else if status == ProblemKind::OutOfStock.status() && nothing_left(&mut answer).await {
             sold_out::learn_sold_out(self.org_id, item_id, now_ms());
         } else if self.probe {
-            sold_out::reopen(self.org_id, item_id);
+            sold_out::reopen(self.org_id, item_id, now_ms());
         }
         Ok(answer)
     }
@@ -195,7 +221,7 @@ async fn nothing_left(answer: &mut Answer) -> bool {
 /// here at once.
 pub fn item_written(org_id: Uuid, item_id: Option<Uuid>) {
     match item_id {
-        Some(item_id) => sold_out::reopen(org_id, item_id),
-        None => sold_out::reopen_shop(org_id),
+        Some(item_id) => sold_out::reopen(org_id, item_id, now_ms()),
+        None => sold_out::reopen_shop(org_id, now_ms()),
     }
 }

@@ -8,7 +8,8 @@
 //! (`shop_read`, `shop_signed_in_read`), and admin routes against none: each admin has a
 //! generous quota of their own (`admin`, per class). Signing in costs an identity the shop's
 //! provider issued, and admin routes need the shop's admin role, so neither budget is open to
-//! an anonymous flood.
+//! an anonymous flood. An admin's token makes its requests an admin's on any route (the console's
+//! item list, the shop's profile), so shoppers filling their ceilings cannot refuse the owner.
 
 use super::fields::Scope;
 
@@ -16,15 +17,15 @@ use super::fields::Scope;
 pub enum Audience {
     Anonymous,
     SignedIn,
-    /// An admin on an admin route.
+    /// The shop's admin, with a verified admin token of the shop.
     Admin,
 }
 
 impl Audience {
-    /// The audience of a request on an admin route (the token's admin role already checked)
-    /// or not, made with a verified token or without.
-    pub fn of(admin_route: bool, signed_in: bool) -> Self {
-        match (admin_route, signed_in) {
+    /// The audience of a request made by the shop's admin (on an admin route, or with a
+    /// verified admin token of this shop) or not, with a verified token or without.
+    pub fn of(admin: bool, signed_in: bool) -> Self {
+        match (admin, signed_in) {
             (true, _) => Self::Admin,
             (false, true) => Self::SignedIn,
             (false, false) => Self::Anonymous,

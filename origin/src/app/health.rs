@@ -1,10 +1,16 @@
 //! Probes: `healthz` says the process answers, `readyz` that the database does and is migrated.
+//! Both are served on the operations listener only (`OPS_LISTEN_ADDR`); `readyz` reads through
+//! the probes' own connection (`probe_pools`), so no flood of it takes a request's connection.
 
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
 use sqlx::migrate::Migrate;
 
-use crate::{app::state::AppState, db::MIGRATOR, web::error::ApiError};
+use crate::{
+    app::{probe_pools, state::AppState},
+    db::MIGRATOR,
+    web::error::ApiError,
+};
 
 #[utoipa::path(
     get,
@@ -28,12 +34,10 @@ pub async fn live() -> Json<Value> {
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    // In a transaction, so a transaction pooler keeps the query on one server connection.
-    let mut conn = state.db.begin().await?;
-    let applied = conn
-        .list_applied_migrations()
+    let db = state.probes.primary(&state.db);
+    let applied = probe_pools::within_timeout(applied_migrations(db))
         .await
-        .map_err(sqlx::Error::from)?;
+        .ok_or(ApiError::Database(sqlx::Error::PoolTimedOut))??;
     let migrated = MIGRATOR
         .iter()
         .filter(|m| m.migration_type.is_up_migration())
@@ -47,4 +51,15 @@ pub async fn ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Va
         status,
         Json(json!({"database": "ok", "migrated": migrated})),
     ))
+}
+
+/// The migrations the database has applied. In a transaction, so a transaction pooler keeps the
+/// query on one server connection.
+async fn applied_migrations(
+    db: &sqlx::PgPool,
+) -> Result<Vec<sqlx::migrate::AppliedMigration>, sqlx::Error> {
+    let mut conn = db.begin().await?;
+    let applied = conn.list_applied_migrations().await?;
+    conn.commit().await?;
+    Ok(applied)
 }

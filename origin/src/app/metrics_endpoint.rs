@@ -1,5 +1,8 @@
 //! `GET /metrics`: samples what is only known on demand (pool use, replica lag, queue depth),
-//! then renders every metric the process recorded as Prometheus text.
+//! then renders every metric the process recorded as Prometheus text. What it samples from
+//! the database it reads through the probes' own connections (`probe_pools`), within
+//! `PROBE_TIMEOUT`: a flood of scrapes never takes a request's connection, and a gauge that
+//! cannot be read in time keeps its last value.
 
 use axum::{
     extract::State,
@@ -8,7 +11,7 @@ use axum::{
 };
 use sqlx::PgPool;
 
-use super::state::AppState;
+use super::{probe_pools, state::AppState};
 use crate::{
     db::replica::positions::{committed_position, replayed_position},
     observability::recorder::{handle, names},
@@ -25,13 +28,16 @@ use crate::{
 pub async fn render(State(state): State<AppState>) -> Response {
     record_pool("primary", &state.db);
     record_pool("committer", state.committer.pool());
+    let primary = state.probes.primary(&state.db);
     if let Some(replica) = &state.replica {
         record_pool("replica", replica);
-        if let Some(lag) = replica_lag_bytes(&state.db, replica).await {
+        let replica = state.probes.replica(replica);
+        let lag = probe_pools::within_timeout(replica_lag_bytes(primary, replica)).await;
+        if let Some(Some(lag)) = lag {
             metrics::gauge!(names::DB_REPLICA_LAG_BYTES).set(lag as f64);
         }
     }
-    if let Ok(depth) = queue_depth(&state.db).await {
+    if let Some(Ok(depth)) = probe_pools::within_timeout(queue_depth(primary)).await {
         metrics::gauge!(names::PURCHASE_QUEUE_DEPTH).set(depth as f64);
     }
     let text = handle().render();

@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics_endpoint;
 pub mod middleware;
 pub mod openapi;
+pub mod probe_pools;
 pub mod router;
 pub mod serve;
 pub mod state;

@@ -6,6 +6,7 @@ use api::{cursor::Cursors, edge_key::EdgeSecret, write_position::WritePositionKe
 use rand_core::{OsRng, RngCore};
 use sqlx::PgPool;
 
+use super::probe_pools::ProbePools;
 use crate::{
     config::{operations::OpsSettings, Settings},
     events::hub::EventHub,
@@ -47,6 +48,8 @@ pub struct Shared {
     /// goes through a transaction pooler; `None`: `db` is direct and serves it too.
     pub session_db: Option<PgPool>,
     pub ops: OpsSettings,
+    /// `/readyz` and `/metrics` read through these, never through the requests' pools.
+    pub probes: ProbePools,
 }
 
 impl Deref for AppState {
@@ -84,6 +87,7 @@ impl AppState {
             replica: None,
             session_db: None,
             ops: OpsSettings::default(),
+            probes: ProbePools::default(),
         }))
     }
 

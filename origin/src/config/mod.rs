@@ -186,10 +186,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen_addr: SocketAddr,
-    /// When set, `/healthz`, `/readyz`, `/metrics` and `/openapi.json` are served on this address
-    /// only (keep it private), and `LISTEN_ADDR` serves the tenant API alone.
-    #[arg(long, env = "OPS_LISTEN_ADDR")]
-    pub ops_listen_addr: Option<SocketAddr>,
+    /// `/healthz`, `/readyz`, `/metrics` and `/openapi.json` are served on this address only
+    /// (keep it private); `LISTEN_ADDR` serves the tenant API alone and answers them 404.
+    #[arg(long, env = "OPS_LISTEN_ADDR", default_value = "127.0.0.1:9000")]
+    pub ops_listen_addr: SocketAddr,
     /// Most connections the pool opens.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub max_connections: u32,
@@ -203,6 +203,13 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The API's address when it listens beyond loopback without `EDGE_SHARED_SECRET`: then
+    /// anyone who reaches it is taken for the edge, which start-up warns about.
+    pub fn open_without_edge_secret(&self) -> Option<SocketAddr> {
+        let unproven = self.edge_shared_secret.is_none() && !self.listen_addr.ip().is_loopback();
+        unproven.then_some(self.listen_addr)
+    }
+
     /// The edge's shared secret, if set: one too short to trust (an empty env-file line
     /// included) is an error naming the variable, never a weak trust root, and its value is
     /// never printed.
@@ -265,5 +272,27 @@ mod tests {
             format!("{:?}", cli.serve.settings()),
             format!("{:?}", Settings::default())
         );
+    }
+
+    #[test]
+    fn the_operations_routes_have_a_private_listener_by_default() {
+        let cli = Cli::try_parse_from(["origin", "--jwt-jwks", r#"{"keys":[]}"#]).unwrap();
+        assert!(cli.serve.ops_listen_addr.ip().is_loopback());
+        assert_ne!(cli.serve.ops_listen_addr, cli.serve.listen_addr);
+    }
+
+    #[test]
+    fn an_api_beyond_loopback_without_the_edge_secret_is_named_for_a_warning() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["origin", "--jwt-jwks", r#"{"keys":[]}"#];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().serve
+        };
+        let secret = "--edge-shared-secret=0123456789abcdef0123456789abcdef";
+        assert_eq!(parse(&[]).open_without_edge_secret(), None);
+        let open = parse(&["--listen-addr=0.0.0.0:3000"]).open_without_edge_secret();
+        assert_eq!(open, Some("0.0.0.0:3000".parse().unwrap()));
+        let proven = parse(&["--listen-addr=0.0.0.0:3000", secret]);
+        assert_eq!(proven.open_without_edge_secret(), None);
     }
 }

@@ -121,7 +121,10 @@ struct Hub {
 #[derive(Debug)]
 struct ShopStreams {
     sender: broadcast::Sender<Arc<ShopEvent>>,
+    /// Streams under the shop's cap.
     open: usize,
+    /// Admins' live views, which the shop's cap does not hold.
+    admins: usize,
     by_user: HashMap<String, usize>,
 }
 
@@ -131,6 +134,8 @@ pub struct StreamPermit {
     hub: Arc<Hub>,
     org_id: Uuid,
     sub: String,
+    /// An admin's live view, outside the shop's cap.
+    admin: bool,
 }
 
 impl Default for EventHub {
@@ -167,11 +172,7 @@ impl EventHub {
     ) -> Result<(broadcast::Receiver<Arc<ShopEvent>>, StreamPermit), StreamRefused> {
         let caps = self.shared.caps;
         let mut shops = self.shared.lock();
-        let shop = shops.entry(org_id).or_insert_with(|| ShopStreams {
-            sender: broadcast::channel(BUFFER).0,
-            open: 0,
-            by_user: HashMap::new(),
-        });
+        let shop = shops.entry(org_id).or_insert_with(ShopStreams::new);
         if shop.open >= caps.per_shop {
             return Err(StreamRefused::ShopCap(caps.per_shop));
         }
@@ -186,19 +187,36 @@ impl EventHub {
             hub: Arc::clone(&self.shared),
             org_id,
             sub: sub.to_owned(),
+            admin: false,
         };
         Ok((receiver, permit))
     }
 
-    /// A place under the caps for a stream of `org_id` that user `sub` fills from elsewhere
-    /// (an admin's live sale stream): it counts like any stream of the shop.
+    /// A place for an admin's live sale stream of `org_id` (filled from elsewhere) for user
+    /// `sub`: under the per-user cap, but not under the shop's, which is meant for shoppers, so
+    /// a crowd that fills it cannot shut the owner out of the view of their own sale.
     pub fn admit(&self, org_id: Uuid, sub: &str) -> Result<StreamPermit, StreamRefused> {
-        self.subscribe(org_id, sub).map(|(_, permit)| permit)
+        let caps = self.shared.caps;
+        let mut shops = self.shared.lock();
+        let shop = shops.entry(org_id).or_insert_with(ShopStreams::new);
+        let mine = shop.by_user.entry(sub.to_owned()).or_default();
+        if *mine >= caps.per_user {
+            return Err(StreamRefused::UserCap(caps.per_user));
+        }
+        *mine += 1;
+        shop.admins += 1;
+        Ok(StreamPermit {
+            hub: Arc::clone(&self.shared),
+            org_id,
+            sub: sub.to_owned(),
+            admin: true,
+        })
     }
 
-    /// Streams open now, across every shop.
+    /// Streams open now, across every shop (admins' live views included).
     pub fn open_streams(&self) -> usize {
-        self.shared.lock().values().map(|shop| shop.open).sum()
+        let shops = self.shared.lock();
+        shops.values().map(|shop| shop.open + shop.admins).sum()
     }
 
     /// Hands `event` to the observer and to its shop's open streams (none open: dropped).
@@ -249,6 +267,17 @@ impl EventHub {
     }
 }
 
+impl ShopStreams {
+    fn new() -> Self {
+        Self {
+            sender: broadcast::channel(BUFFER).0,
+            open: 0,
+            admins: 0,
+            by_user: HashMap::new(),
+        }
+    }
+}
+
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ShopStreams>> {
         // The map stays consistent under a panic elsewhere: every change is a single step.
@@ -262,14 +291,18 @@ impl Drop for StreamPermit {
         let Some(shop) = shops.get_mut(&self.org_id) else {
             return;
         };
-        shop.open = shop.open.saturating_sub(1);
+        if self.admin {
+            shop.admins = shop.admins.saturating_sub(1);
+        } else {
+            shop.open = shop.open.saturating_sub(1);
+        }
         if let Some(mine) = shop.by_user.get_mut(&self.sub) {
             *mine = mine.saturating_sub(1);
             if *mine == 0 {
                 shop.by_user.remove(&self.sub);
             }
         }
-        if shop.open == 0 {
+        if shop.open == 0 && shop.admins == 0 {
             shops.remove(&self.org_id);
         }
     }
@@ -303,6 +336,31 @@ mod tests {
         );
         drop(first);
         assert!(hub.subscribe(shop, "alice").is_ok());
+    }
+
+    #[test]
+    fn an_admins_live_view_takes_no_place_under_the_shops_cap() {
+        let hub = EventHub::new(StreamCaps {
+            per_user: 2,
+            per_shop: 2,
+        });
+        let shop = Uuid::new_v4();
+        let _owner = hub.admit(shop, "owner").unwrap();
+        let _alice = hub.subscribe(shop, "alice").unwrap();
+        let _bob = hub.subscribe(shop, "bob").unwrap();
+        assert_eq!(
+            hub.subscribe(shop, "carol").unwrap_err(),
+            StreamRefused::ShopCap(2)
+        );
+        // The crowd filled the shop's cap; the owner's second view still opens, the third is
+        // past the owner's own cap.
+        let second = hub.admit(shop, "owner").unwrap();
+        assert_eq!(
+            hub.admit(shop, "owner").unwrap_err(),
+            StreamRefused::UserCap(2)
+        );
+        drop(second);
+        assert!(hub.admit(shop, "owner").is_ok());
     }
 
     #[test]

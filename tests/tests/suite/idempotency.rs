@@ -305,3 +305,29 @@ async fn a_purchase_key_is_found_by_its_hash_and_told_apart_by_its_text(db: PgPo
     );
     assert_eq!(s.shop.order_totals(&db).await, (2, 2));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_database_refuses_a_second_order_under_one_purchase_key(db: PgPool) {
+    let s = setup(&db, 5).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let token = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    let (status, _, _) = buy(&s, &token, "one-key", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // A writer that skipped the advisory lock (a bug, a hand-made repair) writing the same
+    // key's purchase again: the unique index refuses it.
+    let again = sqlx::query(
+        "INSERT INTO orders (organization_id, item_id, customer_sub, quantity, unit_price_cents,
+                             key_hash, idempotency_key, fingerprint, response_body)
+         SELECT organization_id, item_id, customer_sub, quantity, unit_price_cents,
+                key_hash, idempotency_key, fingerprint, response_body
+         FROM orders WHERE organization_id = $1 AND idempotency_key = 'one-key'",
+    )
+    .bind(s.shop.org_id)
+    .execute(&db)
+    .await
+    .unwrap_err();
+    let code = again.as_database_error().and_then(|err| err.code());
+    assert_eq!(code.as_deref(), Some("23505"), "{again}");
+    assert_eq!(s.shop.order_totals(&db).await, (1, 1));
+}

@@ -425,3 +425,52 @@ async fn a_flood_of_one_unknown_item_reaches_the_origin_about_once_a_second(db: 
     );
     assert!(answered > 4 * allowed, "the flood was a flood: {answered}");
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_shop_profile_and_sales_status_count_shoppers_and_admins_as_who_they_are(db: PgPool) {
+    let ceiling = json!({"limit": 3, "window_seconds": 60});
+    let w = world(
+        db,
+        json!({"shop_read": ceiling, "shop_signed_in_read": ceiling}),
+    )
+    .await;
+    let statuses = |responses: Vec<Response>| -> Vec<StatusCode> {
+        responses.iter().map(Response::status).collect()
+    };
+    // Anonymous addresses spend the anonymous ceiling on the shop's profile.
+    let anonymous = (0..6).map(|n| {
+        let w = &w;
+        async move { w.read("/api/shop", &flood_address(n), None).await }
+    });
+    let anonymous = statuses(join_all(anonymous).await);
+    let refused = |statuses: &[StatusCode]| {
+        statuses
+            .iter()
+            .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+            .count()
+    };
+    assert!(refused(&anonymous) >= 3, "{anonymous:?}");
+
+    // A signed-in shopper is counted as one: the profile and the sales status are answered.
+    let alice = w.token(Role::Shopper, "alice");
+    for path in ["/api/shop", "/api/sales"] {
+        let response = w.read(path, "198.51.100.3", Some(&alice)).await;
+        assert_eq!(response.status(), StatusCode::OK, "alice: {path}");
+    }
+    // Shoppers spend their own ceiling in turn.
+    let mut shoppers = Vec::new();
+    for n in 0..6 {
+        let token = w.token(Role::Shopper, &format!("shopper-{n}"));
+        let address = format!("198.51.100.{}", 10 + n);
+        shoppers.push(w.read("/api/shop", &address, Some(&token)).await.status());
+    }
+    assert!(refused(&shoppers) >= 3, "{shoppers:?}");
+
+    // The owner is counted as the admin: the profile, the sales status and the console's item
+    // list (a page no one read, so it reaches the origin) are answered.
+    let admin = w.token(Role::Admin, "owner");
+    for path in ["/api/shop", "/api/sales", "/api/inventory?limit=77"] {
+        let response = w.read(path, "198.51.100.1", Some(&admin)).await;
+        assert_eq!(response.status(), StatusCode::OK, "the owner: {path}");
+    }
+}

@@ -8,7 +8,10 @@ use std::{
 };
 
 use api::{purchase::Order, token::Role};
-use e2e::{load_balancer::LoadBalancer, Edge, OriginConfig, OriginProcess, Shop, TestKeys};
+use e2e::{
+    load_balancer::{Backend, LoadBalancer},
+    Edge, OriginConfig, OriginProcess, Shop, TestKeys,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -35,7 +38,13 @@ async fn deploy(db: &PgPool) -> Deployment {
     for _ in 0..3 {
         origins.push(OriginProcess::start(&config).await);
     }
-    let ports: Vec<u16> = origins.iter().map(|o| o.port).collect();
+    let ports: Vec<Backend> = origins
+        .iter()
+        .map(|o| Backend {
+            port: o.port,
+            ops_port: o.ops_port,
+        })
+        .collect();
     let balancer = LoadBalancer::start(&ports).await;
     let edge = Edge::start(&balancer.url, std::slice::from_ref(&shop), &keys).await;
     Deployment {
@@ -142,7 +151,7 @@ async fn assert_sold_exactly_the_stock(db: &PgPool, d: &Deployment, outcomes: &[
     }
 }
 
-/// Buy requests the origin at `url` answered, from its `/metrics`.
+/// Buy requests the origin whose operations listener is `url` answered, from its `/metrics`.
 async fn buys_served(url: &str) -> f64 {
     let metrics = reqwest::get(format!("{url}/metrics"))
         .await
@@ -166,7 +175,10 @@ async fn a_flash_sale_across_three_origins_sells_exactly_the_stock(db: PgPool) {
     assert!(outcomes.iter().all(|o| o.retried.is_empty()), "no 5xx");
     assert_sold_exactly_the_stock(&db, &d, &outcomes).await;
     for origin in &d.origins {
-        assert!(buys_served(&origin.url).await > 0.0, "every origin sold");
+        assert!(
+            buys_served(&origin.ops_url).await > 0.0,
+            "every origin sold"
+        );
     }
 }
 
@@ -183,13 +195,13 @@ async fn a_rolling_restart_mid_sale_loses_nothing_and_doubles_nothing(db: PgPool
         let mut fresh = Vec::new();
         for origin in old {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let port = origin.port;
+            let (port, ops_port) = (origin.port, origin.ops_port);
             let exit = origin.terminate().await;
             assert!(
                 exit.success(),
                 "the origin drained and exited cleanly: {exit}"
             );
-            fresh.push(OriginProcess::start_on(port, &config).await);
+            fresh.push(OriginProcess::start_on(port, ops_port, &config).await);
         }
         let _ = restarted_tx.send(());
         fresh

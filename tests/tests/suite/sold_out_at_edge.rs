@@ -1,11 +1,16 @@
 //! Sold out at the edge: once the Worker has seen that an item has no unit left, buys of it are
 //! answered `409` `out-of-stock` by the Worker itself (`X-Edge-Refusal: sold-out`) and never
-//! reach the origin; a restock through the Worker reopens the item at once; and a buyer who
-//! retries a key whose first answer was a sale gets that sale back, not the refusal.
+//! reach the origin; a restock through the Worker reopens the item at once; a restock in the
+//! database is found by the next admitted buy, however a client over its quota floods the item;
+//! and a buyer who retries a key whose first answer was a sale gets that sale back, not the
+//! refusal.
+
+use std::time::{Duration, Instant};
 
 use api::{headers, purchase::Order, token::Role, Problem, ProblemKind};
 use e2e::Stage;
 use futures::future::join_all;
+use origin::Settings;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
@@ -162,4 +167,87 @@ async fn a_retried_key_whose_first_answer_was_a_sale_gets_the_sale_after_the_sel
     let stranger = w.buy_with_key("mallory", &key).await;
     assert_eq!(stranger.status(), StatusCode::CONFLICT);
     assert_eq!(w.stage.shop.order_totals(&w.db).await, (2, 2));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_client_over_its_quota_cannot_hold_a_restocked_item_sold_out(db: PgPool) {
+    // Three buys a minute per client; the attacker spends its three on tables.
+    let stage = Stage::open_with_edge(
+        &db,
+        DOMAIN,
+        &[("CHAIR", 1), ("TABLE", 100)],
+        Settings::default(),
+        |config, shop| {
+            config.shop_rate_limits(
+                shop.org_id,
+                json!({"write": {"limit": 3, "window_seconds": 60}}),
+            )
+        },
+    )
+    .await;
+    let chair = stage.shop.item(&db, "CHAIR").await.id;
+    let table = stage.shop.item(&db, "TABLE").await.id;
+    let w = World { db, stage, chair };
+    for _ in 0..3 {
+        let bought = w.stage.buy("mallory", table, 1).send().await.unwrap();
+        assert_eq!(bought.status(), StatusCode::CREATED);
+    }
+    let over = w.stage.buy("mallory", table, 1).send().await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let refused = w.sell_out(1).await;
+    assert_eq!(edge_refusal(&refused), Some("sold-out"));
+
+    sqlx::query("UPDATE inventory SET stock = 5 WHERE id = $1")
+        .bind(w.chair)
+        .execute(&w.db)
+        .await
+        .unwrap();
+    // The attacker floods buys of the chair without a key, from the moment of the restock
+    // until well past the sold-out mark's second and a probe's lease.
+    let flood_until = Instant::now() + Duration::from_millis(4_500);
+    let flooder = |_| {
+        let (edge, token) = (&w.stage.edge, w.stage.token(Role::Shopper, "mallory"));
+        async move {
+            let mut statuses = Vec::new();
+            while Instant::now() < flood_until {
+                let response = edge
+                    .post(DOMAIN, "/api/buy")
+                    .bearer_auth(&token)
+                    .json(&json!({"item_id": w.chair, "quantity": 1}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status());
+            }
+            statuses
+        }
+    };
+    let honest = async {
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        // An honest buyer with a key, trying for less than one probe's lease (2 s).
+        let started = Instant::now();
+        let mut answers = Vec::new();
+        while started.elapsed() < Duration::from_millis(1_500) {
+            let bought = w.buy_with_key("alice", &Uuid::new_v4().to_string()).await;
+            answers.push((bought.status(), edge_refusal(&bought).map(str::to_owned)));
+            if bought.status() == StatusCode::CREATED {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        answers
+    };
+    let (flood, answers) = futures::future::join(join_all((0..6).map(flooder)), honest).await;
+    let flood: Vec<StatusCode> = flood.into_iter().flatten().collect();
+    assert!(flood.len() > 50, "the flood sent only {} buys", flood.len());
+    assert!(
+        flood.iter().all(|status| *status != StatusCode::CREATED),
+        "a buy over the quota went through"
+    );
+    assert_eq!(
+        answers.last().map(|(status, _)| *status),
+        Some(StatusCode::CREATED),
+        "the honest buyer's answers: {answers:?}"
+    );
+    assert_eq!(w.stock().await, 4);
 }
