@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::{
     config::{operations::OpsSettings, Settings},
+    domains::DomainSettings,
     events::hub::EventHub,
     live_sale::{refusal_tally::RefusalTally, seconds::SaleWatch},
     purchase::{BatchTransaction, GroupCommitter},
@@ -47,6 +48,8 @@ pub struct Shared {
     /// goes through a transaction pooler; `None`: `db` is direct and serves it too.
     pub session_db: Option<PgPool>,
     pub ops: OpsSettings,
+    /// Custom domains: the CNAME target, the platform's names, where the checks look.
+    pub domains: DomainSettings,
 }
 
 impl Deref for AppState {
@@ -84,6 +87,7 @@ impl AppState {
             replica: None,
             session_db: None,
             ops: OpsSettings::default(),
+            domains: DomainSettings::default(),
         }))
     }
 
@@ -118,6 +122,12 @@ impl AppState {
             );
         }
         shared.session_db = session_db;
+        self
+    }
+
+    /// How custom domains are claimed and checked.
+    pub fn with_domains(mut self, domains: DomainSettings) -> Self {
+        Arc::make_mut(&mut self.0).domains = domains;
         self
     }
 
