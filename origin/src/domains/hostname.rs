@@ -166,8 +166,8 @@ mod tests {
 
     #[test]
     fn international_names_become_punycode() {
-        assert_eq!(ok("Möbel.example"), "xn--mbel-jua.example");
-        assert_eq!(ok("xn--mbel-jua.example"), "xn--mbel-jua.example");
+        assert_eq!(ok("Möbel.example"), "xn--mbel-5qa.example");
+        assert_eq!(ok("xn--mbel-5qa.example"), "xn--mbel-5qa.example");
         assert_eq!(ok("bücher.例え.jp"), "xn--bcher-kva.xn--r8jz45g.jp");
     }
 
@@ -213,9 +213,9 @@ mod tests {
             normalise(&format!("{}.com", "a".repeat(64))),
             Err(HostnameError::Malformed(_))
         ));
-        let long = format!("{}.com", ["a".repeat(60); 5].join("."));
+        let long = format!("{}.com", vec!["a".repeat(60); 5].join("."));
         assert_eq!(normalise(&long), Err(HostnameError::TooLong));
-        let longest = format!("{}.com", ["a".repeat(61); 4].join("."));
+        let longest = format!("{}.com", vec!["a".repeat(61); 4].join("."));
         assert!(longest.len() <= MAX_BYTES, "{}", longest.len());
         assert!(normalise(&longest).is_ok());
     }

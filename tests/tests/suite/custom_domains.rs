@@ -81,7 +81,7 @@ async fn a_claim_is_normalised_and_answers_the_records_to_create(db: PgPool) {
 async fn hostnames_that_cannot_be_a_shops_are_refused_and_nothing_is_written(db: PgPool) {
     let s = two_shops(&db, DomainSettings::default()).await;
     let before = domain_rows(&db).await;
-    let too_long = format!("{}.example", ["a".repeat(60); 5].join("."));
+    let too_long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
     for bad in [
         "127.0.0.1",
         "[::1]",

@@ -238,11 +238,12 @@ async fn a_cloudflare_outage_is_a_retryable_503_and_never_fails_the_domain(db: P
     assert_eq!(status_of(&s, 0, HOST).await["status"], "pending");
 
     cloudflare.set_down(false);
-    cloudflare.set_certificate_status("active");
-    let refusal = s.verify(0, HOST).await;
-    // The hostname is made at this check, with its certificate already issued by the stand-in.
-    assert_eq!(refusal.status(), StatusCode::OK);
+    // Back up: the custom hostname is made at this check, its certificate not issued yet.
+    refused(s.verify(0, HOST).await, StatusCode::UNPROCESSABLE_ENTITY, ProblemKind::DomainNotVerified).await;
     assert_eq!(cloudflare.created(), [HOST]);
+    assert_eq!(status_of(&s, 0, HOST).await["status"], "pending");
+    cloudflare.set_certificate_status("active");
+    assert_eq!(s.verify(0, HOST).await.status(), StatusCode::OK);
 }
 
 /// The whole flow through the Worker: the edge answers the challenge from the origin's lookup,
