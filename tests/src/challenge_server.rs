@@ -36,9 +36,7 @@ impl ChallengeServer {
         let answers = Answers::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = Router::new()
-            .fallback(answer)
-            .with_state(answers.clone());
+        let app = Router::new().fallback(answer).with_state(answers.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

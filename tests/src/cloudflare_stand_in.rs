@@ -123,7 +123,11 @@ fn gate(zone: &Zone, zone_id: &str, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if bearer != Some(API_TOKEN) {
-        return Some(refusal(StatusCode::FORBIDDEN, 10000, "Authentication error"));
+        return Some(refusal(
+            StatusCode::FORBIDDEN,
+            10000,
+            "Authentication error",
+        ));
     }
     (zone_id != ZONE_ID).then(|| refusal(StatusCode::NOT_FOUND, 1001, "Invalid zone identifier"))
 }
@@ -140,10 +144,18 @@ async fn create(
     }
     let host = body["hostname"].as_str().unwrap_or_default().to_owned();
     if zone.hostnames.values().any(|(h, _, _)| *h == host) {
-        return refusal(StatusCode::CONFLICT, 1406, "Duplicate custom hostname found.");
+        return refusal(
+            StatusCode::CONFLICT,
+            1406,
+            "Duplicate custom hostname found.",
+        );
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let entry = (host.clone(), "pending".to_owned(), zone.certificate_status.clone());
+    let entry = (
+        host.clone(),
+        "pending".to_owned(),
+        zone.certificate_status.clone(),
+    );
     let answer = hostname_json(&id, &entry);
     zone.hostnames.insert(id, entry);
     zone.created.push(host);

@@ -36,9 +36,10 @@ impl DomainStage {
         for domain in domains {
             shops.push(Shop::create(db, domain, &[("CHAIR", 5)]).await);
         }
-        let state = AppState::with_settings(app_pool(db).await, keys.verifier(), Settings::default())
-            .with_edge_secret(Some(edge_secret(EDGE_SECRET)))
-            .with_domains(settings);
+        let state =
+            AppState::with_settings(app_pool(db).await, keys.verifier(), Settings::default())
+                .with_edge_secret(Some(edge_secret(EDGE_SECRET)))
+                .with_domains(settings);
         let origin = OriginServer::start_with(state).await;
         let config = EdgeConfig::new(&origin.url, &shops, &keys)
             .var("EDGE_SHARED_SECRET", EDGE_SECRET)
@@ -53,7 +54,13 @@ impl DomainStage {
     }
 
     /// An admin's call of `path` on shop `shop`'s domain, through the Worker.
-    pub async fn admin(&self, shop: usize, method: Method, path: &str, body: Option<Value>) -> Response {
+    pub async fn admin(
+        &self,
+        shop: usize,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
         let owner = &self.shops[shop];
         let mut request = self
             .edge
@@ -67,19 +74,31 @@ impl DomainStage {
 
     /// `POST /api/admin/domains` by shop `shop`'s owner.
     pub async fn claim(&self, shop: usize, hostname: &str) -> Response {
-        self.admin(shop, Method::POST, "/api/admin/domains", Some(json!({"hostname": hostname})))
-            .await
+        self.admin(
+            shop,
+            Method::POST,
+            "/api/admin/domains",
+            Some(json!({"hostname": hostname})),
+        )
+        .await
     }
 
     /// `POST /api/admin/domains/{hostname}/verify` by shop `shop`'s owner.
     pub async fn verify(&self, shop: usize, hostname: &str) -> Response {
-        self.admin(shop, Method::POST, &format!("/api/admin/domains/{hostname}/verify"), None)
-            .await
+        self.admin(
+            shop,
+            Method::POST,
+            &format!("/api/admin/domains/{hostname}/verify"),
+            None,
+        )
+        .await
     }
 
     /// The shop's domains as its owner lists them.
     pub async fn list(&self, shop: usize) -> Vec<Value> {
-        let response = self.admin(shop, Method::GET, "/api/admin/domains", None).await;
+        let response = self
+            .admin(shop, Method::GET, "/api/admin/domains", None)
+            .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("JSON");
         body["domains"].as_array().cloned().unwrap_or_default()
@@ -87,7 +106,11 @@ impl DomainStage {
 
     /// The edge's lookup of `hostname`, asked of the origin with the edge's proof.
     pub async fn lookup(&self, hostname: &str) -> Value {
-        let url = format!("{}{}", self.origin.url, HOST_LOOKUP.replace("{hostname}", hostname));
+        let url = format!(
+            "{}{}",
+            self.origin.url,
+            HOST_LOOKUP.replace("{hostname}", hostname)
+        );
         let response = reqwest::Client::new()
             .get(url)
             .send_as_edge(EDGE_SECRET)

@@ -114,7 +114,10 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
             &at(routes::ADMIN_DOMAIN_VERIFY),
             post(domains::verify_domain),
         )
-        .route(&at(routes::ADMIN_DOMAIN_PRIMARY), put(domains::make_primary))
+        .route(
+            &at(routes::ADMIN_DOMAIN_PRIMARY),
+            put(domains::make_primary),
+        )
         .route(
             &at(routes::ADMIN_EVENTS),
             get(live_sale::stream_sale_seconds),

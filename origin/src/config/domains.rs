@@ -49,7 +49,11 @@ pub struct DomainArgs {
 impl DomainArgs {
     pub fn settings(&self) -> DomainSettings {
         let mut platform_domains = DomainSettings::parse_domains(&self.platform_domains);
-        let target = self.custom_domain_target.trim().trim_matches('.').to_ascii_lowercase();
+        let target = self
+            .custom_domain_target
+            .trim()
+            .trim_matches('.')
+            .to_ascii_lowercase();
         if let Some((_, parent)) = target.split_once('.').filter(|(_, p)| p.contains('.')) {
             if !platform_domains.iter().any(|d| d == parent) {
                 platform_domains.push(parent.to_owned());

@@ -78,7 +78,14 @@ pub async fn add_domain(
     let (status, row) = match claim(&mut tx, &state.domains, caller.org_id, &host).await? {
         Claimed::Held(row) => (StatusCode::OK, row),
         Claimed::Fresh(row) => {
-            audit_change(&mut tx, &caller, "domain.claim", &row, json!({"status": "pending", "txt_required": row.txt_required})).await?;
+            audit_change(
+                &mut tx,
+                &caller,
+                "domain.claim",
+                &row,
+                json!({"status": "pending", "txt_required": row.txt_required}),
+            )
+            .await?;
             (StatusCode::CREATED, row)
         }
     };
@@ -229,7 +236,14 @@ pub async fn make_primary(
     }
     if !row.is_primary {
         store::make_primary(&mut tx, caller.org_id, &row.host).await?;
-        audit_change(&mut tx, &caller, "domain.primary", &row, json!({"primary": true})).await?;
+        audit_change(
+            &mut tx,
+            &caller,
+            "domain.primary",
+            &row,
+            json!({"primary": true}),
+        )
+        .await?;
     }
     let row = store::find(&mut tx, caller.org_id, &host)
         .await?
@@ -251,9 +265,9 @@ async fn audit_change(
     after: serde_json::Value,
 ) -> Result<(), ApiError> {
     let request_id = request_id::current().unwrap_or_default();
-    let before = (action != "domain.claim").then(|| {
-        json!({"status": format!("{:?}", row.status).to_lowercase(), "primary": row.is_primary})
-    });
+    let before = (action != "domain.claim").then(
+        || json!({"status": format!("{:?}", row.status).to_lowercase(), "primary": row.is_primary}),
+    );
     let entry = AuditEntry {
         org_id: caller.org_id,
         actor_sub: caller.sub(),

@@ -225,7 +225,10 @@ mod tests {
         let platform = vec!["furnitureops.test".to_owned()];
         let name = |raw| normalise(raw).expect("valid");
         assert!(is_platform_name(&name("furnitureops.test"), &platform));
-        assert!(is_platform_name(&name("demo.FurnitureOps.test."), &platform));
+        assert!(is_platform_name(
+            &name("demo.FurnitureOps.test."),
+            &platform
+        ));
         assert!(!is_platform_name(&name("notfurnitureops.test"), &platform));
         assert!(!is_platform_name(&name("chairs.acme.com"), &platform));
     }

@@ -58,10 +58,15 @@ pub async fn verify(
             Err(Failed::Waiting(_)) => Some(StoredStatus::Pending),
             Err(Failed::Unreachable(_)) => None,
         },
-        reason: outcome.as_ref().err().map(|failed| reason(failed).to_owned()),
+        reason: outcome
+            .as_ref()
+            .err()
+            .map(|failed| reason(failed).to_owned()),
         txt_required,
         cloudflare_id: cloudflare.as_ref().map(|state| state.id.clone()),
-        hostname_status: cloudflare.as_ref().map(|state| state.hostname_status.clone()),
+        hostname_status: cloudflare
+            .as_ref()
+            .map(|state| state.hostname_status.clone()),
         certificate_status: cloudflare.and_then(|state| state.certificate_status),
     };
     let row = write(db, checker, &row.host, &record).await?;
@@ -142,9 +147,9 @@ async fn write(
             tx.commit().await?;
             Ok(row)
         }
-        Err(err) if is_unique_violation(&err) => {
-            Err(ApiError::Conflict("the hostname went live for another shop"))
-        }
+        Err(err) if is_unique_violation(&err) => Err(ApiError::Conflict(
+            "the hostname went live for another shop",
+        )),
         Err(sqlx::Error::RowNotFound) => Err(ApiError::NotFound("this shop has no such domain")),
         Err(err) => Err(err.into()),
     }

@@ -59,8 +59,8 @@ pub async fn domain_map(db: &PgPool) -> Result<Vec<KvEntry>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT host, organization_id FROM domains WHERE status = 'active' ORDER BY host"
     )
-        .fetch_all(db)
-        .await?;
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|row| KvEntry {

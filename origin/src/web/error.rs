@@ -103,7 +103,10 @@ impl ApiError {
         let request_id = request_id::current();
         // A paused sale's reason and an unanswered domain check's are the product's own
         // words, not a fault's: they are told.
-        let told = matches!(kind, ProblemKind::SalesPaused | ProblemKind::CheckUnavailable);
+        let told = matches!(
+            kind,
+            ProblemKind::SalesPaused | ProblemKind::CheckUnavailable
+        );
         let detail = if kind.status() >= 500 && !told {
             tracing::error!(request_id = request_id.as_deref(), error = %self, "request failed");
             kind.title().to_owned()

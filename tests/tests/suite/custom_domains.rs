@@ -40,14 +40,32 @@ async fn a_claim_is_normalised_and_answers_the_records_to_create(db: PgPool) {
     assert_eq!(domain["hostname"], "chairs.acme.example");
     assert_eq!(domain["status"], "pending");
     assert_eq!(domain["primary"], false);
-    assert_eq!(domain["cname"], json!({"name": "chairs.acme.example", "target": "shops.furnitureops.test"}));
-    let path = domain["verification"]["http"]["path"].as_str().unwrap().to_owned();
+    assert_eq!(
+        domain["cname"],
+        json!({"name": "chairs.acme.example", "target": "shops.furnitureops.test"})
+    );
+    let path = domain["verification"]["http"]["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(path.starts_with(CHALLENGE_PREFIX), "{path}");
     assert!(path.len() > CHALLENGE_PREFIX.len() + 16);
-    let body = domain["verification"]["http"]["body"].as_str().unwrap().to_owned();
+    let body = domain["verification"]["http"]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(body.len() >= 16);
-    assert_eq!(domain["verification"]["txt"]["name"], "_furnitureops.chairs.acme.example");
-    assert!(domain["verification"]["txt"]["value"].as_str().unwrap().len() >= 16);
+    assert_eq!(
+        domain["verification"]["txt"]["name"],
+        "_furnitureops.chairs.acme.example"
+    );
+    assert!(
+        domain["verification"]["txt"]["value"]
+            .as_str()
+            .unwrap()
+            .len()
+            >= 16
+    );
     assert_eq!(domain["verification"]["txt_required"], false);
     assert!(domain["expires_at"].is_string());
 
@@ -60,14 +78,29 @@ async fn a_claim_is_normalised_and_answers_the_records_to_create(db: PgPool) {
     let listed = s.list(0).await;
     let hosts: Vec<(&str, &str, bool)> = listed
         .iter()
-        .map(|d| (d["hostname"].as_str().unwrap(), d["status"].as_str().unwrap(), d["primary"].as_bool().unwrap()))
+        .map(|d| {
+            (
+                d["hostname"].as_str().unwrap(),
+                d["status"].as_str().unwrap(),
+                d["primary"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(hosts, [(SHOP_A, "active", true), ("chairs.acme.example", "pending", false)]);
+    assert_eq!(
+        hosts,
+        [
+            (SHOP_A, "active", true),
+            ("chairs.acme.example", "pending", false)
+        ]
+    );
     assert!(listed[0]["verification"].is_null());
 
     // The edge learns the challenge, and no shop, for the pending hostname.
     let lookup = s.lookup("chairs.acme.example").await;
-    assert_eq!(lookup, json!({"org_id": null, "primary": null, "challenges": [{"path": path, "body": body}]}));
+    assert_eq!(
+        lookup,
+        json!({"org_id": null, "primary": null, "challenges": [{"path": path, "body": body}]})
+    );
     let audited: i64 = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM audit_log WHERE action = 'domain.claim' AND target = 'chairs.acme.example'"#
     )
@@ -100,13 +133,28 @@ async fn hostnames_that_cannot_be_a_shops_are_refused_and_nothing_is_written(db:
         "shops.furnitureops.test",
     ] {
         let refused = s.claim(0, bad).await;
-        let problem = problem(refused, StatusCode::UNPROCESSABLE_ENTITY, ProblemKind::InvalidHostname).await;
+        let problem = problem(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::InvalidHostname,
+        )
+        .await;
         assert!(!problem.detail.is_empty(), "{bad}");
     }
     let malformed = s
-        .admin(0, Method::POST, "/api/admin/domains", Some(json!({"host": "chairs.acme.example"})))
+        .admin(
+            0,
+            Method::POST,
+            "/api/admin/domains",
+            Some(json!({"host": "chairs.acme.example"})),
+        )
         .await;
-    problem(malformed, StatusCode::BAD_REQUEST, ProblemKind::MalformedRequest).await;
+    problem(
+        malformed,
+        StatusCode::BAD_REQUEST,
+        ProblemKind::MalformedRequest,
+    )
+    .await;
     assert_eq!(domain_rows(&db).await, before);
 }
 
@@ -116,14 +164,21 @@ async fn another_shops_live_hostname_cannot_be_claimed(db: PgPool) {
     let before = domain_rows(&db).await;
     let refused = s.claim(1, &SHOP_A.to_uppercase()).await;
     let problem = problem(refused, StatusCode::CONFLICT, ProblemKind::Conflict).await;
-    assert!(problem.detail.contains("another shop"), "{}", problem.detail);
+    assert!(
+        problem.detail.contains("another shop"),
+        "{}",
+        problem.detail
+    );
     assert_eq!(domain_rows(&db).await, before);
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn another_shops_owner_cannot_see_check_release_or_promote_a_domain(db: PgPool) {
     let s = two_shops(&db, DomainSettings::default()).await;
-    assert_eq!(s.claim(0, "chairs.acme.example").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.claim(0, "chairs.acme.example").await.status(),
+        StatusCode::CREATED
+    );
     for host in ["chairs.acme.example", SHOP_A] {
         for (method, path) in [
             (Method::POST, format!("/api/admin/domains/{host}/verify")),
@@ -139,7 +194,10 @@ async fn another_shops_owner_cannot_see_check_release_or_promote_a_domain(db: Pg
     assert_eq!(seen[0]["hostname"], SHOP_B);
     // Shop A's claim and live domain are where they were.
     assert_eq!(s.list(0).await.len(), 2);
-    assert_eq!(s.lookup(SHOP_A).await["org_id"], s.shops[0].org_id.to_string());
+    assert_eq!(
+        s.lookup(SHOP_A).await["org_id"],
+        s.shops[0].org_id.to_string()
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -149,22 +207,49 @@ async fn a_shop_holds_at_most_its_cap_of_domains(db: PgPool) {
         ..DomainSettings::default()
     };
     let s = two_shops(&db, settings).await;
-    assert_eq!(s.claim(0, "one.acme.example").await.status(), StatusCode::CREATED);
-    assert_eq!(s.claim(0, "two.acme.example").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.claim(0, "one.acme.example").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        s.claim(0, "two.acme.example").await.status(),
+        StatusCode::CREATED
+    );
     let refused = s.claim(0, "three.acme.example").await;
     let problem = problem(refused, StatusCode::CONFLICT, ProblemKind::Conflict).await;
     assert!(problem.detail.contains('3'), "{}", problem.detail);
     // Releasing one makes room.
-    let released = s.admin(0, Method::DELETE, "/api/admin/domains/two.acme.example", None).await;
+    let released = s
+        .admin(
+            0,
+            Method::DELETE,
+            "/api/admin/domains/two.acme.example",
+            None,
+        )
+        .await;
     assert_eq!(released.status(), StatusCode::NO_CONTENT);
-    assert_eq!(s.claim(0, "three.acme.example").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.claim(0, "three.acme.example").await.status(),
+        StatusCode::CREATED
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_lapsed_claim_is_not_answered_and_can_be_claimed_afresh(db: PgPool) {
     let s = two_shops(&db, DomainSettings::default()).await;
-    let first: Value = s.claim(0, "chairs.acme.example").await.json().await.unwrap();
-    assert_eq!(s.lookup("chairs.acme.example").await["challenges"].as_array().unwrap().len(), 1);
+    let first: Value = s
+        .claim(0, "chairs.acme.example")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        s.lookup("chairs.acme.example").await["challenges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     sqlx::query!("UPDATE domains SET expires_at = now() - interval '1 second' WHERE host = 'chairs.acme.example'")
         .execute(&db)
         .await
@@ -189,13 +274,27 @@ async fn the_edges_lookup_needs_the_edges_proof(db: PgPool) {
     let refused = reqwest::get(&url).await.unwrap();
     problem(refused, StatusCode::FORBIDDEN, ProblemKind::Forbidden).await;
     // Through a shop's domain, a client is told there is no such route.
-    let through_edge = s.edge.get(SHOP_A, &format!("/api/edge/hosts/{SHOP_A}")).send().await.unwrap();
+    let through_edge = s
+        .edge
+        .get(SHOP_A, &format!("/api/edge/hosts/{SHOP_A}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(through_edge.status(), StatusCode::NOT_FOUND);
 
     let known = s.lookup(SHOP_A).await;
-    assert_eq!(known, json!({"org_id": s.shops[0].org_id, "primary": null, "challenges": []}));
+    assert_eq!(
+        known,
+        json!({"org_id": s.shops[0].org_id, "primary": null, "challenges": []})
+    );
     let unknown = s.lookup("nobody.example").await;
-    assert_eq!(unknown, json!({"org_id": null, "primary": null, "challenges": []}));
+    assert_eq!(
+        unknown,
+        json!({"org_id": null, "primary": null, "challenges": []})
+    );
     let nonsense = s.lookup("not a host").await;
-    assert_eq!(nonsense, json!({"org_id": null, "primary": null, "challenges": []}));
+    assert_eq!(
+        nonsense,
+        json!({"org_id": null, "primary": null, "challenges": []})
+    );
 }

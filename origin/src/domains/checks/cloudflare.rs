@@ -164,7 +164,9 @@ impl Cloudflare {
     ) -> Result<T, Failed> {
         let unreachable = |what: String| {
             tracing::warn!(error = %what, "could not ask Cloudflare");
-            Failed::unreachable("could not ask Cloudflare about the certificate; check again shortly")
+            Failed::unreachable(
+                "could not ask Cloudflare about the certificate; check again shortly",
+            )
         };
         let response = request
             .bearer_auth(&self.token)
@@ -172,7 +174,11 @@ impl Cloudflare {
             .await
             .map_err(|err| unreachable(err.to_string()))?;
         let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 401 || status.as_u16() == 403 {
+        if status.is_server_error()
+            || status.as_u16() == 429
+            || status.as_u16() == 401
+            || status.as_u16() == 403
+        {
             return Err(unreachable(format!("Cloudflare answered {status}")));
         }
         let envelope: Envelope<T> = response
@@ -189,7 +195,11 @@ impl Cloudflare {
                     .collect();
                 Err(Failed::owner(format!(
                     "Cloudflare refused the hostname: {}",
-                    if words.is_empty() { "no reason given".to_owned() } else { words.join("; ") }
+                    if words.is_empty() {
+                        "no reason given".to_owned()
+                    } else {
+                        words.join("; ")
+                    }
                 )))
             }
         }
