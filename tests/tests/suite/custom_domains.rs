@@ -298,3 +298,55 @@ async fn the_edges_lookup_needs_the_edges_proof(db: PgPool) {
         json!({"org_id": null, "primary": null, "challenges": []})
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_shop_keeps_the_platform_name_it_was_given_but_cannot_claim_another(db: PgPool) {
+    let s = DomainStage::open(
+        &db,
+        &["demo.furnitureops.test"],
+        DomainSettings::default(),
+        0,
+    )
+    .await;
+    let own = s.claim(0, "Demo.FurnitureOps.test.").await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let own: Value = own.json().await.unwrap();
+    assert_eq!(
+        (own["status"].as_str(), own["primary"].as_bool()),
+        (Some("active"), Some(true))
+    );
+    let refused = s.claim(0, "other.furnitureops.test").await;
+    problem(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ProblemKind::InvalidHostname,
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_operators_domain_map_holds_live_domains_only(db: PgPool) {
+    let s = two_shops(&db, DomainSettings::default()).await;
+    assert_eq!(
+        s.claim(0, "chairs.acme.example").await.status(),
+        StatusCode::CREATED
+    );
+    let map = origin::operator::tenants::domain_map(&db).await.unwrap();
+    let entries: Vec<(String, String)> = map.into_iter().map(|e| (e.key, e.value)).collect();
+    assert_eq!(
+        entries,
+        [
+            (SHOP_A.to_owned(), s.shops[0].org_id.to_string()),
+            (SHOP_B.to_owned(), s.shops[1].org_id.to_string()),
+        ]
+    );
+    // `tenant add` of a hostname someone merely claimed makes a new shop live on it.
+    let org = origin::operator::tenants::add(&db, "Acme", "chairs.acme.example")
+        .await
+        .unwrap();
+    assert_ne!(org, s.shops[0].org_id);
+    assert_eq!(
+        s.lookup("chairs.acme.example").await["org_id"],
+        org.to_string()
+    );
+}
