@@ -20,6 +20,16 @@ CREATE TYPE public.audit_sale AS (
 );
 
 --
+-- Name: domain_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.domain_status AS ENUM (
+    'pending',
+    'active',
+    'failed'
+);
+
+--
 -- Name: idempotency_key_state; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -226,6 +236,24 @@ END
 $$;
 
 --
+-- Name: domain_claim_facts(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.domain_claim_facts(wanted text) RETURNS TABLE(live_elsewhere boolean, lately_elsewhere boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH caller AS (SELECT (auth.jwt() -> 'app_metadata' ->> 'org_id')::uuid AS org_id)
+    SELECT EXISTS (SELECT 1 FROM domains d, caller c
+                    WHERE d.host = wanted AND d.status = 'active'
+                      AND d.organization_id IS DISTINCT FROM c.org_id),
+           EXISTS (SELECT 1 FROM domain_history h, caller c
+                    WHERE h.host = wanted AND h.organization_id IS DISTINCT FROM c.org_id
+                      AND h.active_until > now() - interval '30 days')
+      FROM caller
+$$;
+
+--
 -- Name: drop_idempotency_partitions_before(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -251,6 +279,26 @@ BEGIN
     END LOOP;
 END
 $_$;
+
+--
+-- Name: edge_host_lookup(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.edge_host_lookup(wanted text) RETURNS TABLE(organization_id uuid, primary_host text, http_token text, http_body text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT d.organization_id,
+           (SELECT p.host FROM domains p
+             WHERE p.organization_id = d.organization_id AND p.is_primary AND p.host <> d.host),
+           NULL, NULL
+      FROM domains d
+     WHERE d.host = wanted AND d.status = 'active'
+    UNION ALL
+    SELECT NULL, NULL, d.http_token, d.http_body
+      FROM domains d
+     WHERE d.host = wanted AND d.status <> 'active' AND d.expires_at > now()
+$$;
 
 --
 -- Name: ensure_idempotency_partitions(date, integer); Type: FUNCTION; Schema: public; Owner: -
@@ -349,6 +397,23 @@ CREATE FUNCTION public.purchase_queue_depth(OUT pending bigint, OUT oldest times
         ORDER BY q.seq LIMIT 1
     ) o
     WHERE b.pending > 0
+$$;
+
+--
+-- Name: record_domain_history(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_domain_history() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF OLD.status = 'active' AND (TG_OP = 'DELETE' OR NEW.status <> 'active') THEN
+        INSERT INTO domain_history (host, organization_id) VALUES (OLD.host, OLD.organization_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
 $$;
 
 --
@@ -525,6 +590,16 @@ ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 );
 
 --
+-- Name: domain_history; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.domain_history (
+    host text NOT NULL,
+    organization_id uuid NOT NULL,
+    active_until timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: domains; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -532,7 +607,28 @@ CREATE TABLE public.domains (
     host text NOT NULL,
     organization_id uuid NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT domains_host_check CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253))))
+    status public.domain_status DEFAULT 'active'::public.domain_status NOT NULL,
+    is_primary boolean DEFAULT false NOT NULL,
+    http_token text,
+    http_body text,
+    txt_value text,
+    txt_required boolean DEFAULT false NOT NULL,
+    expires_at timestamp with time zone,
+    last_checked_at timestamp with time zone,
+    reason text,
+    cloudflare_id text,
+    hostname_status text,
+    certificate_status text,
+    CONSTRAINT domains_certificate_status_check CHECK ((length(certificate_status) <= 64)),
+    CONSTRAINT domains_claims_carry_challenges CHECK (((status = 'active'::public.domain_status) OR ((http_token IS NOT NULL) AND (http_body IS NOT NULL) AND (txt_value IS NOT NULL) AND (expires_at IS NOT NULL)))),
+    CONSTRAINT domains_cloudflare_id_check CHECK ((length(cloudflare_id) <= 64)),
+    CONSTRAINT domains_host_check CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
+    CONSTRAINT domains_hostname_status_check CHECK ((length(hostname_status) <= 64)),
+    CONSTRAINT domains_http_body_check CHECK (((length(http_body) >= 16) AND (length(http_body) <= 256))),
+    CONSTRAINT domains_http_token_check CHECK (((length(http_token) >= 16) AND (length(http_token) <= 128))),
+    CONSTRAINT domains_primary_is_active CHECK (((NOT is_primary) OR (status = 'active'::public.domain_status))),
+    CONSTRAINT domains_reason_check CHECK ((length(reason) <= 500)),
+    CONSTRAINT domains_txt_value_check CHECK (((length(txt_value) >= 16) AND (length(txt_value) <= 256)))
 );
 
 --
@@ -673,11 +769,18 @@ ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (organization_id, id);
 
 --
+-- Name: domain_history domain_history_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.domain_history
+    ADD CONSTRAINT domain_history_pkey PRIMARY KEY (host, active_until, organization_id);
+
+--
 -- Name: domains domains_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.domains
-    ADD CONSTRAINT domains_pkey PRIMARY KEY (host);
+    ADD CONSTRAINT domains_pkey PRIMARY KEY (organization_id, host);
 
 --
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -742,10 +845,22 @@ ALTER TABLE ONLY public.purchase_queue
 CREATE INDEX audit_log_by_action ON public.audit_log USING btree (organization_id, action, id) WHERE (action <> 'purchase'::text);
 
 --
--- Name: domains_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: domains_host_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX domains_organization_id_idx ON public.domains USING btree (organization_id);
+CREATE INDEX domains_host_idx ON public.domains USING btree (host);
+
+--
+-- Name: domains_live_host_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX domains_live_host_idx ON public.domains USING btree (host) WHERE (status = 'active'::public.domain_status);
+
+--
+-- Name: domains_one_primary_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX domains_one_primary_idx ON public.domains USING btree (organization_id) WHERE is_primary;
 
 --
 -- Name: inventory_by_name; Type: INDEX; Schema: public; Owner: -
@@ -770,6 +885,12 @@ CREATE UNIQUE INDEX purchase_queue_by_key_hash ON public.purchase_queue USING bt
 --
 
 CREATE INDEX purchase_queue_shop_pending_idx ON public.purchase_queue USING btree (organization_id, seq) WHERE (status = 'pending'::text);
+
+--
+-- Name: domains domains_record_history; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER domains_record_history AFTER DELETE OR UPDATE OF status ON public.domains FOR EACH ROW EXECUTE FUNCTION public.record_domain_history();
 
 --
 -- Name: inventory items_with_orders_keep_their_key; Type: TRIGGER; Schema: public; Owner: -
@@ -837,6 +958,12 @@ ALTER TABLE ONLY public.purchase_queue
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: domains; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.domains ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: idempotency_keys; Type: ROW SECURITY; Schema: public; Owner: -
 --
 
@@ -889,6 +1016,12 @@ CREATE POLICY tenant_inserts ON public.kill_switches FOR INSERT TO furnitureops_
 --
 
 CREATE POLICY tenant_isolation ON public.audit_log TO furnitureops_app USING ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid))) WITH CHECK ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid)));
+
+--
+-- Name: domains tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.domains TO furnitureops_app USING ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid))) WITH CHECK (((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid)) AND (organization_id <> '00000000-0000-0000-0000-000000000000'::uuid)));
 
 --
 -- Name: idempotency_keys tenant_isolation; Type: POLICY; Schema: public; Owner: -

@@ -32,6 +32,13 @@ pub enum ProblemKind {
     Misconfigured,
     /// The edge is shedding a shop's purchases while the origin is overloaded by them.
     ShopBusy,
+    /// A hostname a shop cannot claim: malformed, an address, `localhost`, a wildcard, the
+    /// platform's own.
+    InvalidHostname,
+    /// A claimed hostname's checks did not pass; the detail says what the owner must do.
+    DomainNotVerified,
+    /// A service a domain check needs (a DNS resolver, Cloudflare's API) did not answer.
+    CheckUnavailable,
     Internal,
 }
 
@@ -43,14 +50,15 @@ impl ProblemKind {
             Self::Forbidden => 403,
             Self::UnknownShop | Self::NotFound => 404,
             Self::OutOfStock | Self::Conflict | Self::KeyInFlight => 409,
-            Self::KeyReused => 422,
+            Self::KeyReused | Self::InvalidHostname | Self::DomainNotVerified => 422,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::SalesPaused
             | Self::Unavailable
             | Self::OriginTimeout
             | Self::OriginUnavailable
-            | Self::ShopBusy => 503,
+            | Self::ShopBusy
+            | Self::CheckUnavailable => 503,
             Self::Misconfigured | Self::Internal => 500,
         }
     }
@@ -75,6 +83,9 @@ impl ProblemKind {
             Self::OriginUnavailable => "origin-unavailable",
             Self::Misconfigured => "misconfigured",
             Self::ShopBusy => "shop-busy",
+            Self::InvalidHostname => "invalid-hostname",
+            Self::DomainNotVerified => "domain-not-verified",
+            Self::CheckUnavailable => "check-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -99,6 +110,9 @@ impl ProblemKind {
             Self::OriginUnavailable => "The shop is catching up",
             Self::Misconfigured => "The shop's edge is misconfigured",
             Self::ShopBusy => "The shop is busy with a sale",
+            Self::InvalidHostname => "This hostname cannot be claimed",
+            Self::DomainNotVerified => "The domain's checks did not pass",
+            Self::CheckUnavailable => "A service the check needs did not answer",
             Self::Internal => "Internal error",
         }
     }

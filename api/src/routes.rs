@@ -50,7 +50,7 @@ pub const PURCHASE_SCOPE: &str = "purchases";
 pub const EDGE_SCOPE: &str = "edge";
 
 /// Every tenant route, for tables that must cover them all.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 17] = [
     INVENTORY,
     INVENTORY_ITEM,
     SHOP,
@@ -63,6 +63,10 @@ pub const ALL: [&str; 13] = [
     KILL_SWITCH,
     AUDIT,
     ADMIN_EVENTS,
+    ADMIN_DOMAINS,
+    ADMIN_DOMAIN,
+    ADMIN_DOMAIN_VERIFY,
+    ADMIN_DOMAIN_PRIMARY,
     EDGE_REFUSALS,
 ];
 

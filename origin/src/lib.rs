@@ -15,7 +15,7 @@
 //!    positions, and the types the OpenAPI annotations share.
 //! 4. `events`: the process's fan-out of committed facts (`LISTEN`/`NOTIFY`) and their payloads.
 //! 5. The features, each with its handlers: `token_keys`, `idempotency`, `live_sale`,
-//!    `admin`, `kill_switch`, `purchase`, `shop`, `operator`.
+//!    `admin`, `kill_switch`, `purchase`, `shop`, `domains`, `operator`.
 //! 6. `config`: the command line and environment, turned into each layer's settings.
 //! 7. `app`: the composition: the state, the router, the middleware stack, the OpenAPI
 //!    document, the probes, and `serve`.
@@ -27,6 +27,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod domains;
 pub mod events;
 pub mod idempotency;
 pub mod kill_switch;

@@ -332,7 +332,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_edge_secret(edge_secret)
         .with_replica(pools.replica)
         .with_session_db(pools.session)
-        .with_ops(args.operations.settings());
+        .with_ops(args.operations.settings())
+        .with_domains(args.domains.settings());
     origin::serve_split(listener, Some(operations), state, shutdown_signal()).await?;
     Ok(())
 }

@@ -6,7 +6,11 @@
 //! Worker is used only after its launcher prints `ready`.
 
 pub mod browser;
+pub mod challenge_server;
+pub mod cloudflare_stand_in;
 pub mod clusters;
+pub mod dns_server;
+pub mod domain_stage;
 pub mod edge;
 pub mod edge_hop;
 pub mod identity_provider;

@@ -1,12 +1,12 @@
 //! The route table. Tenant routes live under `/api/tenant/{org_id}`, which the edge rewrites
 //! shop-domain paths to; probes live at the root.
 
-use api::routes;
+use api::{domains::HOST_LOOKUP, routes};
 use axum::{
     error_handling::HandleErrorLayer,
     extract::DefaultBodyLimit,
     middleware,
-    routing::{get, patch, post, put},
+    routing::{delete, get, patch, post, put},
     Router,
 };
 use tower::ServiceBuilder;
@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     admin::{audit, items},
+    domains::{handlers as domains, lookup as host_lookup},
     kill_switch::handlers as kill_switch,
     live_sale::{edge_reports, stream as live_sale},
     observability::{self, request_id},
@@ -49,7 +50,9 @@ pub fn routes(state: AppState, which: Routes) -> Router {
     observability::recorder::handle();
     let mut router = Router::new();
     if which != Routes::Operations {
-        router = router.nest(routes::TENANT_ROOT, tenant_routes(&state));
+        router = router
+            .nest(routes::TENANT_ROOT, tenant_routes(&state))
+            .merge(edge_routes(&state));
     }
     if which != Routes::Api {
         router = router
@@ -103,6 +106,19 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         )
         .route(&at(routes::AUDIT), get(audit::list_audit_entries))
         .route(
+            &at(routes::ADMIN_DOMAINS),
+            get(domains::list_domains).post(domains::add_domain),
+        )
+        .route(&at(routes::ADMIN_DOMAIN), delete(domains::delete_domain))
+        .route(
+            &at(routes::ADMIN_DOMAIN_VERIFY),
+            post(domains::verify_domain),
+        )
+        .route(
+            &at(routes::ADMIN_DOMAIN_PRIMARY),
+            put(domains::make_primary),
+        )
+        .route(
             &at(routes::ADMIN_EVENTS),
             get(live_sale::stream_sale_seconds),
         )
@@ -113,6 +129,17 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         .route(&at(routes::SALES), get(kill_switch::sales_status))
         .route(&at(routes::PURCHASE), get(status::purchase_status))
         .route(&at(routes::EVENTS), get(events::stream_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_trust::require_proof,
+        ))
+}
+
+/// The edge's own routes outside any shop: the host lookup (`api::domains::HOST_LOOKUP`),
+/// behind the same proof as the tenant routes.
+fn edge_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(HOST_LOOKUP, get(host_lookup::host_lookup))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             edge_trust::require_proof,

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use super::probe_pools::ProbePools;
 use crate::{
     config::{operations::OpsSettings, Settings},
+    domains::DomainSettings,
     events::hub::EventHub,
     live_sale::{refusal_tally::RefusalTally, seconds::SaleWatch},
     purchase::{BatchTransaction, GroupCommitter},
@@ -50,6 +51,8 @@ pub struct Shared {
     pub ops: OpsSettings,
     /// `/readyz` and `/metrics` read through these, never through the requests' pools.
     pub probes: ProbePools,
+    /// Custom domains: the CNAME target, the platform's names, where the checks look.
+    pub domains: DomainSettings,
 }
 
 impl Deref for AppState {
@@ -88,6 +91,7 @@ impl AppState {
             session_db: None,
             ops: OpsSettings::default(),
             probes: ProbePools::default(),
+            domains: DomainSettings::default(),
         }))
     }
 
@@ -122,6 +126,12 @@ impl AppState {
             );
         }
         shared.session_db = session_db;
+        self
+    }
+
+    /// How custom domains are claimed and checked.
+    pub fn with_domains(mut self, domains: DomainSettings) -> Self {
+        Arc::make_mut(&mut self.0).domains = domains;
         self
     }
 

@@ -3,6 +3,7 @@
 //! Secrets (`DATABASE_URL`, `JWT_JWKS`) are held as `SecretString`, so neither `Debug` nor a log
 //! line can print them.
 
+pub mod domains;
 pub mod operations;
 pub mod pooler;
 pub mod pools;
@@ -200,6 +201,8 @@ pub struct ServeArgs {
     pub operations: OperationsArgs,
     #[command(flatten)]
     pub pooler: PoolerArgs,
+    #[command(flatten)]
+    pub domains: domains::DomainArgs,
 }
 
 impl ServeArgs {

@@ -1,5 +1,9 @@
 //! Shops and their domains: creating them, finding them, and exporting the domain map the edge
 //! reads from KV. These run as the schema owner from the CLI, never on the request path.
+//!
+//! A shop made here is served on its domain at once (active and primary): an operator's word
+//! needs no proof. Owners add further domains themselves (`domains`); the map exported for KV
+//! holds the live ones, and the edge asks the origin for any it lacks.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -8,7 +12,8 @@ use uuid::Uuid;
 /// The domain every fresh checkout serves its demo shop on.
 pub const DEMO_DOMAIN: &str = "demo.furnitureops.test";
 
-/// Creates a shop served on `domain`, or returns the one already there.
+/// Creates a shop served on `domain` (its live, primary domain), or returns the one already
+/// there.
 pub async fn add(db: &PgPool, name: &str, domain: &str) -> Result<Uuid, sqlx::Error> {
     let domain = domain.trim().to_ascii_lowercase();
     if let Some(existing) = org_for_domain(db, &domain).await? {
@@ -22,7 +27,8 @@ pub async fn add(db: &PgPool, name: &str, domain: &str) -> Result<Uuid, sqlx::Er
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!(
-        "INSERT INTO domains (host, organization_id) VALUES ($1, $2)",
+        "INSERT INTO domains (host, organization_id, status, is_primary)
+         VALUES ($1, $2, 'active', true)",
         domain,
         org_id
     )
@@ -34,7 +40,7 @@ pub async fn add(db: &PgPool, name: &str, domain: &str) -> Result<Uuid, sqlx::Er
 
 pub async fn org_for_domain(db: &PgPool, domain: &str) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
-        "SELECT organization_id FROM domains WHERE host = $1",
+        "SELECT organization_id FROM domains WHERE host = $1 AND status = 'active'",
         domain.trim().to_ascii_lowercase()
     )
     .fetch_optional(db)
@@ -48,11 +54,13 @@ pub struct KvEntry {
     pub value: String,
 }
 
-/// The whole domain map, host -> org id.
+/// The whole map of live domains, host -> org id.
 pub async fn domain_map(db: &PgPool) -> Result<Vec<KvEntry>, sqlx::Error> {
-    let rows = sqlx::query!("SELECT host, organization_id FROM domains ORDER BY host")
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query!(
+        "SELECT host, organization_id FROM domains WHERE status = 'active' ORDER BY host"
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|row| KvEntry {

@@ -51,6 +51,14 @@ pub enum ApiError {
     ItemCap { cap: i64 },
     #[error("the shop already has {cap} buys waiting in the queue; retry shortly")]
     QueueFull { cap: i64 },
+    #[error("{0}")]
+    InvalidHostname(String),
+    #[error("{0}")]
+    DomainNotVerified(String),
+    #[error("{0}")]
+    CheckUnavailable(String),
+    #[error("the shop already holds {cap} domains, as many as it may")]
+    DomainCap { cap: i64 },
     #[error("purchase batch: {0}")]
     Batch(std::sync::Arc<sqlx::Error>),
     #[error("a handler panicked: {0}")]
@@ -64,6 +72,10 @@ const RETRY_AFTER_STREAMS: i64 = 5;
 /// Seconds a buyer refused by a full queue should wait: workers decide hundreds of buys a
 /// second, so places come back quickly.
 const RETRY_AFTER_QUEUE_FULL: i64 = 2;
+
+/// Seconds an owner should wait before checking a domain again when a service the check needs
+/// (a resolver, Cloudflare's API) did not answer.
+const RETRY_AFTER_CHECK: i64 = 5;
 
 /// Seconds a client should wait before retrying when the database is overloaded or down.
 const RETRY_AFTER_UNAVAILABLE: i64 = 1;
@@ -79,6 +91,7 @@ impl ApiError {
             Self::KeyInFlight => Some(1),
             Self::TooManyStreams(_) => Some(RETRY_AFTER_STREAMS),
             Self::QueueFull { .. } => Some(RETRY_AFTER_QUEUE_FULL),
+            Self::CheckUnavailable(_) => Some(RETRY_AFTER_CHECK),
             _ if self.kind() == ProblemKind::Unavailable => Some(RETRY_AFTER_UNAVAILABLE),
             _ => None,
         }
@@ -88,7 +101,13 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let kind = self.kind();
         let request_id = request_id::current();
-        let detail = if kind.status() >= 500 && kind != ProblemKind::SalesPaused {
+        // A paused sale's reason and an unanswered domain check's are the product's own
+        // words, not a fault's: they are told.
+        let told = matches!(
+            kind,
+            ProblemKind::SalesPaused | ProblemKind::CheckUnavailable
+        );
+        let detail = if kind.status() >= 500 && !told {
             tracing::error!(request_id = request_id.as_deref(), error = %self, "request failed");
             kind.title().to_owned()
         } else {
@@ -106,9 +125,13 @@ impl ApiError {
             Self::Forbidden(_) => ProblemKind::Forbidden,
             Self::NotFound(_) => ProblemKind::NotFound,
             Self::OutOfStock { .. } => ProblemKind::OutOfStock,
-            Self::Conflict(_) | Self::Cooldown { .. } | Self::ItemCap { .. } => {
-                ProblemKind::Conflict
-            }
+            Self::Conflict(_)
+            | Self::Cooldown { .. }
+            | Self::ItemCap { .. }
+            | Self::DomainCap { .. } => ProblemKind::Conflict,
+            Self::InvalidHostname(_) => ProblemKind::InvalidHostname,
+            Self::DomainNotVerified(_) => ProblemKind::DomainNotVerified,
+            Self::CheckUnavailable(_) => ProblemKind::CheckUnavailable,
             Self::KeyReused => ProblemKind::KeyReused,
             Self::KeyInFlight => ProblemKind::KeyInFlight,
             Self::SalesPaused { .. } => ProblemKind::SalesPaused,

@@ -16,6 +16,8 @@ mod audit_log;
 mod backpressure;
 mod cache_busting;
 mod claim_mapping;
+mod custom_domains;
+mod custom_domains_checks;
 mod edge_admission;
 mod edge_cache;
 mod edge_kill_switch;
