@@ -16,7 +16,7 @@ use crate::{
     rate_limit::{Audience, Client},
     respond::Answer,
     route::Route,
-    tenant,
+    tenant::{self, Site},
     trace_context::TraceContext,
 };
 
@@ -67,8 +67,13 @@ impl Settled {
     pub async fn settle(
         req: &mut Request,
         env: &Env,
-        request_id: &str,
+        id: Identity<'_>,
     ) -> Result<std::result::Result<Self, Answer>> {
+        let request_id = id.request_id;
+        let asking = tenant::Asking {
+            request_id,
+            trace: id.trace,
+        };
         let Some(body) = body::read_capped(req).await? else {
             let detail = format!(
                 "the request body is larger than {} bytes",
@@ -77,8 +82,13 @@ impl Settled {
             return refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err);
         };
         let path = req.path();
+        if tenant::is_challenge_path(&path) {
+            return Ok(Err(tenant::answer_challenge(req, env, asking)
+                .await?
+                .into()));
+        }
         let Some(api_path) = path.strip_prefix("/api/") else {
-            return Ok(Err(pages::serve(req, env, request_id).await?.into()));
+            return Ok(Err(pages::serve(req, env, asking).await?.into()));
         };
         if let Some(detail) = misconfiguration(env) {
             return refuse(ProblemKind::Misconfigured, detail, request_id).map(Err);
@@ -87,9 +97,16 @@ impl Settled {
             return refuse(ProblemKind::NotFound, "no such route", request_id).map(Err);
         }
         let host = tenant::request_host(req);
-        let Some(org_id) = tenant::org_for_host(env, &host).await? else {
-            let detail = format!("no shop is served on {host}");
-            return refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err);
+        // A live shop's API is served on every one of its hosts (a 301 would lose a body).
+        let org_id = match tenant::site(req, env, asking).await {
+            Site::Shop { org_id, .. } => org_id,
+            Site::Unknown => {
+                let detail = format!("no shop is served on {host}");
+                return refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err);
+            }
+            Site::OverBudget(retry) => {
+                return Ok(Err(tenant::over_budget(request_id, retry)?.into()));
+            }
         };
         let method = req.method();
         let access = auth::Access::of(&method, api_path);

@@ -16,6 +16,7 @@ mod audit_log;
 mod backpressure;
 mod cache_busting;
 mod claim_mapping;
+mod custom_domains_edge;
 mod edge_admission;
 mod edge_cache;
 mod edge_kill_switch;
