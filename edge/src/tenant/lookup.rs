@@ -17,14 +17,14 @@
 //! isolates stop at once rather than at the entry's own expiry.
 
 use api::domains::{HostLookup, HOST_LOOKUP};
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Method, Request, Result};
 
 use super::{lookup_budget, policy::DomainPolicy, record::Record, Asking};
 use crate::{
     clock::now_ms,
     forward,
     isolate_memo::IsolateMemo,
-    origin_calls::{self, OriginPolicy},
+    origin_calls::OriginPolicy,
     rate_limit::Client,
     route::RouteClass,
     single_flight::{self, SingleFlight},
@@ -241,14 +241,21 @@ async fn ask_origin(env: &Env, host: &str, asking: Asking<'_>) -> Option<HostLoo
             return None;
         }
     };
+    // The forwarding path's own exchange, so the Worker carries one copy of the call's code.
     let deadline = policy.deadlines.of(RouteClass::Read);
-    match origin_calls::call(&policy.breaker, request, deadline, read_lookup).await {
-        Ok(lookup) => lookup,
+    let mut response = match forward::exchange(request, &policy, deadline).await {
+        Ok(response) => response,
         Err(failure) => {
             worker::console_error!("lookup of {host} got no answer: {failure:?}");
-            None
+            return None;
         }
+    };
+    if response.status_code() != 200 {
+        let status = response.status_code();
+        worker::console_error!("the origin answered {status} to the lookup of {host}");
+        return None;
     }
+    response.json::<HostLookup>().await.ok()
 }
 
 fn lookup_request(env: &Env, host: &str, asking: Asking<'_>) -> Result<Request> {
@@ -257,15 +264,4 @@ fn lookup_request(env: &Env, host: &str, asking: Asking<'_>) -> Result<Request> 
     let url = format!("{}{path}", origin.trim_end_matches('/'));
     let headers = forward::edge_headers(asking.request_id, asking.trace)?;
     forward::signed(env, Method::Get, &url, headers, &[])
-}
-
-async fn read_lookup(mut response: Response) -> Result<Option<HostLookup>> {
-    if response.status_code() != 200 {
-        worker::console_error!(
-            "the origin answered {} to a host lookup",
-            response.status_code()
-        );
-        return Ok(None);
-    }
-    Ok(response.json::<HostLookup>().await.ok())
 }
