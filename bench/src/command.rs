@@ -74,12 +74,12 @@ pub enum BenchCommand {
     },
     /// Through the real Worker under miniflare: origin hits under cached load, the rate
     /// limiter's cost per request, honest readers through an origin outage, a hot-item sale
-    /// quiet and under a bot storm, a hype drop, and the Worker's size (needs
-    /// `scripts/build-edge` first).
+    /// quiet and under a bot storm, a hype drop, the Worker's size, and a flood of unknown
+    /// hostnames beside a custom domain's readers (needs `scripts/build-edge` first).
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Which sections to run (cache, limiter, outage, storm, drop, size); all when none is
+        /// Which sections to run (cache, limiter, outage, storm, drop, size, domains); all when none is
         /// named. `memo` runs only when named.
         sections: Vec<String>,
         /// `storm`: requests per second of the cache-busting readers, and as many of the

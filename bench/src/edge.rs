@@ -15,9 +15,12 @@
 //!    readers, a rotating-address scraper, a stream hoarder) in one run (`edge_storm`);
 //! 6. a hype drop with the shipped defaults: a first wave, a crowd after the sell-out and a
 //!    read flood with admins and shoppers reading through it (`edge_drop`);
-//! 7. the Worker's wasm size, raw and gzipped.
+//! 7. the Worker's wasm size, raw and gzipped;
+//! 8. a flood of 10,000 made-up hostnames beside honest readers of a custom domain: origin
+//!    lookups and honest p99 against a quiet run (`edge_domains`).
 //!
-//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `size`), e.g.
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `size`,
+//! `domains`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default. `memo` (a
 //! million distinct client addresses through one isolate, `edge_memo`, several minutes) runs
 //! only when named.
@@ -85,6 +88,9 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
     }
     if wanted("size") {
         wasm_size()?;
+    }
+    if wanted("domains") {
+        crate::edge_domains::run(&owner).await?;
     }
     if named("memo") {
         crate::edge_memo::distinct_addresses(&owner, memo_addresses).await?;

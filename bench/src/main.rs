@@ -8,6 +8,7 @@
 mod command;
 mod cpu;
 mod edge;
+mod edge_domains;
 mod edge_drop;
 mod edge_limiter;
 mod edge_memo;

@@ -677,6 +677,116 @@ async function followLive() {
   }
 }
 
+// ---- Domains ----------------------------------------------------------------------------
+
+const domainsPath = "/api/admin/domains";
+const domainPath = (hostname, rest = "") => `${domainsPath}/${encodeURIComponent(hostname)}${rest}`;
+
+// Where a domain stands, in words the owner can act on.
+function domainStatus(domain) {
+  const reason = domain.reason ? `: ${domain.reason}` : "";
+  if (domain.status === "failed") return `Failed${reason || ": the last check did not pass"}`;
+  if (domain.status === "active") {
+    const certificate = domain.certificate;
+    if (certificate && certificate !== "active") {
+      return `Verified; its certificate is pending (${certificate})`;
+    }
+    return "Live";
+  }
+  const lapses = domain.expires_at ? ` The claim lapses ${clock.format(new Date(domain.expires_at))}.` : "";
+  const what = domain.verification?.txt_required ? "Waiting for ownership proof (the TXT record)" : "Waiting for DNS";
+  return `${what}${reason}.${lapses}`;
+}
+
+function recordRow(type, name, value, needed) {
+  const row = document.createElement("tr");
+  for (const text of [type, name, value, needed]) {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    row.append(cell);
+  }
+  return row;
+}
+
+function domainItem(domain) {
+  const item = $("domain-template").content.firstElementChild.cloneNode(true);
+  const find = (selector) => item.querySelector(selector);
+  item.dataset.hostname = domain.hostname;
+  item.dataset.status = domain.status;
+  find(".domain-name").textContent = domain.hostname;
+  find(".domain-primary").hidden = !domain.primary;
+  find(".domain-status").textContent = domainStatus(domain);
+  const records = find(".records tbody");
+  records.append(recordRow("CNAME", domain.cname.name, domain.cname.target, "Required"));
+  const txt = domain.verification?.txt;
+  if (txt) {
+    const needed = domain.verification.txt_required ? "Required" : "Optional";
+    records.append(recordRow("TXT", txt.name, txt.value, needed));
+  }
+  find(".records-wrap").hidden = domain.status === "active";
+  find(".domain-checked").textContent = domain.last_checked_at
+    ? `Last checked ${clock.format(new Date(domain.last_checked_at))}.`
+    : "Not checked yet.";
+  find(".check").hidden = domain.status === "active";
+  find(".make-primary").hidden = domain.status !== "active" || domain.primary;
+  const result = find(".result");
+  const act = async (button, method, rest, done) => {
+    button.disabled = true;
+    try {
+      const answer = await write(method, domainPath(domain.hostname, rest));
+      if (!answer) say(result, "The shop did not answer; try again.", false);
+      else if (!answer.response.ok) say(result, refusalOf(answer), false);
+      else {
+        await loadDomains();
+        say($("add-domain").querySelector(".result"), done(answer), true);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  };
+  find(".check").addEventListener("click", (event) =>
+    act(event.target, "POST", "/verify", (answer) =>
+      answer.data?.status === "active" ? `${domain.hostname} is live.` : domainStatus(answer.data ?? domain),
+    ),
+  );
+  find(".make-primary").addEventListener("click", (event) =>
+    act(event.target, "PUT", "/primary", () => `${domain.hostname} is now the primary domain.`),
+  );
+  const confirm = find(".remove-confirm");
+  find(".remove").addEventListener("click", () => (confirm.hidden = false));
+  find(".remove-no").addEventListener("click", () => (confirm.hidden = true));
+  find(".remove-yes").addEventListener("click", (event) =>
+    act(event.target, "DELETE", "", () => `${domain.hostname} was removed.`),
+  );
+  return item;
+}
+
+async function loadDomains() {
+  const answer = await call(domainsPath);
+  if (!answer.response.ok) throw new Error(refusalOf(answer));
+  const domains = answer.data?.domains ?? [];
+  const list = $("domain-list");
+  list.replaceChildren(...domains.map(domainItem));
+  if (!domains.length) {
+    const none = document.createElement("li");
+    none.textContent = "The shop has no domain of its own yet.";
+    list.append(none);
+  }
+}
+
+function setUpDomains() {
+  onSubmit($("add-domain"), async (form) => {
+    const result = form.querySelector(".result");
+    const hostname = form.elements.hostname.value.trim();
+    const answer = await write("POST", domainsPath, { hostname });
+    if (!answer) return say(result, "The shop did not answer; try again.", false);
+    if (!answer.response.ok) return say(result, refusalOf(answer), false);
+    form.reset();
+    say(result, `${answer.data?.hostname ?? hostname} was added: create its DNS records, then check it.`, true);
+    await loadDomains();
+  });
+}
+
 // ---- Start ------------------------------------------------------------------------------
 
 async function start() {
@@ -711,9 +821,11 @@ async function start() {
   setUpItems();
   setUpSales();
   setUpAudit();
+  setUpDomains();
   $("live-item").addEventListener("change", (event) => watchItem(event.target.value));
   loadItems().catch(() => notice("The items cannot be read right now."));
   loadAudit().catch((err) => notice(`The audit log cannot be read: ${err.message}`));
+  loadDomains().catch((err) => notice(`The domains cannot be read: ${err.message}`));
   followLive();
 }
 

@@ -103,6 +103,17 @@ pub fn origin_url_is_private(env: &Env) -> bool {
     })
 }
 
+/// Whether the origin is somewhere other than plain `http://` on loopback: false only in
+/// development and tests, where the Worker itself is reached over plain http too.
+pub fn origin_is_remote(env: &Env) -> bool {
+    let Ok(raw) = env.var("ORIGIN_URL").map(|url| url.to_string()) else {
+        return true;
+    };
+    Url::parse(&raw).map_or(true, |url| {
+        !(url.scheme() == "http" && is_loopback_host(url.host_str().unwrap_or_default()))
+    })
+}
+
 /// `{ORIGIN_URL}/api/tenant/{org_id}/{rest}`.
 pub fn tenant_url(env: &Env, org_id: Uuid, rest: &str) -> Result<String> {
     let origin = env.var("ORIGIN_URL")?.to_string();

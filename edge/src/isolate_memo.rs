@@ -74,6 +74,23 @@ impl<K: Eq + Hash, V: Clone> IsolateMemo<K, V> {
         }
     }
 
+    /// Forgets every entry whose key and value `matches` picks (a full scan, like
+    /// `forget_where`).
+    pub fn forget_entries_where(&self, mut matches: impl FnMut(&K, &V) -> bool)
+    where
+        K: Clone,
+    {
+        let mut entries = self.entries.borrow_mut();
+        let doomed: Vec<K> = entries
+            .iter()
+            .filter(|(key, (value, _))| matches(key, value))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in doomed {
+            entries.remove(&key);
+        }
+    }
+
     /// How many entries are held (expired ones included, until they are looked up or pushed
     /// out).
     #[cfg(test)]

@@ -17,7 +17,11 @@
 use api::{headers, ProblemKind};
 use worker::{Env, Method, Request, Response, Result};
 
-use crate::{problem::problem_response, tenant};
+use crate::{
+    forward,
+    problem::problem_response,
+    tenant::{self, Site},
+};
 
 /// How long browsers and the CDN may reuse an asset before revalidating it.
 const MAX_AGE_SECONDS: u32 = 60;
@@ -115,16 +119,27 @@ pub fn not_modified(if_none_match: &str, etag: &str) -> bool {
 }
 
 /// Answers a request outside `/api/`: a page's file on a shop's domain, or `404`.
-pub async fn serve(req: &Request, env: &Env, request_id: &str) -> Result<Response> {
+/// On a live shop's host that is not the shop's primary domain, the answer is `301` to the same
+/// path on the primary.
+pub async fn serve(req: &Request, env: &Env, asking: tenant::Asking<'_>) -> Result<Response> {
+    let request_id = asking.request_id;
     let method = req.method();
     let asset = asset_at(&req.path()).filter(|_| matches!(method, Method::Get | Method::Head));
     let Some(asset) = asset else {
         return problem_response(ProblemKind::NotFound, "no such route", request_id);
     };
-    let host = tenant::request_host(req);
-    if tenant::org_for_host(env, &host).await?.is_none() {
-        let detail = format!("no shop is served on {host}");
-        return problem_response(ProblemKind::UnknownShop, &detail, request_id);
+    match tenant::site(req, env, asking).await {
+        Site::Shop { primary: None, .. } => {}
+        Site::Shop {
+            primary: Some(primary),
+            ..
+        } => return moved_to(req, env, &primary, request_id),
+        Site::Unknown => {
+            let host = tenant::request_host(req);
+            let detail = format!("no shop is served on {host}");
+            return problem_response(ProblemKind::UnknownShop, &detail, request_id);
+        }
+        Site::OverBudget(retry) => return tenant::over_budget(request_id, retry),
     }
     let etag = asset.etag();
     let revalidated = req
@@ -149,6 +164,31 @@ pub async fn serve(req: &Request, env: &Env, request_id: &str) -> Result<Respons
     } else {
         builder.fixed(asset.body.as_bytes().to_vec())
     })
+}
+
+/// `301` to the request's path and query on `primary`: over https, or in development (a
+/// Worker whose origin is on loopback) over the request's own scheme and port.
+fn moved_to(req: &Request, env: &Env, primary: &str, request_id: &str) -> Result<Response> {
+    let url = req.url()?;
+    let development = !forward::origin_is_remote(env);
+    let (scheme, port) = if development {
+        let host = req.headers().get("host")?.unwrap_or_default();
+        let port = host
+            .rsplit_once(':')
+            .filter(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, port)| format!(":{port}"));
+        (url.scheme().to_owned(), port.unwrap_or_default())
+    } else {
+        ("https".to_owned(), String::new())
+    };
+    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let location = format!("{scheme}://{primary}{port}{}{query}", url.path());
+    let fields = worker::Headers::new();
+    fields.set("location", &location)?;
+    // The owner may choose another primary tomorrow: browsers must not keep this one.
+    fields.set("cache-control", "no-store")?;
+    fields.set(headers::REQUEST_ID, request_id)?;
+    Ok(Response::empty()?.with_status(301).with_headers(fields))
 }
 
 /// FNV-1a, 64 bits: a content hash the compiler can work out, so each ETag is a constant.

@@ -64,6 +64,11 @@ impl Route<'_> {
                 || routes::matches(routes::ADMIN_ITEM, self.api_path))
     }
 
+    /// A change to the shop's custom domains (a claim, a check, the primary, a removal).
+    pub fn is_domain_write(&self) -> bool {
+        self.class() == RouteClass::Write && routes::is_under(routes::ADMIN_DOMAINS, self.api_path)
+    }
+
     /// `PUT /api/admin/kill-switch`: pauses or resumes the shop's sales.
     pub fn is_kill_switch_flip(&self) -> bool {
         *self.method == Method::Put && routes::matches(routes::KILL_SWITCH, self.api_path)

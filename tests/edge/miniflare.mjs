@@ -5,7 +5,7 @@
 // JWT_ISSUER, JWT_AUDIENCE, the claim map (JWT_ORG_CLAIM, JWT_ROLE_CLAIM, JWT_ADMIN_ROLES,
 // JWT_SHOPPER_ROLES; the Worker's defaults when unset),
 // EDGE_SHARED_SECRET (optional), MF_PORT (0 = any free port). The bindings mirror wrangler.toml:
-// INVENTORY_CACHE_TTL_SECONDS, INVENTORY_STALE_MAX_SECONDS, and RATE_LIMIT_DEFAULTS,
+// INVENTORY_CACHE_TTL_SECONDS, INVENTORY_STALE_MAX_SECONDS, the DOMAIN_* vars, and RATE_LIMIT_DEFAULTS,
 // RATE_LIMIT_WHEN_UNREACHABLE, ORIGIN_DEADLINES_MS and ORIGIN_BREAKER (JSON) are passed on when
 // set, RATE_LIMITS (JSON object org id -> limits) seeds that KV namespace, and
 // the RATE_LIMITER Durable Object is bound unless WITHOUT_RATE_LIMITER=1 (to test what the
@@ -39,6 +39,9 @@ for (const name of [
   "JWT_ROLE_CLAIM",
   "JWT_ADMIN_ROLES",
   "JWT_SHOPPER_ROLES",
+  "DOMAIN_CACHE_SECONDS",
+  "DOMAIN_NEGATIVE_SECONDS",
+  "DOMAIN_LOOKUPS_PER_MINUTE",
 ]) {
   if (env[name]) bindings[name] = env[name];
 }

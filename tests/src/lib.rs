@@ -11,8 +11,10 @@ pub mod cloudflare_stand_in;
 pub mod clusters;
 pub mod dns_server;
 pub mod domain_stage;
+pub mod domain_claims;
 pub mod edge;
 pub mod edge_hop;
+pub mod host_directory;
 pub mod identity_provider;
 pub mod load_balancer;
 pub mod origin_container;
@@ -35,6 +37,7 @@ pub mod two_shops;
 pub mod wait;
 
 pub use edge::{Edge, EdgeConfig, LimiterStats};
+pub use host_directory::HostDirectory;
 pub use origin_link::OriginLink;
 pub use origin_process::{OriginConfig, OriginProcess};
 pub use origin_server::OriginServer;

@@ -33,6 +33,12 @@ impl OriginServer {
     }
 
     pub async fn start_with(state: AppState) -> Self {
+        Self::start_in_front(state, axum::Router::new()).await
+    }
+
+    /// Like `start_with`, with `front`'s routes answered before the origin's (a stand-in for a
+    /// route the test provides itself).
+    pub async fn start_in_front(state: AppState, front: axum::Router) -> Self {
         let bind = || async {
             TcpListener::bind("127.0.0.1:0")
                 .await
@@ -43,7 +49,7 @@ impl OriginServer {
         let log = OriginLog::default();
         let (stop, stopped) = oneshot::channel::<()>();
         let stopped = futures::FutureExt::shared(stopped);
-        let observed = log.around(origin::app(state.clone()));
+        let observed = log.around(front.fallback_service(origin::app(state.clone())));
         let public_stopped = stopped.clone();
         let served = tokio::spawn(async move {
             axum::serve(public, observed)

@@ -29,7 +29,8 @@
 //!    item the origin does not know costs its reader, not the shop's ceiling;
 //! 8. after a successful purchase the shop's cached answers that list the item are dropped,
 //!    after a kill-switch flip what the edge knew of the switch, after an item write (a
-//!    restock) the item's cached answers and its sold-out mark.
+//!    restock) the item's cached answers and its sold-out mark, after a change to the shop's
+//!    domains what the isolate knew of its hosts.
 //!
 //! The kill switch, sold-out items and the resting origin come before the limiter: all are
 //! refused from isolate memory (a sold-out buy after one cache read for its receipt), and a
@@ -53,7 +54,7 @@ use crate::{
     inventory_read::InventoryRead,
     purchases, rate_limit,
     respond::Answer,
-    sales_pause,
+    sales_pause, tenant,
 };
 use admission::Admitted;
 use refusals::with_standing;
@@ -73,7 +74,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
 /// Steps 1-3 settle the request, 4-6 admit it (or refuse it), 7 answers it, 8 forgets what the
 /// answer made stale.
 async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) -> Result<Answer> {
-    let mut request = match Settled::settle(&mut req, env, id.request_id).await? {
+    let mut request = match Settled::settle(&mut req, env, id).await? {
         Ok(request) => request,
         Err(answer) => return Ok(answer),
     };
@@ -83,7 +84,7 @@ async fn answer(mut req: Request, env: &Env, ctx: &Context, id: Identity<'_>) ->
     };
     let standing = admitted.standing;
     let answer = from_origin(&mut request, admitted, &req, env, ctx, id).await?;
-    forget_what_changed(&request, &answer).await;
+    forget_what_changed(&request, &answer, env).await;
     Ok(with_standing(answer, standing))
 }
 
@@ -139,9 +140,10 @@ async fn from_origin(
 }
 
 /// Step 8: after a successful purchase the shop's cached answers that list the item, after an
-/// item write its cached answers and sold-out mark, after a kill-switch flip what the edge knew
+/// item write its cached answers and sold-out mark, after a domain change what the isolate knew
+/// of the shop's hosts, after a kill-switch flip what the edge knew
 /// of the switch.
-async fn forget_what_changed(request: &Settled, answer: &Answer) {
+async fn forget_what_changed(request: &Settled, answer: &Answer, env: &Env) {
     if !(200..300).contains(&answer.status()) {
         return;
     }
@@ -159,5 +161,8 @@ async fn forget_what_changed(request: &Settled, answer: &Answer) {
     }
     if route.is_kill_switch_flip() {
         sales_pause::forget(org_id);
+    }
+    if route.is_domain_write() {
+        tenant::forget_domains(env, org_id, &request.api_path).await;
     }
 }

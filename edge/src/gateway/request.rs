@@ -19,7 +19,7 @@ use crate::{
     rate_limit::{Audience, Client},
     respond::Answer,
     route::Route,
-    tenant,
+    tenant::{self, Site},
     trace_context::TraceContext,
 };
 
@@ -28,6 +28,16 @@ use crate::{
 pub struct Identity<'a> {
     pub request_id: &'a str,
     pub trace: &'a TraceContext,
+}
+
+impl<'a> Identity<'a> {
+    /// The request on whose behalf the edge asks the origin about a host.
+    pub fn asking(&self) -> tenant::Asking<'a> {
+        tenant::Asking {
+            request_id: self.request_id,
+            trace: self.trace,
+        }
+    }
 }
 
 /// A request the edge will serve, with what it learnt on the way.
@@ -70,8 +80,9 @@ impl Settled {
     pub async fn settle(
         req: &mut Request,
         env: &Env,
-        request_id: &str,
+        id: Identity<'_>,
     ) -> Result<std::result::Result<Self, Answer>> {
+        let (request_id, asking) = (id.request_id, id.asking());
         let Some(body) = body::read_capped(req).await? else {
             let detail = format!(
                 "the request body is larger than {} bytes",
@@ -81,7 +92,7 @@ impl Settled {
         };
         let path = req.path();
         let Some(api_path) = path.strip_prefix("/api/") else {
-            return Ok(Err(pages::serve(req, env, request_id).await?.into()));
+            return Ok(Err(outside_api(req, env, asking, &path).await?));
         };
         if let Some(detail) = misconfiguration(env) {
             return refuse(ProblemKind::Misconfigured, detail, request_id).map(Err);
@@ -90,9 +101,9 @@ impl Settled {
             return refuse(ProblemKind::NotFound, "no such route", request_id).map(Err);
         }
         let host = tenant::request_host(req);
-        let Some(org_id) = tenant::org_for_host(env, &host).await? else {
-            let detail = format!("no shop is served on {host}");
-            return refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err);
+        let org_id = match shop_of(req, env, asking, &host).await? {
+            Ok(org_id) => org_id,
+            Err(answer) => return Ok(Err(answer)),
         };
         let method = req.method();
         let access = auth::Access::of(&method, api_path);
@@ -148,6 +159,40 @@ impl Settled {
             buy,
             bought_item,
         }))
+    }
+}
+
+/// A request outside `/api/`: a pending claim's challenge, or a page.
+async fn outside_api(
+    req: &Request,
+    env: &Env,
+    asking: tenant::Asking<'_>,
+    path: &str,
+) -> Result<Answer> {
+    let response = if tenant::is_challenge_path(path) {
+        tenant::answer_challenge(req, env, asking).await?
+    } else {
+        pages::serve(req, env, asking).await?
+    };
+    Ok(response.into())
+}
+
+/// The shop whose API `host` serves, or the refusal: a live shop's API is served on every one
+/// of its hosts (a `301` would lose a body).
+async fn shop_of(
+    req: &Request,
+    env: &Env,
+    asking: tenant::Asking<'_>,
+    host: &str,
+) -> Result<std::result::Result<Uuid, Answer>> {
+    let request_id = asking.request_id;
+    match tenant::site(req, env, asking).await {
+        Site::Shop { org_id, .. } => Ok(Ok(org_id)),
+        Site::Unknown => {
+            let detail = format!("no shop is served on {host}");
+            refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err)
+        }
+        Site::OverBudget(retry) => Ok(Err(tenant::over_budget(request_id, retry)?.into())),
     }
 }
 

@@ -44,6 +44,12 @@ impl Client {
         Self(format!("admin:{}", self.0))
     }
 
+    /// A client keyed `key`, for tests elsewhere in the Worker.
+    #[cfg(test)]
+    pub fn test(key: &str) -> Self {
+        Self(key.to_owned())
+    }
+
     /// The key the limiter object files this client's log under.
     pub fn key(&self) -> &str {
         &self.0

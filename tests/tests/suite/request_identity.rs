@@ -76,11 +76,13 @@ async fn request_ids_reach_the_origin_and_come_back_on_every_answer(db: PgPool) 
     assert_eq!(unknown_shop.status(), StatusCode::NOT_FOUND);
     let (no_token, _) = echoed(w.edge.post(DOMAIN, "/api/buy"), "id-401").await;
     assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        w.origin.log.received().len(),
-        1,
-        "only the miss reached the origin"
-    );
+    // The unknown host is looked up (`/api/edge/hosts/...`, the edge's own question); of the
+    // requests, only the miss reached the origin.
+    let forwarded = w.origin.log.received();
+    let forwarded = forwarded
+        .iter()
+        .filter(|r| !r.path.starts_with("/api/edge/hosts/"));
+    assert_eq!(forwarded.count(), 1, "only the miss reached the origin");
 }
 
 #[sqlx::test(migrations = "../migrations")]
