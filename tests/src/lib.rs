@@ -11,7 +11,6 @@ pub mod cloudflare_stand_in;
 pub mod clusters;
 pub mod dns_server;
 pub mod domain_stage;
-pub mod domain_claims;
 pub mod edge;
 pub mod edge_hop;
 pub mod host_directory;

@@ -411,7 +411,6 @@ async fn a_cloudflare_outage_is_a_retryable_503_and_never_fails_the_domain(db: P
 /// The whole flow through the Worker: the edge answers the challenge from the origin's lookup,
 /// the origin's check reaches the edge, and the shop answers on its new hostname.
 #[sqlx::test(migrations = "../migrations")]
-#[ignore = "needs the edge lookup (the Worker asking HOST_LOOKUP on a miss)"]
 async fn a_shop_goes_live_on_its_own_domain_through_the_worker(db: PgPool) {
     let port = free_port();
     let settings = DomainSettings {

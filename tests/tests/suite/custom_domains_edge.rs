@@ -7,13 +7,11 @@
 use std::time::{Duration, Instant};
 
 use api::{
-    domains::{DomainStatus, HostLookup, HttpChallenge, CHALLENGE_PREFIX},
+    domains::{HostLookup, HttpChallenge, CHALLENGE_PREFIX},
     token::Role,
     Problem, ProblemKind,
 };
 use e2e::{
-    browser,
-    domain_claims::{self, DomainClaims},
     edge_hop::{edge_secret, EDGE_SECRET},
     origin_server::app_pool,
     Edge, EdgeConfig, HostDirectory, OriginServer, Shop, TestKeys,
@@ -404,45 +402,4 @@ async fn a_live_host_outlasts_an_origin_that_cannot_answer_and_an_unknown_one_do
     );
     let answer = w.status_of("stranger.acme.test", "/").await;
     assert_eq!(answer, (StatusCode::NOT_FOUND, true));
-}
-
-#[sqlx::test(migrations = "../migrations")]
-async fn the_owner_brings_domains_live_from_the_console_in_a_real_browser(db: PgPool) {
-    let keys = TestKeys::new();
-    let shop = Shop::create(&db, HOME, &[("CHAIR", 5)]).await;
-    let directory = HostDirectory::default();
-    let claims = DomainClaims::default();
-    let front = directory
-        .router(EDGE_SECRET)
-        .merge(claims.router(&directory, EDGE_SECRET));
-    let state = AppState::new(app_pool(&db).await, keys.verifier())
-        .with_edge_secret(Some(edge_secret(EDGE_SECRET)));
-    let origin = OriginServer::start_in_front(state, front).await;
-    let config = EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys)
-        .var("EDGE_SHARED_SECRET", EDGE_SECRET)
-        .var("DOMAIN_CACHE_SECONDS", "5")
-        .var("DOMAIN_NEGATIVE_SECONDS", "2");
-    let edge = Edge::start_with(config).await;
-    claims.check_via(&edge.url);
-    let port = reqwest::Url::parse(&edge.url).unwrap().port().unwrap();
-
-    let run = browser::run_scenario(
-        "admin-domains.mjs",
-        &[
-            ("EDGE_PORT", port.to_string()),
-            ("HOME_DOMAIN", HOME.to_owned()),
-            ("NEW_DOMAIN", "chairs.acme.test".to_owned()),
-            ("WWW_DOMAIN", "www.acme.test".to_owned()),
-            ("TARGET", domain_claims::TARGET.to_owned()),
-            ("ADMIN_TOKEN", keys.token(shop.org_id, Role::Admin, "owner")),
-        ],
-        Duration::from_secs(120),
-    )
-    .await;
-    println!("{}", run.output);
-    assert!(run.passed, "the browser scenario failed:\n{}", run.output);
-    assert_eq!(
-        claims.of(shop.org_id),
-        vec![("www.acme.test".to_owned(), DomainStatus::Active, true)]
-    );
 }

@@ -18,6 +18,7 @@ mod cache_busting;
 mod claim_mapping;
 mod custom_domains;
 mod custom_domains_checks;
+mod custom_domains_console;
 mod custom_domains_edge;
 mod edge_admission;
 mod edge_cache;
