@@ -108,7 +108,7 @@ pub async fn distinct_addresses(owner: &PgPool, total: u64) -> anyhow::Result<()
             last.per_second() / baseline.per_second()
         );
         println!(
-            "  workerd RSS: {} MiB before the baseline, {} MiB after it, {} MiB after the first chunk past the memo's capacity, {} MiB after the last",
+            "  workerd RSS: {} MiB before the baseline, {} MiB after it, {} MiB after the first chunk, {} MiB after the last",
             mib(before),
             mib(baseline.workerd_rss_kib),
             mib(chunks.first().and_then(|c| c.workerd_rss_kib)),
