@@ -86,6 +86,9 @@ pub enum BenchCommand {
         /// rotating-address scraper.
         #[arg(long, default_value_t = crate::edge_storm::DEFAULT_ATTACK_RATE)]
         storm_rate: f64,
+        /// `storm`: which phase runs first (repeated runs alternate it).
+        #[arg(long, value_enum, default_value_t)]
+        storm_order: crate::edge_storm::Order,
         /// `memo`: how many distinct client addresses to send through one isolate.
         #[arg(long, default_value_t = 1_000_000)]
         memo_addresses: u64,
@@ -250,11 +253,13 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             database,
             sections,
             storm_rate,
+            storm_order,
             memo_addresses,
         } => {
             let run = crate::edge::EdgeRun {
                 sections,
                 storm_rate,
+                storm_order,
                 memo_addresses,
             };
             crate::edge::run(database.url(), run).await

@@ -24,7 +24,7 @@ pub fn watch_postgres(database: &str) {
 /// Busy CPU time so far.
 #[derive(Debug, Clone, Copy)]
 struct Busy {
-    /// Summed over every core, in every state but idle and I/O wait.
+    /// Summed over every core, in every state but idle, I/O wait and steal.
     machine: Duration,
     /// This process's user and system time.
     process: Duration,
@@ -72,7 +72,9 @@ fn busy_so_far() -> Option<Busy> {
     None
 }
 
-/// The machine's busy CPU time since boot, summed over every core.
+/// The machine's busy CPU time since boot, summed over every core: user, nice, system, irq
+/// and softirq. Steal is left out: it is time the hypervisor ran another guest while this one
+/// wanted a core, so it grows with the neighbours' load, not with the work measured.
 #[cfg(target_os = "linux")]
 pub fn machine_busy() -> Option<Duration> {
     use procfs::CurrentSI;
@@ -84,7 +86,6 @@ pub fn machine_busy() -> Option<Duration> {
             t.system,
             t.irq.unwrap_or(0),
             t.softirq.unwrap_or(0),
-            t.steal.unwrap_or(0),
         ]
         .into_iter()
         .map(clock_ticks)

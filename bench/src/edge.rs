@@ -59,6 +59,7 @@ const WARM_UP_ROUNDS: usize = 50;
 pub struct EdgeRun {
     pub sections: Vec<String>,
     pub storm_rate: f64,
+    pub storm_order: crate::edge_storm::Order,
     pub memo_addresses: u64,
 }
 
@@ -70,6 +71,7 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
     let EdgeRun {
         sections,
         storm_rate,
+        storm_order,
         memo_addresses,
     } = run;
     let named = |section: &str| sections.iter().any(|name| name == section);
@@ -84,7 +86,8 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
         crate::edge_drop::run(&owner).await?;
     }
     if wanted("storm") {
-        crate::edge_storm::run(&owner, crate::edge_storm::AttackRates::at(storm_rate)).await?;
+        let rates = crate::edge_storm::AttackRates::at(storm_rate);
+        crate::edge_storm::run(&owner, rates, storm_order).await?;
     }
     if wanted("size") {
         wasm_size()?;

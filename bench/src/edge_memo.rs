@@ -3,12 +3,16 @@
 //! grows with the addresses is the isolate's memory of clients (`edge::isolate_memo`: read
 //! tallies per client), not the origin's work. The run is cut into chunks; each prints its
 //! throughput, latency and the workerd process's resident memory. Flat is the goal: the last
-//! chunk against the first, in the same run (the memo this replaced kept every unexpired client
-//! and scanned them all on each insert past 4,096).
+//! chunk against the baseline, in the same run (the memo this replaced kept every unexpired
+//! client and scanned them all on each insert past 4,096). The baseline is a first chunk of
+//! `BASELINE_ADDRESSES`, fewer than the memo holds (`MEMO_CAPACITY`), with workerd's memory
+//! read before it as well as after: what the isolate costs before the memo is full. Failed
+//! requests are counted by status, so a refusal can be told from a timeout.
 //!
 //! The bench sends every address once, 32 at a time, to 127.0.0.1, and stops by itself.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -25,14 +29,29 @@ use crate::stats::{summarize, Summary};
 const SHOP: &str = "memo.bench.test";
 const IN_FLIGHT: usize = 32;
 const CHUNKS: u64 = 10;
+/// Clients the isolate's memo keeps per kind (`edge::isolate_memo::CAPACITY`).
+const MEMO_CAPACITY: u64 = 16_384;
+/// The baseline chunk's addresses: well below the memo's capacity, so it never evicts.
+const BASELINE_ADDRESSES: u64 = 10_000;
 
 /// One chunk's figures.
 struct Chunk {
     requests: u64,
     seconds: f64,
     latency: Summary,
-    failed: u64,
+    /// Requests not answered 2xx, by status (`none`: no answer).
+    failed: BTreeMap<String, u64>,
     workerd_rss_kib: Option<u64>,
+}
+
+impl Chunk {
+    fn failed(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
 }
 
 pub async fn distinct_addresses(owner: &PgPool, total: u64) -> anyhow::Result<()> {
@@ -53,49 +72,82 @@ pub async fn distinct_addresses(owner: &PgPool, total: u64) -> anyhow::Result<()
     );
 
     println!(
-        "Isolate memory under rotating addresses: {total} distinct IPv4 addresses, one cached \
+        "Isolate memory under rotating addresses: a baseline of {BASELINE_ADDRESSES} (below the memo's {MEMO_CAPACITY} clients), then {total} more distinct IPv4 addresses, one cached \
          GET /api/inventory each, {IN_FLIGHT} in flight, {CHUNKS} chunks"
     );
     println!(
-        "  {:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16}",
+        "  {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16}",
         "chunk", "requests", "req/s", "p50 ms", "p99 ms", "failed", "workerd RSS MiB"
     );
+    let before = edge.process_group().and_then(workerd_rss_kib);
+    println!(
+        "  {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>16}",
+        "before",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        mib(before)
+    );
     let next = Arc::new(AtomicU64::new(0));
+    let baseline = send_until(&edge, &next, BASELINE_ADDRESSES).await?;
+    print_chunk("baseline", &baseline);
     let per_chunk = total.div_ceil(CHUNKS);
     let mut chunks = Vec::new();
     for index in 0..CHUNKS {
-        let end = ((index + 1) * per_chunk).min(total);
+        let end = BASELINE_ADDRESSES + ((index + 1) * per_chunk).min(total);
         let chunk = send_until(&edge, &next, end).await?;
-        println!(
-            "  {:>6} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>16}",
-            index + 1,
-            chunk.requests,
-            chunk.requests as f64 / chunk.seconds,
-            millis(chunk.latency.p50),
-            millis(chunk.latency.p99),
-            chunk.failed,
-            chunk.workerd_rss_kib.map_or_else(
-                || "-".to_owned(),
-                |kib| format!("{:.1}", kib as f64 / 1024.0)
-            )
-        );
+        print_chunk(&(index + 1).to_string(), &chunk);
         chunks.push(chunk);
     }
-    if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
-        let p99 = millis(last.latency.p99) / millis(first.latency.p99);
-        println!("  last chunk vs first: p99 {p99:.2}x");
-        if let (Some(a), Some(b)) = (first.workerd_rss_kib, last.workerd_rss_kib) {
-            println!(
-                "  workerd RSS: {:.1} MiB after the first chunk, {:.1} MiB after the last ({:+.1} MiB)",
-                a as f64 / 1024.0,
-                b as f64 / 1024.0,
-                (b as f64 - a as f64) / 1024.0
-            );
+    if let Some(last) = chunks.last() {
+        println!(
+            "  last chunk vs baseline: p99 {:.2}x, req/s {:.2}x",
+            millis(last.latency.p99) / millis(baseline.latency.p99),
+            last.per_second() / baseline.per_second()
+        );
+        println!(
+            "  workerd RSS: {} MiB before the baseline, {} MiB after it, {} MiB after the first chunk, {} MiB after the last",
+            mib(before),
+            mib(baseline.workerd_rss_kib),
+            mib(chunks.first().and_then(|c| c.workerd_rss_kib)),
+            mib(last.workerd_rss_kib)
+        );
+    }
+    let mut failed: BTreeMap<String, u64> = BTreeMap::new();
+    for chunk in std::iter::once(&baseline).chain(&chunks) {
+        for (status, count) in &chunk.failed {
+            *failed.entry(status.clone()).or_default() += count;
         }
     }
-    let failed: u64 = chunks.iter().map(|chunk| chunk.failed).sum();
-    anyhow::ensure!(failed == 0, "{failed} requests failed");
+    let total_failed: u64 = failed.values().sum();
+    println!("  answers not 2xx, by status: {failed:?}");
+    anyhow::ensure!(
+        total_failed == 0,
+        "{total_failed} requests failed: {failed:?}"
+    );
     Ok(())
+}
+
+fn print_chunk(name: &str, chunk: &Chunk) {
+    println!(
+        "  {:>8} {:>10} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>16}",
+        name,
+        chunk.requests,
+        chunk.per_second(),
+        millis(chunk.latency.p50),
+        millis(chunk.latency.p99),
+        chunk.failed(),
+        mib(chunk.workerd_rss_kib)
+    );
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(
+        || "-".to_owned(),
+        |kib| format!("{:.1}", kib as f64 / 1024.0),
+    )
 }
 
 /// Sends addresses `next..end`, `IN_FLIGHT` at a time.
@@ -107,7 +159,7 @@ async fn send_until(edge: &Arc<Edge>, next: &Arc<AtomicU64>, end: u64) -> anyhow
         let (edge, next) = (edge.clone(), next.clone());
         senders.spawn(async move {
             let mut latencies = Vec::new();
-            let mut failed = 0_u64;
+            let mut failed: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let n = next.fetch_add(1, Ordering::SeqCst);
                 if n >= end {
@@ -119,25 +171,30 @@ async fn send_until(edge: &Arc<Edge>, next: &Arc<AtomicU64>, end: u64) -> anyhow
                     .header("cf-connecting-ip", address(n))
                     .send()
                     .await;
-                let ok = match answer {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        ok && response.bytes().await.is_ok()
+                let failure = match answer {
+                    Ok(response) if response.status().is_success() => {
+                        response.bytes().await.err().map(|_| "body cut".to_owned())
                     }
-                    Err(_) => false,
+                    Ok(response) => Some(response.status().as_u16().to_string()),
+                    Err(error) if error.is_timeout() => Some("timeout".to_owned()),
+                    Err(_) => Some("none".to_owned()),
                 };
-                failed += u64::from(!ok);
+                if let Some(status) = failure {
+                    *failed.entry(status).or_default() += 1;
+                }
                 latencies.push(sent.elapsed());
             }
             (latencies, failed)
         });
     }
     let mut latencies = Vec::new();
-    let mut failed = 0;
+    let mut failed: BTreeMap<String, u64> = BTreeMap::new();
     while let Some(done) = senders.join_next().await {
         let (mine, my_failed) = done?;
         latencies.extend(mine);
-        failed += my_failed;
+        for (status, count) in my_failed {
+            *failed.entry(status).or_default() += count;
+        }
     }
     next.store(end, Ordering::SeqCst);
     Ok(Chunk {

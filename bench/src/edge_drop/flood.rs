@@ -191,6 +191,55 @@ async fn answered(request: reqwest::RequestBuilder) -> Answered {
 }
 
 impl FloodReport {
+    /// Admin reads answered 200, of all sent.
+    pub fn admin_reads(&self) -> (usize, usize) {
+        let ok = self
+            .admin_reads
+            .iter()
+            .filter(|a| a.status == Some(200))
+            .count();
+        (ok, self.admin_reads.len())
+    }
+
+    /// Shoppers' list reads answered 200 with the current list (not the last good copy), of
+    /// all sent: a stale copy is the edge covering for a refusal, not an answer.
+    pub fn honest_list_reads(&self) -> (usize, usize) {
+        let ok = self
+            .list_reads
+            .iter()
+            .filter(|a| a.status == Some(200) && !a.stale)
+            .count();
+        (ok, self.list_reads.len())
+    }
+
+    pub fn owner_statuses(&self) -> String {
+        let statuses: Vec<String> = self
+            .owner
+            .iter()
+            .map(|(name, answer)| {
+                let status = answer
+                    .status
+                    .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+                format!("{name} {status}")
+            })
+            .collect();
+        statuses.join(", ")
+    }
+
+    pub fn owner_all_ok(&self) -> bool {
+        !self.owner.is_empty() && self.owner.iter().all(|(_, a)| a.status == Some(200))
+    }
+
+    /// Answers of any group with a 5xx status.
+    pub fn server_errors(&self) -> usize {
+        [&self.flood, &self.admin_reads, &self.list_reads]
+            .into_iter()
+            .flatten()
+            .chain(self.owner.iter().map(|(_, answer)| answer))
+            .filter(|a| a.status.is_some_and(|s| s >= 500))
+            .count()
+    }
+
     pub fn print(&self) {
         println!(
             "\n-- (c) read flood: {ADDRESSES} addresses, {FLOOD_PER_SECOND} unknown-item reads/s for {SECONDS} s --"
@@ -211,12 +260,7 @@ impl FloodReport {
                 answer.latency.as_secs_f64() * 1e3
             );
         }
-        let server_errors = [&self.flood, &self.admin_reads, &self.list_reads]
-            .into_iter()
-            .flatten()
-            .filter(|a| a.status.is_some_and(|s| s >= 500))
-            .count();
-        println!("  5xx: {server_errors}");
+        println!("  5xx: {}", self.server_errors());
         println!("{}", self.books.line());
     }
 }

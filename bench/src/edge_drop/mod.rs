@@ -13,8 +13,12 @@
 //! prints units sold and the time to sell out, the buys that reached the origin (counted at the
 //! origin), sold-out answers from the edge (`X-Edge-Refusal`) and from the origin, 429 and 503
 //! counts, p50 and p99 per kind of answer, other 5xx, and whether stock + units sold = the
-//! initial stock. Everything runs on 127.0.0.1, and each phase stops within a minute.
+//! initial stock. Then its checks (`checks`): every unit sold and as many 201s as units sold in
+//! (a) and (b), no 5xx and no shopper refused in (a), every admin read and shopper's list read
+//! answered in (c); a miss exits non-zero, naming it. Everything runs on 127.0.0.1, and each
+//! phase stops within a minute.
 
+mod checks;
 mod flood;
 mod report;
 mod shopper;
@@ -126,9 +130,12 @@ pub async fn run(owner: &PgPool) -> anyhow::Result<()> {
     ));
     let flooded = flood::run(&world).await?;
     flooded.print();
+    let missed = checks::of(&wave, &crowd, &flooded);
     anyhow::ensure!(
-        wave.books.add_up() && crowd.books.add_up() && flooded.books.add_up(),
-        "the books do not add up"
+        missed.is_empty(),
+        "the drop missed {} check(s): {}",
+        missed.len(),
+        missed.join("; ")
     );
     Ok(())
 }

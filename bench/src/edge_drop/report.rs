@@ -41,6 +41,31 @@ pub struct PhaseReport {
 }
 
 impl PhaseReport {
+    fn attempts(&self) -> impl Iterator<Item = &Attempt> {
+        self.shoppers.iter().flatten()
+    }
+
+    /// Buy attempts answered 201.
+    pub fn created(&self) -> usize {
+        self.attempts().filter(|a| a.kind == Kind::Sold).count()
+    }
+
+    /// Attempts answered with any 5xx, 503 included.
+    pub fn server_errors(&self) -> usize {
+        self.attempts()
+            .filter(|a| matches!(a.kind, Kind::Busy | Kind::OtherServerError))
+            .count()
+    }
+
+    /// Shoppers whose last attempt was refused (429, 503) or not answered.
+    pub fn refused(&self) -> usize {
+        self.shoppers
+            .iter()
+            .filter_map(|attempts| attempts.last())
+            .filter(|a| matches!(a.kind, Kind::TooMany | Kind::Busy | Kind::NoAnswer))
+            .count()
+    }
+
     pub fn print(&self, title: &str) {
         let attempts: Vec<&Attempt> = self.shoppers.iter().flatten().collect();
         let count = |kind: Kind| attempts.iter().filter(|a| a.kind == kind).count();
@@ -50,15 +75,7 @@ impl PhaseReport {
             .map(|a| a.answered_at)
             .max();
         let sold_out = self.books.left == 0;
-        let finals: Vec<Kind> = self
-            .shoppers
-            .iter()
-            .filter_map(|attempts| attempts.last().map(|a| a.kind))
-            .collect();
-        let refused = finals
-            .iter()
-            .filter(|kind| matches!(kind, Kind::TooMany | Kind::Busy | Kind::NoAnswer))
-            .count();
+        let refused = self.refused();
         let shoppers = self.shoppers.len();
         println!("\n-- {title} --");
         println!(

@@ -69,8 +69,11 @@ where
     }
     let mut done = Vec::with_capacity(jobs.len());
     while let Some(finished) = jobs.join_next().await {
-        if let Ok(value) = finished {
-            done.push(value);
+        match finished {
+            Ok(value) => done.push(value),
+            // A job that panicked would vanish from every count: stop the bench instead.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("a paced job was cancelled: {error}"),
         }
     }
     Paced { done, skipped }

@@ -1,6 +1,8 @@
 //! The storm's table: the honest buyers per phase, the attackers, what reached the origin,
-//! where the CPU went, and the goals of issue 20 (honest p99 under attack within 1.5x of the
-//! quiet run, the success rate unchanged, origin reads bounded by the cache).
+//! where the CPU went, and the goals of issue 20: honest p99 under attack within 1.5x of the
+//! quiet run, for reads and for buys each (pooled, the reads, which the attackers' own reads
+//! keep cached, would hide the buys); every honest request answered as a buyer should be, in
+//! both phases; origin reads bounded by the cache. `print` returns the goals missed.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -10,7 +12,7 @@ use super::{
     cpu_shares::CpuShares,
     honest::{Answered, Buyer},
     unit_costs::UnitCost,
-    Phase, ATTACK_LEAD, ATTACK_TAIL, BUYERS, BUYERS_PER_SECOND,
+    Order, Phase, ATTACK_LEAD, ATTACK_TAIL, BUYERS, BUYERS_PER_SECOND,
 };
 use crate::{cpu, stats::summarize};
 
@@ -21,6 +23,7 @@ const DISTURBED_AT_CORES: f64 = 0.25;
 
 pub struct Run<'a> {
     pub rates: AttackRates,
+    pub order: Order,
     pub quiet: &'a Phase,
     pub attack: &'a Phase,
     pub streams_ended: &'a StreamsEnded,
@@ -66,11 +69,16 @@ impl Honest {
     }
 }
 
-pub fn print(run: &Run<'_>) {
+/// Prints the run's table and goals; returns the goals missed, each with its figure.
+pub fn print(run: &Run<'_>) -> Vec<String> {
     let (quiet, attack) = (run.quiet, run.attack);
     let rates = run.rates;
     println!(
-        "Bot storm: a hot-item sale through the Worker, quiet then under attack, the same honest load"
+        "Bot storm: a hot-item sale through the Worker, {}, the same honest load",
+        match run.order {
+            Order::QuietFirst => "quiet then under attack",
+            Order::AttackFirst => "under attack then quiet",
+        }
     );
     println!(
         "  honest: {BUYERS} buyers per phase arriving at {BUYERS_PER_SECOND}/s, each GET /api/inventory then POST /api/buy (1 unit, own Idempotency-Key, token and address); {} units per phase",
@@ -233,27 +241,45 @@ pub fn print(run: &Run<'_>) {
             cost.answers
         );
     }
-    goals(quiet, attack);
+    goals(quiet, attack)
 }
 
-fn goals(quiet: &Phase, attack: &Phase) {
+fn goals(quiet: &Phase, attack: &Phase) -> Vec<String> {
+    let mut missed = Vec::new();
+    let mut check = |met: bool, figure: String| {
+        if !met {
+            missed.push(figure);
+        }
+        verdict(met)
+    };
     let ratio = |figures: fn(&Phase) -> Honest| {
         millis(figures(attack).p99) / millis(figures(quiet).p99).max(f64::MIN_POSITIVE)
     };
-    let all = ratio(Honest::all);
+    let (reads, buys) = (ratio(Honest::reads), ratio(Honest::buys));
+    let worse = reads.max(buys);
     println!("  goals:");
     println!(
-        "    honest p99 under attack / quiet: {all:.2}x (reads {:.2}x, buys {:.2}x) (goal: at most {P99_GOAL}x) {}",
-        ratio(Honest::reads),
-        ratio(Honest::buys),
-        verdict(all <= P99_GOAL)
+        "    honest p99 under attack / quiet, the worse of reads {reads:.2}x and buys {buys:.2}x: {worse:.2}x (pooled {:.2}x, not gated) (goal: at most {P99_GOAL}x) {}",
+        ratio(Honest::all),
+        check(
+            worse <= P99_GOAL,
+            format!("honest p99 ratio {worse:.2}x (reads {reads:.2}x, buys {buys:.2}x)")
+        )
     );
     let (quiet_ok, attack_ok) = (Honest::all(quiet), Honest::all(attack));
+    let everyone = |h: &Honest| h.count > 0 && h.succeeded == h.count;
     println!(
-        "    honest success under attack: {:.2} % vs {:.2} % quiet (goal: unchanged) {}",
+        "    honest success: {:.2} % under attack, {:.2} % quiet (goal: 100 % in both) {}",
         attack_ok.success_percent(),
         quiet_ok.success_percent(),
-        verdict(attack_ok.success_percent() >= quiet_ok.success_percent())
+        check(
+            everyone(&attack_ok) && everyone(&quiet_ok),
+            format!(
+                "honest success {:.2} % under attack, {:.2} % quiet",
+                attack_ok.success_percent(),
+                quiet_ok.success_percent()
+            )
+        )
     );
     let attackers_reads = attack.attack.as_ref().map_or(0, |a| {
         a.cache_busters.sent + a.scraper_one_64.sent + a.scraper_ipv4.sent
@@ -263,7 +289,10 @@ fn goals(quiet: &Phase, attack: &Phase) {
     println!(
         "    origin inventory reads under attack: {reads:.0} for {attackers_reads} attacker reads; a working cache allows at most {bound} over its {} entries, each at most once a lifetime, once more per purchase that drops it, and never more than it is read (quiet: {quiet_reads:.0} of at most {quiet_bound}) (goal: bounded by the cache) {}",
         entry_reads(attack).entries(),
-        verdict(reads <= bound as f64 && quiet_reads <= quiet_bound as f64)
+        check(
+            reads <= bound as f64 && quiet_reads <= quiet_bound as f64,
+            format!("origin inventory reads {reads:.0} of at most {bound} under attack, {quiet_reads:.0} of at most {quiet_bound} quiet")
+        )
     );
     let others = [quiet, attack]
         .iter()
@@ -274,6 +303,7 @@ fn goals(quiet: &Phase, attack: &Phase) {
             "  DISTURBED: other processes took up to {others:.2} cores in a phase; the latencies say as much about them as about the storm"
         );
     }
+    missed
 }
 
 /// The reads of `phase` that could reach the origin, per cache entry: the honest buyers'

@@ -91,12 +91,13 @@ impl Bench {
             ("queue", &product_url, true),
         ] {
             let item = self.new_item(&format!("HTTP-{mode}")).await?;
-            let result = self
+            let mut result = self
                 .http_load(url, item, bearer(tokens.clone()), prefer_async)
                 .await;
             let (confirmed, drain) = if prefer_async {
-                let (confirmed, rate) = self.drain(item).await?;
-                (confirmed, Some(rate))
+                let drained = self.drain(item).await?;
+                result.add_cpu(drained.cpu);
+                (drained.confirmed, Some(drained.per_second))
             } else {
                 (result.confirmed, None)
             };

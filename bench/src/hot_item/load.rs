@@ -25,6 +25,8 @@ pub struct LoadResult {
     pub accepted: u64,
     pub refused: u64,
     pub server_errors: u64,
+    /// Buyer tasks that panicked: their calls are in none of the counts above.
+    pub panicked: u64,
     pub elapsed: Duration,
     /// Busy CPU time while the load ran: the machine's (load, origin and Postgres) and ours.
     pub cpu: Option<CpuUse>,
@@ -38,8 +40,14 @@ impl LoadResult {
         self.accepted += other.accepted;
         self.refused += other.refused;
         self.server_errors += other.server_errors;
+        self.panicked += other.panicked;
         self.elapsed += other.elapsed;
-        self.cpu = match (self.cpu, other.cpu) {
+        self.add_cpu(other.cpu);
+    }
+
+    /// Adds CPU time spent on these purchases outside the load (a queue's drain).
+    pub fn add_cpu(&mut self, other: Option<CpuUse>) {
+        self.cpu = match (self.cpu, other) {
             (Some(mine), Some(theirs)) => Some(CpuUse {
                 machine: mine.machine + theirs.machine,
                 process: mine.process + theirs.process,
@@ -77,7 +85,11 @@ where
     }
     let mut result = LoadResult::default();
     while let Some(done) = tasks.join_next().await {
-        for (latency, answer) in done.unwrap_or_default() {
+        let Ok(calls) = done else {
+            result.panicked += 1;
+            continue;
+        };
+        for (latency, answer) in calls {
             result.latencies.push(latency);
             match answer {
                 Answer::Confirmed => result.confirmed += 1,

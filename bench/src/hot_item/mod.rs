@@ -142,6 +142,12 @@ pub async fn run(
                 .all(|r| !r.oversell),
             "oversell detected"
         );
+        let panicked: u64 = rows
+            .iter()
+            .chain(token_rows.iter().map(|t| &t.row))
+            .map(|r| r.result.panicked)
+            .sum();
+        anyhow::ensure!(panicked == 0, "{panicked} buyer tasks panicked");
         if levels.contains(&Level::AdminStreams) {
             bench.admin_stream_runs().await?;
         }
@@ -341,21 +347,24 @@ impl Bench {
 
     async fn in_process_queue(&self) -> anyhow::Result<Row> {
         let item = self.new_item("QUEUE").await?;
-        let result = self.committed_load(item, Lane::Enqueue).await;
+        let mut result = self.committed_load(item, Lane::Enqueue).await;
         let drained = self.drain(item).await?;
-        let oversell = self.oversold(item, drained.0).await?;
+        result.add_cpu(drained.cpu);
+        let oversell = self.oversold(item, drained.confirmed).await?;
         let mut row = Self::row("in-process", "queue", result, oversell);
-        row.drain_per_second = Some(drained.1);
+        row.drain_per_second = Some(drained.per_second);
         row.sales_per_batch = self.sales_per_batch(item).await?;
         Ok(row)
     }
 
-    /// Runs the queue workers until nothing is pending; returns (confirmed, purchases/s).
-    async fn drain(&self, item: Uuid) -> anyhow::Result<(u64, f64)> {
+    /// Runs the queue workers until nothing is pending.
+    async fn drain(&self, item: Uuid) -> anyhow::Result<Drained> {
         let pending: i64 =
             sqlx::query_scalar("SELECT count(*) FROM purchase_queue WHERE status = 'pending'")
                 .fetch_one(&self.owner)
                 .await?;
+        // The drain applies the purchases the load only queued: its CPU is theirs too.
+        let cpu = crate::cpu::CpuMeter::start();
         let started = std::time::Instant::now();
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..self.opts.queue_workers.max(1) {
@@ -370,15 +379,24 @@ impl Bench {
             done.context("queue worker panicked")??;
         }
         let elapsed = started.elapsed().as_secs_f64();
+        let cpu = cpu.stop();
         let confirmed: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM purchase_queue WHERE item_id = $1 AND status = 'confirmed'",
         )
         .bind(item)
         .fetch_one(&self.owner)
         .await?;
-        Ok((
-            u64::try_from(confirmed).unwrap_or(0),
-            pending as f64 / elapsed,
-        ))
+        Ok(Drained {
+            confirmed: u64::try_from(confirmed).unwrap_or(0),
+            per_second: pending as f64 / elapsed,
+            cpu,
+        })
     }
+}
+
+/// What a queue's drain did: purchases confirmed, at what rate, and the CPU it took.
+struct Drained {
+    confirmed: u64,
+    per_second: f64,
+    cpu: Option<crate::cpu::CpuUse>,
 }

@@ -219,11 +219,39 @@ pub fn print_table(rows: &[Row], opts: Options) {
         raw_sql::UNITS_PER_BATCH
     );
     println!("(here+PG us: this process's and Postgres's busy CPU per purchase (the scratch database's backends, the cluster's WAL writer, checkpointer and background writer): the part other work on the machine cannot inflate; its ratio is the cross-check)");
-    println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them)");
+    println!("(queue rows: purchases/s and latency are the 202 enqueue; drain/s is the workers applying them; their CPU columns count the load and the drain)");
     println!(
         "(per tx: sales per committed transaction, on average, from the batches' audit rows; a batch's fixed cost is shared by that many purchases)"
     );
+    println!("{}", writes_per_sale(rows));
     println!(
-        "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
+        "(CPU us/buy: the whole machine's busy CPU time per purchase (load, origin and Postgres: user, nice, system, irq and softirq time of every core; steal, time the hypervisor gave other guests, is not counted); of it here: this process's share (the load, and the origin in-process or serving HTTP), the rest is mostly Postgres; ceiling/s: {cores} cores / CPU us/buy, the most this machine can do at that cost)"
     );
+    let panicked: u64 = rows.iter().map(|r| r.result.panicked).sum();
+    println!("(buyer tasks that panicked, their calls missing from every count: {panicked})");
+}
+
+/// What the reference writes per unit against what a purchase writes now, in rows: the
+/// reference's yardstick is only fair if the two are told apart.
+fn writes_per_sale(rows: &[Row]) -> String {
+    let per_tx = |level: &str| {
+        rows.iter()
+            .find(|r| r.level == level && r.mode == "group-commit")
+            .and_then(|r| r.sales_per_batch)
+            .map(|n| format!("{:.2} {level}", 1.0 + 2.0 / n))
+    };
+    let measured: Vec<String> = ["in-process", "http"]
+        .into_iter()
+        .filter_map(per_tx)
+        .collect();
+    format!(
+        "(writes per sale: the raw-sql reference stands for a sale's four writes, an order, an idempotency key and an audit row per unit and one stock decrement per transaction of {} units ({:.2} rows a unit); a purchase now writes one row of its own, its order, which is also its idempotency record, and shares its batch's one stock update and one audit row: 1 + 2 / per tx rows a sale{})",
+        raw_sql::UNITS_PER_BATCH,
+        3.0 + 1.0 / raw_sql::UNITS_PER_BATCH as f64,
+        if measured.is_empty() {
+            String::new()
+        } else {
+            format!(", {} in this run's group commit", measured.join(", "))
+        }
+    )
 }

@@ -297,21 +297,33 @@ async fn sales_committed_together_read_as_one_entry_each_both_ways(db: PgPool) {
             (sub, order["order_id"].as_str().unwrap().to_owned()),
         );
     }
-    let largest_batch: Option<i32> = sqlx::query_scalar(
-        "SELECT max(cardinality(sales)) FROM audit_log WHERE organization_id = $1",
+    // Each batch's sales, oldest batch first.
+    let batches: Vec<i32> = sqlx::query_scalar(
+        "SELECT coalesce(cardinality(sales), 1) FROM audit_log
+         WHERE organization_id = $1 AND action = 'purchase' ORDER BY id",
     )
     .bind(shop.org_id)
-    .fetch_one(&db)
+    .fetch_all(&db)
     .await
     .unwrap();
+    assert_eq!(batches.iter().sum::<i32>(), BUYERS as i32, "{batches:?}");
+    let (largest, &size) = batches
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, size)| **size)
+        .unwrap();
     assert!(
-        largest_batch.unwrap_or(0) > 1,
+        size > 1,
         "some of {BUYERS} simultaneous buys commit together"
     );
+    // Pages sized so the first one ends on the largest batch's first sale in reading order:
+    // the next page starts inside that batch.
+    let before: i32 = batches[..largest].iter().sum();
+    let after: i32 = batches[largest + 1..].iter().sum();
 
-    for order in ["oldest", "newest"] {
-        let mut entries = Vec::new();
-        let mut query = format!("order={order}&action=purchase&limit=7");
+    for (order, limit) in [("oldest", before + 1), ("newest", after + 1)] {
+        let mut pages: Vec<Vec<Value>> = Vec::new();
+        let mut query = format!("order={order}&action=purchase&limit={limit}");
         loop {
             let page: Value = edge
                 .get(DOMAIN, &format!("/api/admin/audit?{query}"))
@@ -324,15 +336,26 @@ async fn sales_committed_together_read_as_one_entry_each_both_ways(db: PgPool) {
                 .unwrap();
             let got = page["entries"].as_array().unwrap().clone();
             let done = got.is_empty();
-            entries.extend(got);
+            if !done {
+                pages.push(got);
+            }
             let cursor = if order == "oldest" { "after" } else { "before" };
             match page["next"].as_i64() {
                 Some(next) if !done => {
-                    query = format!("order={order}&action=purchase&limit=7&{cursor}={next}");
+                    query = format!("order={order}&action=purchase&limit={limit}&{cursor}={next}");
                 }
                 _ => break,
             }
         }
+        // An entry's id is its batch row's id * 1024 + its place in the batch.
+        let batch_of = |entry: &Value| entry["id"].as_i64().unwrap() / 1024;
+        assert!(
+            pages
+                .windows(2)
+                .any(|w| batch_of(w[0].last().unwrap()) == batch_of(&w[1][0])),
+            "{order}: a page boundary falls inside a batch"
+        );
+        let mut entries: Vec<Value> = pages.into_iter().flatten().collect();
         if order == "newest" {
             entries.reverse();
         }

@@ -136,46 +136,25 @@ async fn nothing_seen_on_the_wire_forges_a_request_or_a_seal(db: PgPool) {
         .chain(proof.split('.').map(str::to_owned))
         .collect();
     let audit_before = audit_rows(&w.db).await;
+    // The positive control: the very same sealing and proving with the real secret opens the
+    // audit log, so a candidate's refusal below is the key's doing, not a malformed forgery.
+    assert_eq!(
+        sealed_audit_read(
+            &w,
+            &audit_path,
+            &admin,
+            EDGE_SECRET,
+            "sealed-with-the-secret"
+        )
+        .await,
+        StatusCode::OK,
+        "the real secret, sealed and proved the same way, opens the audit log"
+    );
     let mut tried = 0;
     for candidate in &candidates {
         let request_id = format!("forged-{tried}");
-        let binding = Binding {
-            method: "GET",
-            path: &audit_path,
-            org_id: w.shop.org_id,
-            request_id: &request_id,
-        };
-        let sealed = EdgeClaimsKey::from_edge_secret(candidate.as_bytes()).seal(
-            binding,
-            &admin,
-            chrono::Utc::now(),
-        );
-        let mut request = reqwest::Client::new()
-            .get(format!("{}{audit_path}", w.origin.url))
-            .header(headers::REQUEST_ID, &request_id)
-            .header(edge_claims::HEADER, &sealed)
-            .build()
-            .unwrap();
-        // A proof made with the candidate (padded to the length a secret must have).
-        let padded = format!("{candidate:0<32}");
-        let forged_key = EdgeProofKey::new(&EdgeSecret::new(&padded).unwrap());
-        let header = |name: &str| match name {
-            headers::REQUEST_ID => Some(request_id.as_str()),
-            edge_claims::HEADER => Some(sealed.as_str()),
-            _ => None,
-        };
-        let proved = ProvedRequest {
-            method: "GET",
-            path_and_query: &audit_path,
-            body: b"",
-        };
-        let forged_proof = forged_key.prove(proved, header, chrono::Utc::now().timestamp_millis());
-        request
-            .headers_mut()
-            .insert(edge_proof::HEADER, forged_proof.parse().unwrap());
-        let response = reqwest::Client::new().execute(request).await.unwrap();
         assert_eq!(
-            response.status(),
+            sealed_audit_read(&w, &audit_path, &admin, candidate, &request_id).await,
             StatusCode::FORBIDDEN,
             "a key made of {candidate:?} opened the audit log"
         );
@@ -194,6 +173,53 @@ async fn nothing_seen_on_the_wire_forges_a_request_or_a_seal(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// `GET` of the audit log straight at the origin, as an edge holding `secret` would send it:
+/// `admin`'s claims sealed to the request and the request proved, both with keys made of
+/// `secret` (padded to the length a secret must have). Answers the status.
+async fn sealed_audit_read(
+    w: &World,
+    audit_path: &str,
+    admin: &VerifiedToken,
+    secret: &str,
+    request_id: &str,
+) -> StatusCode {
+    let binding = Binding {
+        method: "GET",
+        path: audit_path,
+        org_id: w.shop.org_id,
+        request_id,
+    };
+    let sealed =
+        EdgeClaimsKey::from_edge_secret(secret.as_bytes()).seal(binding, admin, chrono::Utc::now());
+    let mut request = reqwest::Client::new()
+        .get(format!("{}{audit_path}", w.origin.url))
+        .header(headers::REQUEST_ID, request_id)
+        .header(edge_claims::HEADER, &sealed)
+        .build()
+        .unwrap();
+    let padded = format!("{secret:0<32}");
+    let key = EdgeProofKey::new(&EdgeSecret::new(&padded).unwrap());
+    let header = |name: &str| match name {
+        headers::REQUEST_ID => Some(request_id),
+        edge_claims::HEADER => Some(sealed.as_str()),
+        _ => None,
+    };
+    let proved = ProvedRequest {
+        method: "GET",
+        path_and_query: audit_path,
+        body: b"",
+    };
+    let proof = key.prove(proved, header, chrono::Utc::now().timestamp_millis());
+    request
+        .headers_mut()
+        .insert(edge_proof::HEADER, proof.parse().unwrap());
+    reqwest::Client::new()
+        .execute(request)
+        .await
+        .unwrap()
+        .status()
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -81,6 +81,56 @@ async fn a_purchase_key_is_answered_as_long_as_its_order_exists(db: PgPool) {
     );
 }
 
+/// The same for the item's last unit: once the item is sold out, a retry of the key that bought
+/// it is still answered by its order, at the edge and at the origin (where a retry goes once
+/// the edge's sold-out mark has run out), never with "sold out".
+#[sqlx::test(migrations = "../migrations")]
+async fn a_key_that_bought_the_last_unit_is_answered_after_the_sell_out(db: PgPool) {
+    let s = setup(&db, 1).await;
+    let chair = s.shop.item(&db, "CHAIR").await;
+    let alice = s.token(Role::Shopper, "alice");
+    let body = json!({"item_id": chair.id, "quantity": 1});
+    let (status, _, first) = buy(&s, &alice, "last-unit", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let bob = s.token(Role::Shopper, "bob");
+    assert_eq!(
+        buy(&s, &bob, "too-late", &body).await.0,
+        StatusCode::CONFLICT,
+        "sold out"
+    );
+    let report = partitions::maintain(&db, Utc::now() + Duration::days(30), Duration::hours(48))
+        .await
+        .unwrap();
+    assert!(report.dropped.len() >= 2, "{report:?}");
+
+    let (again, replayed, bytes) = buy(&s, &alice, "last-unit", &body).await;
+    assert_eq!(
+        (again, replayed.as_deref()),
+        (StatusCode::CREATED, Some("true"))
+    );
+    assert_eq!(bytes, first);
+    let at_origin = reqwest::Client::new()
+        .post(format!("{}/api/tenant/{}/buy", s.origin.url, s.shop.org_id))
+        .bearer_auth(&alice)
+        .header("idempotency-key", "last-unit")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_origin.status(), StatusCode::CREATED);
+    assert_eq!(
+        at_origin
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(at_origin.bytes().await.unwrap().to_vec(), first);
+    assert_eq!(s.shop.item(&db, "CHAIR").await.stock, 0);
+    assert_eq!(s.shop.order_totals(&db).await, (1, 1));
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn partitions_roll_over_and_old_days_are_dropped_whole(db: PgPool) {
     let partitions_now = |db: PgPool| async move {

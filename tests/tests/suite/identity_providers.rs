@@ -24,6 +24,10 @@ use origin::{
 };
 use reqwest::StatusCode;
 use sqlx::PgPool;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 
 const SHOP: &str = "idp.shop.test";
 
@@ -270,8 +274,12 @@ async fn key_sets_come_over_https_from_their_own_address_only(db: PgPool) {
     let rs = ProviderKey::generate(KeyAlgorithm::Rs256, "redirected-rs256");
     let provider = JwksServer::start(&[&rs]).await;
     let target = provider.url.clone();
+    // Counted, so the test cannot pass by never asking the redirecting server at all.
+    let redirect_hits = Arc::new(AtomicUsize::new(0));
+    let hits = redirect_hits.clone();
     let redirect = axum::Router::new().fallback(move || {
         let target = target.clone();
+        hits.fetch_add(1, Ordering::SeqCst);
         async move { axum::response::Redirect::temporary(&target) }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -291,6 +299,10 @@ async fn key_sets_come_over_https_from_their_own_address_only(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        redirect_hits.load(Ordering::SeqCst) >= 1,
+        "the key set URL was asked, and answered with a redirect"
+    );
     assert_eq!(provider.fetches(), 0, "the redirect was not followed");
 }
 
