@@ -454,7 +454,16 @@ async fn a_shop_goes_live_on_its_own_domain_through_the_worker(db: PgPool) {
     )
     .await;
     // Pages on the non-primary hostname redirect to the primary one; the API is served.
-    let page = s.edge.get(HOST, "/").send().await.unwrap();
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = not_following
+        .get(format!("{}/", s.edge.url))
+        .header("host", HOST)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::MOVED_PERMANENTLY);
     assert!(page.headers()["location"]
         .to_str()
