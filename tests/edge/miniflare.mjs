@@ -16,6 +16,9 @@
 // where `GET /?shop=<org id>` answers the request counts of that shop's limiter object. It asks
 // the object through the binding directly, as the Worker never does, so no client of the
 // Worker can reach or forge it.
+//
+// Like wrangler.toml, the Worker has its static assets (edge/build/assets, the ASSETS binding,
+// the Worker run first for every request).
 import { Miniflare } from "miniflare";
 import http from "node:http";
 import path from "node:path";
@@ -72,6 +75,12 @@ const mf = new Miniflare({
   bindings,
   kvNamespaces: { TENANT_DOMAINS: "tenant-domains", RATE_LIMITS: "rate-limits" },
   durableObjects,
+  assets: {
+    directory: path.join(root, "assets"),
+    binding: "ASSETS",
+    routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+    assetConfig: { html_handling: "none", not_found_handling: "none" },
+  },
 });
 
 const url = await mf.ready;
