@@ -79,7 +79,7 @@ pub enum BenchCommand {
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Which sections to run (cache, limiter, outage, storm, drop, size); all when none is
+        /// Which sections to run (cache, limiter, outage, storm, drop, images, size); all when none is
         /// named. `memo` runs only when named.
         sections: Vec<String>,
         /// `storm`: requests per second of the cache-busting readers, and as many of the

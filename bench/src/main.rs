@@ -9,6 +9,7 @@ mod command;
 mod cpu;
 mod edge;
 mod edge_drop;
+mod edge_images;
 mod edge_limiter;
 mod edge_memo;
 mod edge_outage;

@@ -8,7 +8,7 @@ use worker::{Env, Method, Request, Result, Url};
 
 use super::refusals::refuse;
 use crate::{
-    auth, body, edge_secret, forward,
+    auth, body, edge_secret, forward, images,
     inventory_read::{self, InventoryRead},
     origin_calls::{Budget, OriginPolicy},
     pages,
@@ -69,14 +69,27 @@ impl Settled {
         env: &Env,
         request_id: &str,
     ) -> Result<std::result::Result<Self, Answer>> {
-        let Some(body) = body::read_capped(req).await? else {
-            let detail = format!(
-                "the request body is larger than {} bytes",
-                body::MAX_BODY_BYTES
-            );
+        let path = req.path();
+        let method = req.method();
+        let upload = path.strip_prefix("/api/").is_some_and(|api_path| {
+            let route = Route {
+                method: &method,
+                api_path,
+            };
+            route.is_image_upload()
+        });
+        let cap = if upload {
+            api::images::MAX_IMAGE_BYTES
+        } else {
+            body::MAX_BODY_BYTES
+        };
+        let Some(body) = body::read_capped(req, cap).await? else {
+            let detail = format!("the request body is larger than {cap} bytes");
             return refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err);
         };
-        let path = req.path();
+        if let Some(name) = path.strip_prefix(api::images::IMAGE_PATH_PREFIX) {
+            return images::serve(req, env, name, request_id).await.map(Err);
+        }
         let Some(api_path) = path.strip_prefix("/api/") else {
             return Ok(Err(pages::serve(req, env, request_id).await?.into()));
         };
@@ -91,7 +104,6 @@ impl Settled {
             let detail = format!("no shop is served on {host}");
             return refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err);
         };
-        let method = req.method();
         let access = auth::Access::of(&method, api_path);
         let caller = match auth::authorize(req, env, org_id, access).await {
             Ok(caller) => caller,
@@ -113,7 +125,11 @@ impl Settled {
             }
         };
         let claims = caller.as_ref().or(signed_in.as_ref()).map(|v| &v.claims);
-        let audience = Audience::of(access == auth::Access::Admin, claims.is_some());
+        let audience = if upload {
+            Audience::Uploader
+        } else {
+            Audience::of(access == auth::Access::Admin, claims.is_some())
+        };
         let client = Client::of(claims, audience, req);
         let policy = OriginPolicy::from_env(env);
         let budget = policy.deadlines.budget(route.class());

@@ -18,6 +18,8 @@ pub enum Audience {
     SignedIn,
     /// An admin on an admin route.
     Admin,
+    /// An admin uploading a picture.
+    Uploader,
 }
 
 impl Audience {
@@ -35,6 +37,7 @@ impl Audience {
     pub fn own_scope(self) -> Scope {
         match self {
             Self::Admin => Scope::Admin,
+            Self::Uploader => Scope::Upload,
             Self::Anonymous | Self::SignedIn => Scope::Client,
         }
     }
@@ -44,7 +47,7 @@ impl Audience {
         match self {
             Self::Anonymous => Some(Scope::Shop),
             Self::SignedIn => Some(Scope::SignedIn),
-            Self::Admin => None,
+            Self::Admin | Self::Uploader => None,
         }
     }
 }
