@@ -11,6 +11,7 @@
 //!   front of R2, looked up under that shop's prefix only.
 //! - `sweep`: the scheduled handler that deletes objects no picture names any more.
 
+mod bucket;
 mod serve;
 pub mod sniff;
 mod sweep;
@@ -19,6 +20,3 @@ mod upload;
 pub use serve::serve;
 pub use sweep::sweep;
 pub use upload::store;
-
-/// The R2 bucket binding (wrangler.toml `[[r2_buckets]]`).
-const BUCKET: &str = "IMAGES";

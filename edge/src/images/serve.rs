@@ -13,7 +13,7 @@
 use api::{headers, images, ProblemKind};
 use worker::{Cache, Env, Method, Request, Response, Result};
 
-use super::BUCKET;
+use super::bucket::BUCKET;
 use crate::{problem::problem_response, respond::Answer, tenant};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

@@ -15,7 +15,7 @@ use api::images::{ImageKeys, MAX_SWEEP_KEYS};
 use uuid::Uuid;
 use worker::{Bucket, Env, Method, Request, Result};
 
-use super::BUCKET;
+use super::bucket::BUCKET;
 use crate::{
     clock::now_ms,
     forward,

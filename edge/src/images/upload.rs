@@ -16,8 +16,8 @@ use uuid::Uuid;
 use worker::{Env, HttpMetadata, Request, Result};
 
 use super::{
+    bucket::BUCKET,
     sniff::{self, Refused},
-    BUCKET,
 };
 use crate::{problem::problem_response, respond::Answer};
 
