@@ -106,7 +106,7 @@ pub fn object_key(org_id: Uuid, sha256_hex: &str, extension: &str) -> String {
 }
 
 /// The file name (`{sha256}.{ext}`) of a well-formed object key of `org_id`, if `key` is one.
-pub fn file_name_in<'k>(org_id: Uuid, key: &'k str) -> Option<&'k str> {
+pub fn file_name_in(org_id: Uuid, key: &str) -> Option<&str> {
     let (org, name) = key.split_once('/')?;
     (org == org_id.to_string() && is_file_name(name)).then_some(name)
 }

@@ -40,9 +40,10 @@ pub async fn run(owner: &PgPool) -> anyhow::Result<()> {
     let shop = Shop::create(owner, DOMAIN, &[("CHAIR", 10)]).await;
     let keys = TestKeys::new();
     let origin = OriginServer::start(owner, &keys).await;
-    let edge =
-        Edge::start_with(EdgeConfig::new(&origin.url, &[shop.clone()], &keys).storage_in_memory())
-            .await;
+    let edge = Edge::start_with(
+        EdgeConfig::new(&origin.url, std::slice::from_ref(&shop), &keys).storage_in_memory(),
+    )
+    .await;
     let group = edge
         .process_group()
         .ok_or_else(|| anyhow::anyhow!("miniflare has no process id"))?;

@@ -71,21 +71,9 @@ impl Settled {
     ) -> Result<std::result::Result<Self, Answer>> {
         let path = req.path();
         let method = req.method();
-        let upload = path.strip_prefix("/api/").is_some_and(|api_path| {
-            let route = Route {
-                method: &method,
-                api_path,
-            };
-            route.is_image_upload()
-        });
-        let cap = if upload {
-            api::images::MAX_IMAGE_BYTES
-        } else {
-            body::MAX_BODY_BYTES
-        };
-        let Some(body) = body::read_capped(req, cap).await? else {
-            let detail = format!("the request body is larger than {cap} bytes");
-            return refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err);
+        let (body, upload) = match capped_body(req, &path, &method, request_id).await? {
+            Ok(read) => read,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         if let Some(name) = path.strip_prefix(api::images::IMAGE_PATH_PREFIX) {
             return images::serve(req, env, name, request_id).await.map(Err);
@@ -155,6 +143,31 @@ impl Settled {
             buy,
             bought_item,
         }))
+    }
+}
+
+/// Step 1: the body, capped by what the route may carry (a picture upload's 10 MB, else the
+/// API's 16 KiB), and whether it is a picture upload; or the `413` that ends the request.
+async fn capped_body(
+    req: &mut Request,
+    path: &str,
+    method: &Method,
+    request_id: &str,
+) -> Result<std::result::Result<(Vec<u8>, bool), Answer>> {
+    let upload = path
+        .strip_prefix("/api/")
+        .is_some_and(|api_path| Route { method, api_path }.is_image_upload());
+    let cap = if upload {
+        api::images::MAX_IMAGE_BYTES
+    } else {
+        body::MAX_BODY_BYTES
+    };
+    match body::read_capped(req, cap).await? {
+        Some(body) => Ok(Ok((body, upload))),
+        None => {
+            let detail = format!("the request body is larger than {cap} bytes");
+            refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err)
+        }
     }
 }
 
