@@ -668,6 +668,32 @@ CREATE TABLE public.inventory (
 );
 
 --
+-- Name: item_images; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.item_images (
+    organization_id uuid NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    item_id uuid NOT NULL,
+    "position" integer NOT NULL,
+    alt text NOT NULL,
+    width integer NOT NULL,
+    height integer NOT NULL,
+    bytes bigint NOT NULL,
+    content_type text NOT NULL,
+    object_key text NOT NULL,
+    size_of uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT item_images_alt_check CHECK (((length(alt) >= 1) AND (length(alt) <= 300))),
+    CONSTRAINT item_images_bytes_check CHECK (((bytes >= 1) AND (bytes <= 10485760))),
+    CONSTRAINT item_images_check CHECK (starts_with(object_key, ((organization_id)::text || '/'::text))),
+    CONSTRAINT item_images_content_type_check CHECK ((content_type = ANY (ARRAY['image/jpeg'::text, 'image/png'::text, 'image/webp'::text, 'image/avif'::text]))),
+    CONSTRAINT item_images_height_check CHECK (((height >= 1) AND (height <= 8192))),
+    CONSTRAINT item_images_position_check CHECK (("position" >= 0)),
+    CONSTRAINT item_images_width_check CHECK (((width >= 1) AND (width <= 8192)))
+);
+
+--
 -- Name: kill_switches; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -804,6 +830,13 @@ ALTER TABLE ONLY public.inventory
     ADD CONSTRAINT inventory_pkey PRIMARY KEY (organization_id, id);
 
 --
+-- Name: item_images item_images_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.item_images
+    ADD CONSTRAINT item_images_pkey PRIMARY KEY (organization_id, id);
+
+--
 -- Name: kill_switches kill_switches_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -867,6 +900,24 @@ CREATE UNIQUE INDEX domains_one_primary_idx ON public.domains USING btree (organ
 --
 
 CREATE INDEX inventory_by_name ON public.inventory USING btree (organization_id, name, id);
+
+--
+-- Name: item_images_by_item; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX item_images_by_item ON public.item_images USING btree (organization_id, item_id, "position", id);
+
+--
+-- Name: item_images_by_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX item_images_by_key ON public.item_images USING btree (organization_id, object_key);
+
+--
+-- Name: item_images_by_picture; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX item_images_by_picture ON public.item_images USING btree (organization_id, size_of) WHERE (size_of IS NOT NULL);
 
 --
 -- Name: orders_by_key_hash; Type: INDEX; Schema: public; Owner: -
@@ -938,6 +989,27 @@ ALTER TABLE ONLY public.inventory
     ADD CONSTRAINT inventory_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
 
 --
+-- Name: item_images item_images_organization_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.item_images
+    ADD CONSTRAINT item_images_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+--
+-- Name: item_images item_images_organization_id_item_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.item_images
+    ADD CONSTRAINT item_images_organization_id_item_id_fkey FOREIGN KEY (organization_id, item_id) REFERENCES public.inventory(organization_id, id) ON DELETE CASCADE;
+
+--
+-- Name: item_images item_images_organization_id_size_of_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.item_images
+    ADD CONSTRAINT item_images_organization_id_size_of_fkey FOREIGN KEY (organization_id, size_of) REFERENCES public.item_images(organization_id, id) ON DELETE CASCADE;
+
+--
 -- Name: purchase_queue_backlog purchase_queue_backlog_organization_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -974,6 +1046,12 @@ ALTER TABLE public.idempotency_keys ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE public.inventory ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: item_images; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.item_images ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: kill_switches; Type: ROW SECURITY; Schema: public; Owner: -
@@ -1034,6 +1112,12 @@ CREATE POLICY tenant_isolation ON public.idempotency_keys TO furnitureops_app US
 --
 
 CREATE POLICY tenant_isolation ON public.inventory TO furnitureops_app USING ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid))) WITH CHECK ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid)));
+
+--
+-- Name: item_images tenant_isolation; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON public.item_images TO furnitureops_app USING ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid))) WITH CHECK ((organization_id = ( SELECT (((auth.jwt() -> 'app_metadata'::text) ->> 'org_id'::text))::uuid AS uuid)));
 
 --
 -- Name: orders tenant_isolation; Type: POLICY; Schema: public; Owner: -

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::page::PageLimit;
+use crate::{images::ItemImage, page::PageLimit};
 
 /// One item of a shop's inventory.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -14,6 +14,9 @@ pub struct Item {
     pub name: String,
     pub price_cents: i64,
     pub stock: i32,
+    /// Its pictures, in the order the shop set, the first the one shown on the item's card.
+    #[serde(default)]
+    pub images: Vec<ItemImage>,
 }
 
 /// Items per page of `GET /api/inventory`: 50 when the caller names no `limit`, at most 200.

@@ -13,6 +13,7 @@ pub mod domains;
 pub mod edge_key;
 pub mod edge_proof;
 pub mod headers;
+pub mod images;
 pub mod inventory;
 pub mod live_sale;
 pub mod page;

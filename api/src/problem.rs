@@ -20,6 +20,10 @@ pub enum ProblemKind {
     KeyInFlight,
     KeyReused,
     PayloadTooLarge,
+    /// An upload is not a JPEG, PNG, WebP or AVIF picture by its bytes.
+    UnsupportedMediaType,
+    /// A picture's width or height (read from its header) is over the bound.
+    ImageTooLarge,
     RateLimited,
     SalesPaused,
     Unavailable,
@@ -50,8 +54,12 @@ impl ProblemKind {
             Self::Forbidden => 403,
             Self::UnknownShop | Self::NotFound => 404,
             Self::OutOfStock | Self::Conflict | Self::KeyInFlight => 409,
-            Self::KeyReused | Self::InvalidHostname | Self::DomainNotVerified => 422,
+            Self::KeyReused
+            | Self::InvalidHostname
+            | Self::DomainNotVerified
+            | Self::ImageTooLarge => 422,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
             Self::SalesPaused
             | Self::Unavailable
@@ -76,6 +84,8 @@ impl ProblemKind {
             Self::KeyInFlight => "idempotency-key-in-flight",
             Self::KeyReused => "idempotency-key-reused",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::ImageTooLarge => "image-too-large",
             Self::RateLimited => "rate-limited",
             Self::SalesPaused => "sales-paused",
             Self::Unavailable => "unavailable",
@@ -103,6 +113,8 @@ impl ProblemKind {
             Self::KeyInFlight => "A request with this Idempotency-Key is still running",
             Self::KeyReused => "This Idempotency-Key was used for a different request",
             Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "Not a picture the shop can show",
+            Self::ImageTooLarge => "The picture's dimensions are too large",
             Self::RateLimited => "Too many requests",
             Self::SalesPaused => "Sales are paused",
             Self::Unavailable => "Temporarily unavailable",

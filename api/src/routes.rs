@@ -24,6 +24,11 @@ pub const EVENTS: &str = "events";
 pub const ADMIN_ITEMS: &str = "admin/items";
 /// `PATCH`: change an item, a restock included (admin).
 pub const ADMIN_ITEM: &str = "admin/items/{item_id}";
+/// `POST`: upload a picture of an item (admin; the edge stores the bytes and sends the origin
+/// the metadata); `PUT`: set the order of its pictures.
+pub const ADMIN_ITEM_IMAGES: &str = "admin/items/{item_id}/images";
+/// `DELETE`: remove a picture of an item (admin).
+pub const ADMIN_ITEM_IMAGE: &str = "admin/items/{item_id}/images/{image_id}";
 /// `GET`, `PUT`: the shop's kill switch (admin).
 pub const KILL_SWITCH: &str = "admin/kill-switch";
 /// `GET`: the audit log (admin).
@@ -40,6 +45,9 @@ pub const ADMIN_DOMAIN_VERIFY: &str = "admin/domains/{hostname}/verify";
 pub const ADMIN_DOMAIN_PRIMARY: &str = "admin/domains/{hostname}/primary";
 /// `POST`: the edge's report of the purchases it refused (the edge's own, never a client's).
 pub const EDGE_REFUSALS: &str = "edge/refusals";
+/// `POST`: which of the shop's stored picture keys its pictures still name (the edge's orphan
+/// sweep, never a client's).
+pub const EDGE_IMAGE_KEYS: &str = "edge/images/referenced";
 
 /// Every route under this segment needs an admin's token.
 pub const ADMIN_SCOPE: &str = "admin";
@@ -50,7 +58,7 @@ pub const PURCHASE_SCOPE: &str = "purchases";
 pub const EDGE_SCOPE: &str = "edge";
 
 /// Every tenant route, for tables that must cover them all.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 20] = [
     INVENTORY,
     INVENTORY_ITEM,
     SHOP,
@@ -60,6 +68,8 @@ pub const ALL: [&str; 17] = [
     EVENTS,
     ADMIN_ITEMS,
     ADMIN_ITEM,
+    ADMIN_ITEM_IMAGES,
+    ADMIN_ITEM_IMAGE,
     KILL_SWITCH,
     AUDIT,
     ADMIN_EVENTS,
@@ -68,6 +78,7 @@ pub const ALL: [&str; 17] = [
     ADMIN_DOMAIN_VERIFY,
     ADMIN_DOMAIN_PRIMARY,
     EDGE_REFUSALS,
+    EDGE_IMAGE_KEYS,
 ];
 
 /// Whether `path` (after `/api/`) is `route`, each `{name}` matched by one non-empty segment.

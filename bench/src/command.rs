@@ -79,8 +79,8 @@ pub enum BenchCommand {
     Edge {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Which sections to run (cache, limiter, outage, storm, drop, size, domains); all when none is
-        /// named. `memo` runs only when named.
+        /// Which sections to run (cache, limiter, outage, storm, drop, images, size, domains); all
+        /// when none is named. `memo` runs only when named.
         sections: Vec<String>,
         /// `storm`: requests per second of the cache-busting readers, and as many of the
         /// rotating-address scraper.

@@ -15,12 +15,17 @@
 //!    readers, a rotating-address scraper, a stream hoarder) in one run (`edge_storm`);
 //! 6. a hype drop with the shipped defaults: a first wave, a crowd after the sell-out and a
 //!    read flood with admins and shoppers reading through it (`edge_drop`);
-//! 7. the Worker's wasm size, raw and gzipped;
-//! 8. a flood of 10,000 made-up hostnames beside honest readers of a custom domain: origin
+//! 7. the Worker's wasm size, raw and gzipped, against its budget (`WORKER_BUDGET_BYTES`): above
+//!    it the command fails, which is how CI (`.ci/run`) holds the Worker to it. `edge size`
+//!    alone needs no database.
+//!
+//! 8. product pictures: edge-cache hits against R2 reads, and the Worker's CPU per image GET
+//!    (`edge_images`).
+//! 9. a flood of 10,000 made-up hostnames beside honest readers of a custom domain: origin
 //!    lookups and honest p99 against a quiet run (`edge_domains`).
 //!
-//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `size`,
-//! `domains`), e.g.
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `images`,
+//! `size`, `domains`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default. `memo` (a
 //! million distinct client addresses through one isolate, `edge_memo`, several minutes) runs
 //! only when named.
@@ -53,6 +58,10 @@ const LOAD_SECONDS: u64 = 10;
 const MAX_IN_FLIGHT: usize = 256;
 const OVERHEAD_ROUNDS: usize = 2_000;
 const WARM_UP_ROUNDS: usize = 50;
+/// The most the Worker's module may weigh gzipped: 350 KB, with the pictures in (341 KB
+/// measured); the goal is 300 KB (docs/performance.md#worker-size says what is left to cut).
+/// Every byte is paid at each cold start, and a Worker's compressed size has a platform limit.
+const WORKER_BUDGET_BYTES: usize = 350_000;
 
 /// What `bench edge` was asked to run.
 #[derive(Debug, Clone)]
@@ -64,6 +73,9 @@ pub struct EdgeRun {
 }
 
 pub async fn run(owner_url: &str, run: EdgeRun) -> anyhow::Result<()> {
+    if !run.sections.is_empty() && run.sections.iter().all(|name| name == "size") {
+        return wasm_size();
+    }
     with_scratch_database(owner_url, "edge", |_, owner| measure(owner, run)).await
 }
 
@@ -88,6 +100,9 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
     if wanted("storm") {
         let rates = crate::edge_storm::AttackRates::at(storm_rate);
         crate::edge_storm::run(&owner, rates, storm_order).await?;
+    }
+    if wanted("images") {
+        crate::edge_images::run(&owner).await?;
     }
     if wanted("size") {
         wasm_size()?;
@@ -230,11 +245,16 @@ fn wasm_size() -> anyhow::Result<()> {
     gzip.write_all(&wasm)?;
     let gzipped = gzip.finish()?;
     println!(
-        "Worker size: index_bg.wasm {} B raw ({:.0} KiB), {} B gzip -9 ({:.0} KiB; goal: at most 400 KB)",
+        "Worker size: index_bg.wasm {} B raw ({:.0} KiB), {} B gzip -9 ({:.0} KiB; budget: at most {WORKER_BUDGET_BYTES} B)",
         wasm.len(),
         kib(wasm.len()),
         gzipped.len(),
         kib(gzipped.len())
+    );
+    anyhow::ensure!(
+        gzipped.len() <= WORKER_BUDGET_BYTES,
+        "the Worker is {} B gzipped, over its budget of {WORKER_BUDGET_BYTES} B",
+        gzipped.len()
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ mod cpu;
 mod edge;
 mod edge_domains;
 mod edge_drop;
+mod edge_images;
 mod edge_limiter;
 mod edge_memo;
 mod edge_outage;

@@ -787,6 +787,220 @@ function setUpDomains() {
   });
 }
 
+// ---- Pictures ---------------------------------------------------------------------------
+
+// An item's pictures. The browser makes the sizes itself before uploading (canvas to WebP at
+// 1280, 640 and 320 px wide, never wider than the file), so the Worker never decodes an image:
+// the widest goes up first and is the picture, the others follow as its sizes (`size_of`), for
+// the storefront's srcset. Each file shows its progress: the bytes go with XMLHttpRequest,
+// because fetch() cannot report an upload's progress. A retry sends the same Idempotency-Key,
+// so a picture is never added twice.
+const PICTURE_WIDTHS = [1280, 640, 320];
+const PICTURE_QUALITY = 0.85;
+const pictures = { itemId: null, list: [] };
+
+function fillPictureChoices() {
+  const select = $("picture-item");
+  const chosen = pictures.itemId ?? select.value;
+  select.replaceChildren();
+  for (const item of items.byId.values()) {
+    select.append(new Option(`${item.name} (${item.sku})`, item.id));
+  }
+  if (chosen && items.byId.has(chosen)) select.value = chosen;
+  pictures.itemId = select.value || null;
+  loadPictures().catch(() => notice("The pictures cannot be read right now."));
+}
+
+async function loadPictures() {
+  if (!pictures.itemId) return;
+  const { response, data } = await call(`/api/inventory/${pictures.itemId}`);
+  if (!response.ok) throw new Error(refusalOf({ response, data }));
+  showPictures(data.images ?? []);
+}
+
+// The smallest size at least `width` px wide, else the widest: what a thumbnail loads.
+function sizeFor(picture, width) {
+  const all = [picture, ...(picture.sizes ?? [])].sort((a, b) => a.width - b.width);
+  return all.find((size) => size.width >= width) ?? all[all.length - 1];
+}
+
+function showPictures(list) {
+  pictures.list = list;
+  $("picture-empty").hidden = list.length > 0;
+  const rows = list.map((picture, index) => {
+    const row = $("picture-template").content.firstElementChild.cloneNode(true);
+    row.dataset.pictureId = picture.id;
+    const image = row.querySelector("img");
+    const thumbnail = sizeFor(picture, 320);
+    image.src = thumbnail.url;
+    image.width = 160;
+    image.height = Math.round((160 * picture.height) / picture.width);
+    image.alt = picture.alt;
+    row.querySelector(".picture-alt").textContent = picture.alt;
+    const earlier = row.querySelector(".earlier");
+    const later = row.querySelector(".later");
+    earlier.disabled = index === 0;
+    later.disabled = index === list.length - 1;
+    earlier.addEventListener("click", () => movePicture(index, -1));
+    later.addEventListener("click", () => movePicture(index, 1));
+    row.querySelector(".remove").addEventListener("click", () => removePicture(picture));
+    for (const [button, what] of [[earlier, "earlier"], [later, "later"], [row.querySelector(".remove"), "Remove"]]) {
+      button.setAttribute("aria-label", `${what === "Remove" ? "Remove" : `Move ${what}`}: ${picture.alt}`);
+    }
+    return row;
+  });
+  $("picture-list").replaceChildren(...rows);
+}
+
+async function movePicture(index, step) {
+  const ids = pictures.list.map((picture) => picture.id);
+  const [moved] = ids.splice(index, 1);
+  ids.splice(index + step, 0, moved);
+  const result = $("add-pictures").querySelector(".result");
+  const answer = await write("PUT", `/api/admin/items/${pictures.itemId}/images`, { ids });
+  if (!answer?.response.ok) {
+    say(result, answer ? `Refused: ${refusalOf(answer)}` : "The shop did not answer.", false);
+    return;
+  }
+  showPictures(answer.data);
+  refreshAudit();
+}
+
+async function removePicture(picture) {
+  const result = $("add-pictures").querySelector(".result");
+  const path = `/api/admin/items/${pictures.itemId}/images/${picture.id}`;
+  const answer = await write("DELETE", path);
+  if (!answer?.response.ok) {
+    say(result, answer ? `Refused: ${refusalOf(answer)}` : "The shop did not answer.", false);
+    return;
+  }
+  say(result, `Removed: ${picture.alt}.`, true);
+  showPictures(pictures.list.filter((p) => p.id !== picture.id));
+  refreshAudit();
+}
+
+// The sizes of `file` to upload, widest first, as WebP made with canvas.
+async function sizesOf(file) {
+  const bitmap = await createImageBitmap(file);
+  const widths = [...new Set(PICTURE_WIDTHS.map((width) => Math.min(width, bitmap.width)))];
+  const sizes = [];
+  for (const width of widths) {
+    const height = Math.max(1, Math.round((bitmap.height * width) / bitmap.width));
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, width, height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/webp", PICTURE_QUALITY));
+    sizes.push(blob);
+  }
+  bitmap.close();
+  return sizes;
+}
+
+// One upload of `blob`, reporting its progress; retried with its key while the answer is in
+// doubt. Resolves to { status, data } (status 0: the shop never answered).
+async function sendPicture(query, blob, key, onProgress) {
+  const path = `/api/admin/items/${pictures.itemId}/images?${new URLSearchParams(query)}`;
+  let answer = { status: 0, data: null };
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
+    answer = await new Promise((resolve) => {
+      const request = new XMLHttpRequest();
+      request.open("POST", path);
+      request.setRequestHeader("authorization", `Bearer ${session.token}`);
+      request.setRequestHeader("idempotency-key", key);
+      request.setRequestHeader("content-type", blob.type || "application/octet-stream");
+      request.upload.addEventListener("progress", (event) => onProgress(event.loaded));
+      request.addEventListener("load", () => {
+        let data = null;
+        try {
+          data = JSON.parse(request.responseText);
+        } catch {
+          // Not JSON: reported by its status.
+        }
+        resolve({ status: request.status, data });
+      });
+      request.addEventListener("error", () => resolve({ status: 0, data: null }));
+      request.send(blob);
+    });
+    const inDoubt = answer.status === 0 || answer.status >= 500 ||
+      answer.data?.type === `${PROBLEM}idempotency-key-in-flight`;
+    if (!inDoubt) break;
+    await sleep(300 * (attempt + 1));
+  }
+  return answer;
+}
+
+// Uploads each of `files` (every size of it), each with its own progress line.
+async function uploadPictures(files, alt) {
+  for (const file of files) {
+    const line = $("upload-template").content.firstElementChild.cloneNode(true);
+    line.querySelector(".upload-name").textContent = file.name;
+    const bar = line.querySelector("progress");
+    const state = line.querySelector(".upload-state");
+    $("picture-uploads").append(line);
+    let sizes;
+    try {
+      state.textContent = "Making the sizes…";
+      sizes = await sizesOf(file);
+    } catch {
+      state.textContent = "Refused: this browser cannot read it as a picture.";
+      continue;
+    }
+    const total = sizes.reduce((sum, blob) => sum + blob.size, 0);
+    let sent = 0;
+    let picture = null;
+    for (const blob of sizes) {
+      state.textContent = "Uploading…";
+      const query = picture ? { alt, size_of: picture.id } : { alt };
+      const answer = await sendPicture(query, blob, newIdempotencyKey(), (loaded) => {
+        bar.value = (sent + loaded) / total;
+      });
+      if (answer.status !== 201) {
+        const why = answer.data?.detail ?? (answer.status ? `HTTP ${answer.status}` : "no answer");
+        state.textContent = `Refused: ${why}`;
+        break;
+      }
+      sent += blob.size;
+      bar.value = sent / total;
+      picture = picture ?? answer.data;
+    }
+    if (sent === total) state.textContent = "Added.";
+  }
+  await loadPictures();
+  refreshAudit();
+}
+
+function setUpPictures() {
+  $("picture-item").addEventListener("change", (event) => {
+    pictures.itemId = event.target.value;
+    loadPictures().catch(() => notice("The pictures cannot be read right now."));
+  });
+  const form = $("add-pictures");
+  const result = form.querySelector(".result");
+  onSubmit(form, async () => {
+    say(result, "");
+    await uploadPictures([...form.elements.files.files], form.elements.alt.value.trim());
+    form.reset();
+  });
+  const zone = $("picture-drop");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    const alt = form.elements.alt.value.trim();
+    if (!alt) {
+      say(result, "Write the alt text first: it goes with every picture dropped.", false);
+      form.elements.alt.focus();
+      return;
+    }
+    await uploadPictures([...event.dataTransfer.files], alt);
+  });
+}
+
 // ---- Start ------------------------------------------------------------------------------
 
 async function start() {
@@ -822,8 +1036,11 @@ async function start() {
   setUpSales();
   setUpAudit();
   setUpDomains();
+  setUpPictures();
   $("live-item").addEventListener("change", (event) => watchItem(event.target.value));
-  loadItems().catch(() => notice("The items cannot be read right now."));
+  loadItems()
+    .then(fillPictureChoices)
+    .catch(() => notice("The items cannot be read right now."));
   loadAudit().catch((err) => notice(`The audit log cannot be read: ${err.message}`));
   loadDomains().catch((err) => notice(`The domains cannot be read: ${err.message}`));
   followLive();

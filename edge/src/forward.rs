@@ -49,6 +49,8 @@ pub struct Target<'a> {
     /// Asked as `GET` whatever the client's method: a `HEAD` answered from the inventory
     /// cache fills the entry a `GET` reads.
     pub as_get: bool,
+    /// Sent as this content type whatever the client's (a picture upload's metadata, JSON).
+    pub content_type: Option<&'a str>,
 }
 
 /// A read whose answer other callers get too.
@@ -191,7 +193,9 @@ pub fn origin_request(
         if sealing && name == "authorization" {
             continue;
         }
-        if let Some(value) = req.headers().get(name)? {
+        if let (Some(content_type), "content-type") = (target.content_type, name) {
+            outbound.set(name, content_type)?;
+        } else if let Some(value) = req.headers().get(name)? {
             outbound.set(name, &value)?;
         }
     }

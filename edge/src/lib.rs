@@ -4,7 +4,8 @@
 //! it can refuse cheaply (unknown shops, oversized bodies, bad tokens, purchases while sales are
 //! paused, clients over their rate limit), answers inventory reads from a one-second cache, and
 //! forwards the rest to the origin as `/api/tenant/{org_id}/...`. It serves the storefront and
-//! the admin console pages itself, and reports the purchases it refused to the origin for the
+//! the admin console pages itself (from its static assets), stores and serves the shops'
+//! pictures (R2; a scheduled sweep deletes orphans), and reports the purchases it refused to the origin for the
 //! admins' live sale view. This file only wires the
 //! modules together: `gateway` holds the request path, each concern lives in its own module,
 //! and the rate limiter's Durable Object class is exported from `rate_limit`.
@@ -18,6 +19,7 @@ mod clock;
 mod edge_secret;
 mod forward;
 mod gateway;
+mod images;
 mod inventory_cache;
 mod inventory_read;
 mod isolate_memo;
@@ -40,7 +42,7 @@ mod trace_context;
 mod web_crypto;
 
 use api::{headers, ProblemKind};
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 pub use rate_limit::RateLimiter;
 
@@ -49,6 +51,15 @@ use crate::{problem::problem_response, respond::Answer, trace_context::TraceCont
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+}
+
+/// The cron triggers (wrangler.toml `[triggers]`): the orphan sweep of stored pictures.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match images::sweep(&env).await {
+        Ok(deleted) => worker::console_log!("image sweep: {deleted} orphaned pictures deleted"),
+        Err(err) => worker::console_error!("image sweep failed: {err}"),
+    }
 }
 
 #[event(fetch)]

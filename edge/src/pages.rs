@@ -1,5 +1,5 @@
-//! The pages the Worker serves itself on every shop domain: the storefront a shopper sees at
-//! `/` (`edge/storefront/`: `/`, `/app.js`, `/style.css`) and the admin console at `/admin`
+//! The pages the Worker serves on every shop domain: the storefront a shopper sees at `/`
+//! (`edge/storefront/`: `/`, `/app.js`, `/style.css`) and the admin console at `/admin`
 //! (`edge/admin/`: `/admin`, `/admin/console.js`, `/admin/console.css`), each a page, a script
 //! and a stylesheet. What both pages do and look like alike is written once in `edge/shared/`:
 //! `/shared/common.js` (sign-in from the link's fragment, the event-stream reader, writes retried
@@ -7,15 +7,20 @@
 //! which each page loads before its own script and stylesheet.
 //!
 //! The files are the same for every shop: the pages ask the API for everything shop-specific
-//! (the console only with an admin token). So they are compiled into the Worker and answered
-//! without an origin round trip, and browsers and the CDN may keep them for a minute and then
-//! revalidate with the ETag (a `304` costs a few bytes). They are served only on known shop
-//! domains, like the API, so an unknown host still gets `404`. Both pages run under the same
-//! strict Content Security Policy: scripts and stylesheets from the shop's own domain (theirs
-//! and the shared ones), their own API, nothing else.
+//! (the console only with an admin token). They are Workers Static Assets (`[assets]` in
+//! wrangler.toml, the directory `scripts/build-edge` lays out in `edge/build/assets/`), not
+//! strings inside the wasm: a Worker's size is what it costs to start, and the pages were a
+//! fifth of it. The Worker still runs first for every request (`run_worker_first`), so a page
+//! is served only on a known shop domain (an unknown host still gets `404`), only at the paths
+//! below, and with the same headers as the API: it fetches the file through the `ASSETS`
+//! binding, which answers the content's ETag and the `304` of a revalidation, and adds the
+//! rest. Browsers and the CDN may keep a file for a minute, then revalidate (a `304` costs a
+//! few bytes). Both pages run under the same strict Content Security Policy: scripts and
+//! stylesheets from the shop's own domain (theirs and the shared ones), their own API, and
+//! pictures from the shop's own domain, nothing else.
 
 use api::{headers, ProblemKind};
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Result};
 
 use crate::{
     forward,
@@ -28,72 +33,46 @@ const MAX_AGE_SECONDS: u32 = 60;
 
 /// A page may load only scripts and stylesheets of its own domain, and its own API: a token in
 /// `sessionStorage` is worth protecting from injected scripts (an admin's most of all).
+/// Pictures come from the shop's own domain (`/images/...`).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
-/// One file of a page.
+/// The name of the static assets' binding (wrangler.toml `[assets] binding`).
+const ASSETS_BINDING: &str = "ASSETS";
+
+/// One file of a page: the path it is served at, the file among the static assets, and the
+/// content type it is served with.
 #[derive(Debug)]
 pub struct Asset {
     pub path: &'static str,
+    pub file: &'static str,
     pub content_type: &'static str,
-    pub body: &'static str,
-    etag: u64,
-}
-
-impl Asset {
-    const fn new(path: &'static str, content_type: &'static str, body: &'static str) -> Self {
-        Self {
-            path,
-            content_type,
-            body,
-            etag: fnv1a(body.as_bytes()),
-        }
-    }
-
-    pub fn etag(&self) -> String {
-        format!("\"{:016x}\"", self.etag)
-    }
 }
 
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The storefront's files.
-pub static STOREFRONT: [Asset; 3] = [
-    Asset::new("/", HTML, include_str!("../storefront/index.html")),
-    Asset::new("/app.js", JAVASCRIPT, include_str!("../storefront/app.js")),
-    Asset::new("/style.css", CSS, include_str!("../storefront/style.css")),
-];
+const fn asset(path: &'static str, file: &'static str, content_type: &'static str) -> Asset {
+    Asset {
+        path,
+        file,
+        content_type,
+    }
+}
 
-/// The admin console's files.
-pub static CONSOLE: [Asset; 3] = [
-    Asset::new("/admin", HTML, include_str!("../admin/index.html")),
-    Asset::new(
-        "/admin/console.js",
-        JAVASCRIPT,
-        include_str!("../admin/console.js"),
-    ),
-    Asset::new(
-        "/admin/console.css",
-        CSS,
-        include_str!("../admin/console.css"),
-    ),
-];
-
-/// The script and stylesheet both pages load before their own.
-pub static SHARED: [Asset; 2] = [
-    Asset::new(
-        "/shared/common.js",
-        JAVASCRIPT,
-        include_str!("../shared/common.js"),
-    ),
-    Asset::new(
-        "/shared/common.css",
-        CSS,
-        include_str!("../shared/common.css"),
-    ),
+/// Every file served, the storefront's, the console's and the shared ones, as
+/// `scripts/build-edge` lays them out.
+pub static ASSETS: [Asset; 8] = [
+    asset("/", "/index.html", HTML),
+    asset("/app.js", "/app.js", JAVASCRIPT),
+    asset("/style.css", "/style.css", CSS),
+    asset("/admin", "/admin/index.html", HTML),
+    asset("/admin/console.js", "/admin/console.js", JAVASCRIPT),
+    asset("/admin/console.css", "/admin/console.css", CSS),
+    asset("/shared/common.js", "/shared/common.js", JAVASCRIPT),
+    asset("/shared/common.css", "/shared/common.css", CSS),
 ];
 
 /// The asset served at `path`, if any.
@@ -103,19 +82,7 @@ pub fn asset_at(path: &str) -> Option<&'static Asset> {
         "/admin/" | "/admin/index.html" => "/admin",
         path => path,
     };
-    STOREFRONT
-        .iter()
-        .chain(CONSOLE.iter())
-        .chain(SHARED.iter())
-        .find(|asset| asset.path == path)
-}
-
-/// True when an `If-None-Match` header names `etag` (or `*`); weak validators match too.
-pub fn not_modified(if_none_match: &str, etag: &str) -> bool {
-    if_none_match
-        .split(',')
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == "*" || tag == etag)
+    ASSETS.iter().find(|asset| asset.path == path)
 }
 
 /// Answers a request outside `/api/`: a page's file on a shop's domain, or `404`.
@@ -141,11 +108,16 @@ pub async fn serve(req: &Request, env: &Env, asking: tenant::Asking<'_>) -> Resu
         }
         Site::OverBudget(retry) => return tenant::over_budget(request_id, retry),
     }
-    let etag = asset.etag();
-    let revalidated = req
-        .headers()
-        .get("if-none-match")?
-        .is_some_and(|tags| not_modified(&tags, &etag));
+    let stored = fetch_asset(env, asset, req.headers().get("if-none-match")?).await?;
+    if !matches!(stored.status_code(), 200 | 304) {
+        worker::console_error!(
+            "request {request_id}: the static asset {} answered {}",
+            asset.file,
+            stored.status_code()
+        );
+        return problem_response(ProblemKind::Internal, "the page is missing", request_id);
+    }
+    let etag = stored.headers().get("etag")?.unwrap_or_default();
     let builder = Response::builder()
         .with_header("content-type", asset.content_type)?
         .with_header(
@@ -157,12 +129,13 @@ pub async fn serve(req: &Request, env: &Env, asking: tenant::Asking<'_>) -> Resu
         .with_header("x-content-type-options", "nosniff")?
         .with_header("referrer-policy", "no-referrer")?
         .with_header(headers::REQUEST_ID, request_id)?;
-    Ok(if revalidated {
+    Ok(if stored.status_code() == 304 {
         builder.with_status(304).empty()
     } else if method == Method::Head {
         builder.empty()
     } else {
-        builder.fixed(asset.body.as_bytes().to_vec())
+        let mut stored = stored;
+        builder.fixed(stored.bytes().await?)
     })
 }
 
@@ -191,21 +164,38 @@ fn moved_to(req: &Request, env: &Env, primary: &str, request_id: &str) -> Result
     Ok(Response::empty()?.with_status(301).with_headers(fields))
 }
 
-/// FNV-1a, 64 bits: a content hash the compiler can work out, so each ETag is a constant.
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
+/// `asset`'s file from the static assets, revalidated against the client's `If-None-Match`.
+async fn fetch_asset(env: &Env, asset: &Asset, if_none_match: Option<String>) -> Result<Response> {
+    let headers = Headers::new();
+    if let Some(tags) = if_none_match {
+        headers.set("if-none-match", &tags)?;
     }
-    hash
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    // The host is not looked at: the binding serves the one directory of this Worker.
+    let url = format!("https://assets.invalid{}", asset.file);
+    let request = Request::new_with_init(&url, &init)?;
+    env.assets(ASSETS_BINDING)?.fetch_request(request).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The files as the browser gets them (the tests read the sources the build copies).
+    fn source(asset: &Asset) -> &'static str {
+        match asset.path {
+            "/" => include_str!("../storefront/index.html"),
+            "/app.js" => include_str!("../storefront/app.js"),
+            "/style.css" => include_str!("../storefront/style.css"),
+            "/admin" => include_str!("../admin/index.html"),
+            "/admin/console.js" => include_str!("../admin/console.js"),
+            "/admin/console.css" => include_str!("../admin/console.css"),
+            "/shared/common.js" => include_str!("../shared/common.js"),
+            "/shared/common.css" => include_str!("../shared/common.css"),
+            other => panic!("no source for {other}"),
+        }
+    }
 
     #[test]
     fn each_page_script_and_stylesheet_is_served_and_nothing_else() {
@@ -226,15 +216,17 @@ mod tests {
         assert!(served("/shared").is_none());
         assert!(served("/shared/").is_none());
         assert!(served("/admin/shared/common.js").is_none());
+        assert!(served("/admin/index.html/").is_none());
     }
 
     #[test]
     fn each_page_loads_the_shared_files_before_its_own() {
         for (page, script, stylesheet) in [
-            (&STOREFRONT[0], "/app.js", "/style.css"),
-            (&CONSOLE[0], "/admin/console.js", "/admin/console.css"),
+            (&ASSETS[0], "/app.js", "/style.css"),
+            (&ASSETS[3], "/admin/console.js", "/admin/console.css"),
         ] {
-            let at = |needle: &str| page.body.find(needle);
+            let body = source(page);
+            let at = |needle: &str| body.find(needle);
             let link = |href: &str| format!(r#"<link rel="stylesheet" href="{href}">"#);
             let script_tag = |src: &str| format!(r#"<script src="{src}" defer></script>"#);
             let shared_css = at(&link("/shared/common.css")).expect("shared stylesheet");
@@ -248,27 +240,19 @@ mod tests {
 
     #[test]
     fn each_page_stays_small() {
-        let shared: usize = SHARED.iter().map(|a| a.body.len()).sum();
-        for (name, files) in [("storefront", &STOREFRONT), ("console", &CONSOLE)] {
-            let total = shared + files.iter().map(|a| a.body.len()).sum::<usize>();
+        let size = |prefix: &str| -> usize {
+            ASSETS
+                .iter()
+                .filter(|a| a.path.starts_with(prefix))
+                .map(|a| source(a).len())
+                .sum()
+        };
+        let shared = size("/shared/");
+        let console = size("/admin");
+        let storefront = size("/") - shared - console;
+        for (name, own) in [("storefront", storefront), ("console", console)] {
+            let total = shared + own;
             assert!(total < 64 * 1024, "the {name} is {total} bytes");
         }
-    }
-
-    #[test]
-    fn etags_follow_the_content() {
-        assert_ne!(STOREFRONT[0].etag(), STOREFRONT[1].etag());
-        assert_ne!(STOREFRONT[0].etag(), CONSOLE[0].etag());
-        let again = Asset::new("/", "", STOREFRONT[0].body);
-        assert_eq!(STOREFRONT[0].etag(), again.etag());
-    }
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let etag = "\"00ff\"";
-        assert!(not_modified("\"00ff\"", etag));
-        assert!(not_modified("\"1\", W/\"00ff\"", etag));
-        assert!(not_modified("*", etag));
-        assert!(!not_modified("\"1\"", etag));
     }
 }

@@ -57,11 +57,33 @@ impl Route<'_> {
         routes::is_under(routes::EDGE_SCOPE, api_path)
     }
 
-    /// A write to the shop's items (creating one, or changing one: a restock).
+    /// A write to the shop's items (creating one, changing one: a restock, or its pictures).
     pub fn is_item_write(&self) -> bool {
         self.class() == RouteClass::Write
-            && (routes::matches(routes::ADMIN_ITEMS, self.api_path)
-                || routes::matches(routes::ADMIN_ITEM, self.api_path))
+            && [
+                routes::ADMIN_ITEMS,
+                routes::ADMIN_ITEM,
+                routes::ADMIN_ITEM_IMAGES,
+                routes::ADMIN_ITEM_IMAGE,
+            ]
+            .iter()
+            .any(|route| routes::matches(route, self.api_path))
+    }
+
+    /// The item a write to one item names (`admin/items/{item_id}...`), if it names one.
+    pub fn written_item(&self) -> Option<&str> {
+        [
+            routes::ADMIN_ITEM,
+            routes::ADMIN_ITEM_IMAGES,
+            routes::ADMIN_ITEM_IMAGE,
+        ]
+        .iter()
+        .find_map(|route| routes::param(route, self.api_path))
+    }
+
+    /// `POST /api/admin/items/{item_id}/images`: a picture's bytes, which the edge stores.
+    pub fn is_image_upload(&self) -> bool {
+        *self.method == Method::Post && routes::matches(routes::ADMIN_ITEM_IMAGES, self.api_path)
     }
 
     /// A change to the shop's custom domains (a claim, a check, the primary, a removal).

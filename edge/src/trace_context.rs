@@ -42,6 +42,11 @@ impl TraceContext {
         Self::from_headers(header(TRACEPARENT).as_deref(), header(TRACESTATE))
     }
 
+    /// A new trace, for work no request started (the scheduled orphan sweep).
+    pub fn start() -> Self {
+        Self::from_headers(None, None)
+    }
+
     fn from_headers(traceparent: Option<&str>, tracestate: Option<String>) -> Self {
         match traceparent.and_then(parse) {
             Some(parent) => Self {

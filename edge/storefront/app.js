@@ -74,9 +74,43 @@ function rowFor(item) {
 function showItem(item) {
   const row = rowFor(item);
   row.dataset.name = item.name;
+  showPicture(row, item.images?.[0]);
   row.querySelector(".item-name").textContent = item.name;
   row.querySelector(".item-price").textContent = price.format(item.price_cents / 100);
   showStock(row, item.stock);
+}
+
+// ---- Pictures ---------------------------------------------------------------------------
+
+// How many cards load their picture at once: about the first screen's row. The rest load as
+// they come near the viewport, so a long shop costs no more than its first screen.
+const EAGER_PICTURES = 4;
+// The picture's width on the page: the grid's card (at least 14rem) or the whole column.
+const PICTURE_SIZES = "(max-width: 40rem) calc(100vw - 2rem), 20rem";
+
+// An item's first picture on its card: every size in srcset (the browser picks by the card's
+// width and the screen's density), width and height so the card never shifts when it loads.
+function showPicture(row, picture) {
+  const image = row.querySelector(".item-picture");
+  if (!picture) {
+    image.hidden = true;
+    image.removeAttribute("src");
+    return;
+  }
+  if (image.dataset.pictureId === picture.id) return;
+  image.dataset.pictureId = picture.id;
+  const sizes = [picture, ...(picture.sizes ?? [])].sort((a, b) => a.width - b.width);
+  const index = [...shop.rows.keys()].indexOf(row.dataset.itemId);
+  image.loading = index < EAGER_PICTURES ? "eager" : "lazy";
+  if (index === 0) image.fetchPriority = "high";
+  image.decoding = "async";
+  image.width = picture.width;
+  image.height = picture.height;
+  image.alt = picture.alt;
+  image.sizes = PICTURE_SIZES;
+  image.srcset = sizes.map((size) => `${size.url} ${size.width}w`).join(", ");
+  image.src = (sizes.find((size) => size.width >= 640) ?? sizes[sizes.length - 1]).url;
+  image.hidden = false;
 }
 
 function showStock(row, stock) {

@@ -15,7 +15,8 @@
 //!    positions, and the types the OpenAPI annotations share.
 //! 4. `events`: the process's fan-out of committed facts (`LISTEN`/`NOTIFY`) and their payloads.
 //! 5. The features, each with its handlers: `token_keys`, `idempotency`, `live_sale`,
-//!    `admin`, `kill_switch`, `purchase`, `shop`, `domains`, `operator`.
+//!    `pictures` (items' pictures as every feature reads them), `admin`, `kill_switch`,
+//!    `purchase`, `shop`, `domains`, `operator`.
 //! 6. `config`: the command line and environment, turned into each layer's settings.
 //! 7. `app`: the composition: the state, the router, the middleware stack, the OpenAPI
 //!    document, the probes, and `serve`.
@@ -34,6 +35,7 @@ pub mod kill_switch;
 pub mod live_sale;
 pub mod observability;
 pub mod operator;
+pub mod pictures;
 pub mod purchase;
 pub mod shop;
 pub mod token_keys;

@@ -12,10 +12,16 @@
 // Worker does when the limiter cannot be reached). Prints `ready <url>` once the KV namespaces
 // are seeded; the harness waits for that line, not for a first HTTP answer.
 //
-// Before that it prints `limiter-stats <url>`: a server on another port, for the harness only,
-// where `GET /?shop=<org id>` answers the request counts of that shop's limiter object. It asks
-// the object through the binding directly, as the Worker never does, so no client of the
+// Before that it prints `harness <url>`: a server on another port, for the harness only. There
+// `GET /?shop=<org id>` answers the request counts of that shop's limiter object (when the
+// limiter is bound; `limiter-stats <url>` is printed then too), `GET /images` the keys stored
+// in the IMAGES bucket, and `POST /scheduled` runs the Worker's scheduled handler (the picture
+// sweep) once. It reaches the bindings directly, as the Worker never does, so no client of the
 // Worker can reach or forge it.
+//
+// Like wrangler.toml, the Worker has its static assets (edge/build/assets, the ASSETS binding,
+// the Worker run first for every request) and the R2 bucket IMAGES (kept with miniflare's other
+// storage). IMAGE_ORPHAN_GRACE_SECONDS is passed on when set.
 import { Miniflare } from "miniflare";
 import http from "node:http";
 import path from "node:path";
@@ -33,6 +39,7 @@ const bindings = {
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
 if (env.JWT_JWKS_URL) bindings.JWT_JWKS_URL = env.JWT_JWKS_URL;
 for (const name of [
+  "IMAGE_ORPHAN_GRACE_SECONDS",
   "INVENTORY_CACHE_TTL_SECONDS",
   "INVENTORY_STALE_MAX_SECONDS",
   "JWT_ORG_CLAIM",
@@ -74,7 +81,14 @@ const mf = new Miniflare({
   ],
   bindings,
   kvNamespaces: { TENANT_DOMAINS: "tenant-domains", RATE_LIMITS: "rate-limits" },
+  r2Buckets: ["IMAGES"],
   durableObjects,
+  assets: {
+    directory: path.join(root, "assets"),
+    binding: "ASSETS",
+    routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+    assetConfig: { html_handling: "none", not_found_handling: "none" },
+  },
 });
 
 const url = await mf.ready;
@@ -87,23 +101,48 @@ const seed = async (binding, json) => {
 await seed("TENANT_DOMAINS", env.DOMAINS);
 await seed("RATE_LIMITS", env.RATE_LIMITS);
 
-if (durableObjects.RATE_LIMITER) {
-  const limiters = await mf.getDurableObjectNamespace("RATE_LIMITER");
-  const stats = http.createServer(async (req, res) => {
-    try {
-      const shop = new URL(req.url, "http://stats").searchParams.get("shop");
+const limiters = durableObjects.RATE_LIMITER
+  ? await mf.getDurableObjectNamespace("RATE_LIMITER")
+  : null;
+const images = await mf.getR2Bucket("IMAGES");
+const storedKeys = async () => {
+  const keys = [];
+  let cursor;
+  do {
+    const page = await images.list({ cursor });
+    keys.push(...page.objects.map((object) => object.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys;
+};
+const harness = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, "http://harness");
+    let answer;
+    if (url.pathname === "/images") {
+      answer = new Response(JSON.stringify(await storedKeys()));
+    } else if (url.pathname === "/scheduled" && req.method === "POST") {
+      const worker = await mf.getWorker();
+      const result = await worker.scheduled({ cron: "*/15 * * * *" });
+      answer = new Response(JSON.stringify(result));
+    } else if (limiters) {
+      const shop = url.searchParams.get("shop");
       const limiter = limiters.get(limiters.idFromName(`shop:${shop}`));
-      const answer = await limiter.fetch("https://rate-limiter/stats");
-      res.writeHead(answer.status, { "content-type": "application/json" });
-      res.end(await answer.text());
-    } catch (err) {
-      res.writeHead(500);
-      res.end(String(err));
+      answer = await limiter.fetch("https://rate-limiter/stats");
+    } else {
+      answer = new Response("no limiter", { status: 404 });
     }
-  });
-  await new Promise((resolve) => stats.listen(0, "127.0.0.1", resolve));
-  console.log(`limiter-stats http://127.0.0.1:${stats.address().port}`);
-}
+    res.writeHead(answer.status, { "content-type": "application/json" });
+    res.end(await answer.text());
+  } catch (err) {
+    res.writeHead(500);
+    res.end(String(err));
+  }
+});
+await new Promise((resolve) => harness.listen(0, "127.0.0.1", resolve));
+const harnessUrl = `http://127.0.0.1:${harness.address().port}`;
+console.log(`harness ${harnessUrl}`);
+if (limiters) console.log(`limiter-stats ${harnessUrl}`);
 console.log(`ready ${url.origin}`);
 
 const stop = async () => {

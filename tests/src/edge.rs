@@ -21,6 +21,8 @@ pub struct Edge {
     pub http: reqwest::Client,
     /// Where the harness reads the limiter objects' request counts (not the Worker's port).
     limiter_stats_url: Option<String>,
+    /// Where the harness lists the stored pictures and runs the scheduled handler.
+    harness_url: String,
     child: Child,
     /// Miniflare's storage, when kept in memory; removed after the processes are stopped.
     _storage: Option<tempfile::TempDir>,
@@ -150,26 +152,32 @@ impl Edge {
         let mut child = command.spawn().expect("start node (is Node.js installed?)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (url, limiter_stats_url) = tokio::time::timeout(Duration::from_secs(60), async {
-            let mut limiter_stats_url = None;
-            while let Some(line) = lines.next_line().await.expect("read miniflare output") {
-                if let Some(url) = line.strip_prefix("limiter-stats ") {
-                    limiter_stats_url = Some(url.trim().to_owned());
+        let (url, limiter_stats_url, harness_url) =
+            tokio::time::timeout(Duration::from_secs(60), async {
+                let mut limiter_stats_url = None;
+                let mut harness_url = String::new();
+                while let Some(line) = lines.next_line().await.expect("read miniflare output") {
+                    if let Some(url) = line.strip_prefix("limiter-stats ") {
+                        limiter_stats_url = Some(url.trim().to_owned());
+                    }
+                    if let Some(url) = line.strip_prefix("harness ") {
+                        url.trim().clone_into(&mut harness_url);
+                    }
+                    if let Some(url) = line.strip_prefix("ready ") {
+                        return (url.trim().to_owned(), limiter_stats_url, harness_url);
+                    }
                 }
-                if let Some(url) = line.strip_prefix("ready ") {
-                    return (url.trim().to_owned(), limiter_stats_url);
-                }
-            }
-            panic!("miniflare exited before it was ready");
-        })
-        .await
-        .expect("miniflare ready within 60 s");
+                panic!("miniflare exited before it was ready");
+            })
+            .await
+            .expect("miniflare ready within 60 s");
         // Keep draining its output so the Worker never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
             url,
             http: reqwest::Client::new(),
             limiter_stats_url,
+            harness_url,
             child,
             _storage: storage,
         }
@@ -197,6 +205,29 @@ impl Edge {
             .json()
             .await
             .expect("limiter stats are JSON")
+    }
+
+    /// Every key stored in the Worker's `IMAGES` bucket, whichever shop's.
+    pub async fn stored_images(&self) -> Vec<String> {
+        self.http
+            .get(format!("{}/images", self.harness_url))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("stored images")
+            .json()
+            .await
+            .expect("stored images are JSON")
+    }
+
+    /// Runs the Worker's scheduled handler once (the picture sweep), as its cron would.
+    pub async fn run_scheduled(&self) {
+        self.http
+            .post(format!("{}/scheduled", self.harness_url))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("scheduled handler ran");
     }
 
     /// A request to `path` on `shop`'s domain.

@@ -23,6 +23,7 @@ pub mod origin_process;
 pub mod origin_server;
 pub mod otlp_receiver;
 pub mod pgbouncer;
+pub mod pictures;
 pub mod ports;
 pub mod rate_limit_fields;
 pub mod replication;

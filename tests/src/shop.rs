@@ -39,8 +39,7 @@ impl Shop {
 
     /// The item with `sku`, read straight from the database.
     pub async fn item(&self, db: &PgPool, sku: &str) -> Item {
-        sqlx::query_as!(
-            Item,
+        let row = sqlx::query!(
             "SELECT id, sku, name, price_cents, stock FROM inventory
              WHERE organization_id = $1 AND sku = $2",
             self.org_id,
@@ -48,7 +47,15 @@ impl Shop {
         )
         .fetch_one(db)
         .await
-        .expect("item exists")
+        .expect("item exists");
+        Item {
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            price_cents: row.price_cents,
+            stock: row.stock,
+            images: Vec::new(),
+        }
     }
 
     /// How many orders the shop holds, and how many units they add up to.

@@ -1,7 +1,9 @@
 //! The request path through the edge, in the order refusals are cheapest:
 //!
-//! 1. the body, read with a cap (413), so every answer leaves the connection reusable;
-//! 2. the route (paths outside `/api/` are the storefront's and the admin console's pages; the
+//! 1. the body, read with a cap (413), so every answer leaves the connection reusable (a
+//!    picture upload's cap is 10 MB, the API's 16 KiB);
+//! 2. the route (`/images/...` are the shop's pictures, `images::serve`; other paths outside
+//!    `/api/` are the storefront's and the admin console's pages; the
 //!    origin's `/api/edge/...` routes take only the edge's own reports, so a client asking for
 //!    one is told there is no such route) and the shop, from the host (404 unknown);
 //! 3. the caller's token, when the route needs one (401/403); an inventory read's query, kept
@@ -20,7 +22,8 @@
 //!    a shop's purchases are shed (503 `shop-busy`) only while the origin is overloaded by them;
 //!    a buy of an item whose sold-out mark ran out, admitted by all of these, takes the turn to
 //!    ask the origin (a buy refused here never holds it: see `purchases::sold_out`);
-//! 7. inventory reads from the cache (looked up while the limiter decides; a reader with an
+//! 7. a picture upload's bytes are recognised and stored in R2 (415, 422; `images`), and its
+//!    metadata goes on in their place; inventory reads from the cache (looked up while the limiter decides; a reader with an
 //!    honoured write position only from an entry known to include that write), everything else
 //!    checked against the audience's read ceiling (429; an inventory read gets the last good
 //!    copy, marked stale, instead) and forwarded to the origin with the request id and trace
@@ -45,12 +48,11 @@ mod admission;
 mod refusals;
 mod request;
 
-use api::routes;
 use worker::{Context, Env, Method, Request, Result};
 
 use crate::{
     forward::{self, SharedRead},
-    inventory_cache,
+    images, inventory_cache,
     inventory_read::InventoryRead,
     purchases, rate_limit,
     respond::Answer,
@@ -99,6 +101,14 @@ async fn from_origin(
     id: Identity<'_>,
 ) -> Result<Answer> {
     let Admitted { entry, reader, .. } = admitted;
+    // A picture's bytes stay at the edge: the origin is sent what was stored instead.
+    let mut stored_picture = None;
+    if request.route().is_image_upload() {
+        match images::store(env, request.org_id, req, &request.body, id.request_id).await? {
+            Ok(metadata) => stored_picture = Some(metadata),
+            Err(refusal) => return Ok(refusal),
+        }
+    }
     let canonical_path = request.inventory_read.as_ref().map(InventoryRead::api_path);
     let query = match &request.inventory_read {
         Some(read) => read.query(),
@@ -118,8 +128,10 @@ async fn from_origin(
             write_position: reader.as_ref().map(|read| read.sealed.as_str()),
         }),
         as_get: request.inventory_read.is_some(),
+        content_type: stored_picture.as_ref().map(|_| "application/json"),
     };
-    let origin_request = forward::origin_request(req, &request.body, env, target)?;
+    let body = stored_picture.as_deref().unwrap_or(&request.body);
+    let origin_request = forward::origin_request(req, body, env, target)?;
     let (policy, left) = (&request.policy, request.budget.left());
     let answer = match (entry, request.buy.take()) {
         (Some(entry), _) => {
@@ -153,9 +165,11 @@ async fn forget_what_changed(request: &Settled, answer: &Answer, env: &Env) {
         inventory_cache::invalidate(host, org_id, request.bought_item).await;
     }
     if route.is_item_write() {
-        // `PATCH admin/items/{id}` names the item; a create leaves the whole shop to reopen.
-        let written = routes::param(routes::ADMIN_ITEM, &request.api_path);
-        let item_id = written.and_then(|id| uuid::Uuid::parse_str(id).ok());
+        // `PATCH admin/items/{id}` (and its pictures) names the item; a create leaves the whole
+        // shop to reopen.
+        let item_id = route
+            .written_item()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok());
         purchases::item_written(org_id, item_id);
         inventory_cache::invalidate(host, org_id, item_id).await;
     }

@@ -11,7 +11,7 @@ use worker::{Env, Method, Request, Result, Url};
 
 use super::refusals::refuse;
 use crate::{
-    auth, body, edge_secret, forward,
+    auth, body, edge_secret, forward, images,
     inventory_read::{self, InventoryRead},
     origin_calls::{Budget, OriginPolicy},
     pages,
@@ -83,14 +83,15 @@ impl Settled {
         id: Identity<'_>,
     ) -> Result<std::result::Result<Self, Answer>> {
         let (request_id, asking) = (id.request_id, id.asking());
-        let Some(body) = body::read_capped(req).await? else {
-            let detail = format!(
-                "the request body is larger than {} bytes",
-                body::MAX_BODY_BYTES
-            );
-            return refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err);
-        };
         let path = req.path();
+        let method = req.method();
+        let (body, upload) = match capped_body(req, &path, &method, request_id).await? {
+            Ok(read) => read,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Some(name) = path.strip_prefix(api::images::IMAGE_PATH_PREFIX) {
+            return images::serve(req, env, name, asking).await.map(Err);
+        }
         let Some(api_path) = path.strip_prefix("/api/") else {
             return Ok(Err(outside_api(req, env, asking, &path).await?));
         };
@@ -105,7 +106,6 @@ impl Settled {
             Ok(org_id) => org_id,
             Err(answer) => return Ok(Err(answer)),
         };
-        let method = req.method();
         let access = auth::Access::of(&method, api_path);
         let caller = match auth::authorize(req, env, org_id, access).await {
             Ok(caller) => caller,
@@ -133,7 +133,11 @@ impl Settled {
         // shop's profile spend the admin's own quota, not a ceiling shoppers can fill.
         let admin = access == auth::Access::Admin
             || claims.is_some_and(|claims| claims.app_metadata.role == Role::Admin);
-        let audience = Audience::of(admin, claims.is_some());
+        let audience = if upload {
+            Audience::Uploader
+        } else {
+            Audience::of(admin, claims.is_some())
+        };
         let client = Client::of(claims, audience, req);
         let policy = OriginPolicy::from_env(env);
         let budget = policy.deadlines.budget(route.class());
@@ -193,6 +197,31 @@ async fn shop_of(
             refuse(ProblemKind::UnknownShop, &detail, request_id).map(Err)
         }
         Site::OverBudget(retry) => Ok(Err(tenant::over_budget(request_id, retry)?.into())),
+    }
+}
+
+/// Step 1: the body, capped by what the route may carry (a picture upload's 10 MB, else the
+/// API's 16 KiB), and whether it is a picture upload; or the `413` that ends the request.
+async fn capped_body(
+    req: &mut Request,
+    path: &str,
+    method: &Method,
+    request_id: &str,
+) -> Result<std::result::Result<(Vec<u8>, bool), Answer>> {
+    let upload = path
+        .strip_prefix("/api/")
+        .is_some_and(|api_path| Route { method, api_path }.is_image_upload());
+    let cap = if upload {
+        api::images::MAX_IMAGE_BYTES
+    } else {
+        body::MAX_BODY_BYTES
+    };
+    match body::read_capped(req, cap).await? {
+        Some(body) => Ok(Ok((body, upload))),
+        None => {
+            let detail = format!("the request body is larger than {cap} bytes");
+            refuse(ProblemKind::PayloadTooLarge, &detail, request_id).map(Err)
+        }
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Audience {
     SignedIn,
     /// The shop's admin, with a verified admin token of the shop.
     Admin,
+    /// An admin uploading a picture.
+    Uploader,
 }
 
 impl Audience {
@@ -36,6 +38,7 @@ impl Audience {
     pub fn own_scope(self) -> Scope {
         match self {
             Self::Admin => Scope::Admin,
+            Self::Uploader => Scope::Upload,
             Self::Anonymous | Self::SignedIn => Scope::Client,
         }
     }
@@ -45,7 +48,7 @@ impl Audience {
         match self {
             Self::Anonymous => Some(Scope::Shop),
             Self::SignedIn => Some(Scope::SignedIn),
-            Self::Admin => None,
+            Self::Admin | Self::Uploader => None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! the exact address would give each request a fresh quota. An IPv4-mapped IPv6 address is the
 //! IPv4 address it maps. A header that is missing or does not parse lands in one shared
 //! bucket, never in a key of its own per value. An admin on an admin route is keyed apart
-//! (`admin:sub:...`), with the admins' own quota.
+//! (`admin:sub:...`), with the admins' own quota, and apart again for picture uploads
+//! (`admin:upload:sub:...`), with the upload budget.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -34,6 +35,7 @@ impl Client {
         };
         match audience {
             Audience::Admin => client.into_admin(),
+            Audience::Uploader => Self(format!("admin:upload:{}", client.0)),
             Audience::Anonymous | Audience::SignedIn => client,
         }
     }

@@ -1,7 +1,8 @@
 //! The `RateLimit-Policy` and `RateLimit` fields of the IETF draft httpapi-ratelimit-headers,
 //! for example `RateLimit-Policy: "write";q=30;w=60` and `RateLimit: "write";r=29;t=60`; a
 //! shop's ceiling is named `"shop-read"` (anonymous reads), `"shop-signed-in-read"` or
-//! `"shop-write"`, an admin's own quota `"admin-read"` or `"admin-write"`. Both are HTTP structured fields
+//! `"shop-write"`, an admin's own quota `"admin-read"` or `"admin-write"`, an admin's picture
+//! uploads `"upload"`. Both are HTTP structured fields
 //! (RFC 9651), written with `sfv`.
 
 use serde::{Deserialize, Serialize};
@@ -19,12 +20,15 @@ pub enum Scope {
     Admin,
     Shop,
     SignedIn,
+    /// One admin's picture uploads: a budget of their own, so pictures cannot spend the
+    /// admin's (or the sale's).
+    Upload,
 }
 
 impl Scope {
     /// Whether the quota is one holder's (a client's or an admin's), not shop-wide.
     pub fn is_holders_own(self) -> bool {
-        matches!(self, Self::Client | Self::Admin)
+        matches!(self, Self::Client | Self::Admin | Self::Upload)
     }
 }
 
@@ -49,6 +53,7 @@ impl Standing {
             (Scope::Shop, RouteClass::Read) => "shop-read",
             (Scope::Shop, RouteClass::Write) => "shop-write",
             (Scope::SignedIn, _) => "shop-signed-in-read",
+            (Scope::Upload, _) => "upload",
         }
     }
 

@@ -121,7 +121,8 @@ impl RateLimiter {
             let horizon = now.saturating_sub(window);
             quiet_at = quiet_at.max(now + window);
             if check.client.is_some() {
-                let admins = check.scope() == Scope::Admin;
+                // Upload logs are filed under the admins' prefix, and swept with theirs.
+                let admins = matches!(check.scope(), Scope::Admin | Scope::Upload);
                 store.sweep_clients(class, horizon, now, admins)?;
             }
             // What the isolate admitted on its own is the log's, whatever happens next.

@@ -134,6 +134,7 @@ fn refused_in_isolate(
 fn own_quota(limits: &ShopLimits, audience: Audience, class: RouteClass) -> Option<Quota> {
     match audience {
         Audience::Admin => limits.admin_quota(),
+        Audience::Uploader => limits.upload_quota(),
         Audience::Anonymous | Audience::SignedIn => limits.quota(class),
     }
 }
@@ -143,7 +144,7 @@ fn ceiling_quota(limits: &ShopLimits, scope: Scope, class: RouteClass) -> Option
     match scope {
         Scope::SignedIn => limits.signed_in_read_quota(),
         Scope::Shop => limits.shop_quota(class),
-        Scope::Client | Scope::Admin => None,
+        Scope::Client | Scope::Admin | Scope::Upload => None,
     }
 }
 
@@ -187,7 +188,7 @@ pub async fn check(
         }
         // An admin is refused while over the quota, and never locked out beyond it.
         let cooldown = match audience {
-            Audience::Admin => Cooldown::NONE,
+            Audience::Admin | Audience::Uploader => Cooldown::NONE,
             Audience::Anonymous | Audience::SignedIn => limits.cooldown,
         };
         checks.push(QuotaCheck {

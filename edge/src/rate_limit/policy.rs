@@ -10,6 +10,7 @@
 //!  "shop_write": "unlimited",
 //!  "shop_signed_in_read": {"limit": 6000, "window_seconds": 60},
 //!  "admin": {"limit": 600, "window_seconds": 60},
+//!  "upload": {"limit": 60, "window_seconds": 60},
 //!  "cooldown": {"after_refusals": 20, "seconds": 60},
 //!  "exact_reads": false}
 //! ```
@@ -18,7 +19,11 @@
 //! `shop_read` holds anonymous reads, `shop_signed_in_read` reads by signed-in shoppers. Admin
 //! routes (reads and writes) count against neither, nor against `read`, `write` or
 //! `shop_write`: each admin has `admin` for each class, with no cooldown, so a shop's owner can
-//! pause or restock a sale whatever its shoppers and any flood have spent.
+//! pause or restock a sale whatever its shoppers and any flood have spent. Picture uploads
+//! (up to 10 MB each, stored in R2) spend `upload`, each admin's own, and nothing else: a
+//! console adding pictures never spends what the admin needs to run a sale. Upload logs are
+//! swept with the admins' logs, by the window of whichever was checked last, so keep
+//! `upload`'s window no longer than `admin`'s.
 //!
 //! Any quota may be `"unlimited"` (for example a shop's own monitoring domain). The shop's
 //! write ceiling is unlimited by default: purchases are shed by admission control only while
@@ -99,6 +104,7 @@ struct LimitSettings {
     shop_write: Option<ClassSetting>,
     shop_signed_in_read: Option<ClassSetting>,
     admin: Option<ClassSetting>,
+    upload: Option<ClassSetting>,
     cooldown: Option<Cooldown>,
     exact_reads: Option<bool>,
 }
@@ -112,6 +118,7 @@ pub struct ShopLimits {
     shop_write: Option<Quota>,
     shop_signed_in_read: Option<Quota>,
     admin: Option<Quota>,
+    upload: Option<Quota>,
     pub cooldown: Cooldown,
     /// Every read is checked by the object, none counted in the isolate first.
     pub exact_reads: bool,
@@ -144,6 +151,11 @@ impl ShopLimits {
         // Twice a shopper's read quota, per admin and class: an owner's console never nears it.
         admin: Some(Quota {
             limit: 600,
+            window_seconds: 60,
+        }),
+        // A picture a second per admin: a console uploads three sizes of each picture.
+        upload: Some(Quota {
+            limit: 60,
             window_seconds: 60,
         }),
         cooldown: Cooldown {
@@ -179,6 +191,11 @@ impl ShopLimits {
         self.admin
     }
 
+    /// The quota of one admin's picture uploads.
+    pub fn upload_quota(&self) -> Option<Quota> {
+        self.upload
+    }
+
     fn overridden_by(self, settings: LimitSettings) -> Self {
         Self {
             read: settings.read.map_or(self.read, ClassSetting::quota),
@@ -193,6 +210,7 @@ impl ShopLimits {
                 .shop_signed_in_read
                 .map_or(self.shop_signed_in_read, ClassSetting::quota),
             admin: settings.admin.map_or(self.admin, ClassSetting::quota),
+            upload: settings.upload.map_or(self.upload, ClassSetting::quota),
             cooldown: settings.cooldown.unwrap_or(self.cooldown),
             exact_reads: settings.exact_reads.unwrap_or(self.exact_reads),
         }

@@ -53,17 +53,33 @@ impl AdminWrite {
     /// Audits the change (when something changed), stores the answer with the key, commits,
     /// and answers.
     pub async fn finish(
-        mut self,
+        self,
         entry: Option<AuditEntry<'_>>,
         status: StatusCode,
         body: &impl Serialize,
+    ) -> Result<Response, ApiError> {
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        self.finish_with(entry, status, body).await
+    }
+
+    /// As `finish`, answering `204 No Content`.
+    pub async fn finish_empty(self, entry: Option<AuditEntry<'_>>) -> Result<Response, ApiError> {
+        self.finish_with(entry, StatusCode::NO_CONTENT, Vec::new())
+            .await
+    }
+
+    async fn finish_with(
+        mut self,
+        entry: Option<AuditEntry<'_>>,
+        status: StatusCode,
+        body: Vec<u8>,
     ) -> Result<Response, ApiError> {
         if let Some(entry) = entry {
             audit::record(&mut self.tx, entry).await?;
         }
         let stored = StoredResponse {
             status: status.as_u16(),
-            body: serde_json::to_vec(body).unwrap_or_default(),
+            body,
         };
         idempotency::record(&mut self.tx, &self.key, &stored).await?;
         self.tx.commit().await?;

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use crate::web::doc_types::{TenantPath, TokenRefusals, TooLarge, Unavailable};
 use crate::{
     admin::audit::AuditEntry, admin::guarded_write::AdminWrite, app::state::AppState,
-    events::channels::STOCK_CHANNEL, web::caller::Admin, web::error::ApiError,
-    web::json_body::parse_json,
+    events::channels::STOCK_CHANNEL, pictures, pictures::ItemRow, web::caller::Admin,
+    web::error::ApiError, web::json_body::parse_json,
 };
 
 /// `POST /api/tenant/{org_id}/admin/items`
@@ -62,7 +62,7 @@ pub async fn create_item(
     };
     within_item_cap(&mut write.tx, caller.org_id, state.settings.item_cap).await?;
     let item = sqlx::query_as!(
-        Item,
+        ItemRow,
         "INSERT INTO inventory (organization_id, sku, name, price_cents, stock)
          VALUES ($1, $2, $3, $4, $5)
          RETURNING id, sku, name, price_cents, stock",
@@ -74,7 +74,8 @@ pub async fn create_item(
     )
     .fetch_one(&mut *write.tx)
     .await
-    .map_err(|e| conflict_on(e, "23505", "an item with this sku already exists"))?;
+    .map_err(|e| conflict_on(e, "23505", "an item with this sku already exists"))?
+    .into_item();
     announce_stock(&mut write.tx, caller.org_id, &item).await?;
     let request_id = write.key.request_id.clone();
     let entry = AuditEntry {
@@ -128,7 +129,7 @@ pub async fn update_item(
         Err(replayed) => return Ok(replayed),
     };
     let before = sqlx::query_as!(
-        Item,
+        ItemRow,
         "SELECT id, sku, name, price_cents, stock FROM inventory
          WHERE organization_id = $1 AND id = $2 FOR UPDATE",
         caller.org_id,
@@ -136,7 +137,8 @@ pub async fn update_item(
     )
     .fetch_optional(&mut *write.tx)
     .await?
-    .ok_or(ApiError::NotFound("no such item"))?;
+    .ok_or(ApiError::NotFound("no such item"))?
+    .into_item();
     // Each delta is within its limits; what they add up to must be too (the row is locked).
     let restocked = patch
         .stock_delta
@@ -147,7 +149,7 @@ pub async fn update_item(
         ));
     }
     let item = sqlx::query_as!(
-        Item,
+        ItemRow,
         "UPDATE inventory SET
              name = coalesce($3, name),
              price_cents = coalesce($4, price_cents),
@@ -164,7 +166,13 @@ pub async fn update_item(
     )
     .fetch_one(&mut *write.tx)
     .await
-    .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?;
+    .map_err(|e| conflict_on(e, "23514", "stock cannot go below zero"))?
+    .into_item();
+    let mut item = item;
+    item.images = pictures::load_for(&mut write.tx, caller.org_id, &[item_id])
+        .await?
+        .remove(&item_id)
+        .unwrap_or_default();
     if item.stock != before.stock {
         announce_stock(&mut write.tx, caller.org_id, &item).await?;
     }

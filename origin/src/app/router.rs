@@ -18,11 +18,12 @@ use super::{
     state::AppState,
 };
 use crate::{
-    admin::{audit, items},
+    admin::{audit, images, items},
     domains::{handlers as domains, lookup as host_lookup},
     kill_switch::handlers as kill_switch,
     live_sale::{edge_reports, stream as live_sale},
     observability::{self, request_id},
+    pictures::referenced,
     purchase::{buy, status},
     shop::{events, inventory, profile},
     web::{self, edge_trust, error::ApiError, json_body::MAX_BODY_BYTES},
@@ -100,6 +101,15 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         .route(&at(routes::BUY), post(buy::buy))
         .route(&at(routes::ADMIN_ITEMS), post(items::create_item))
         .route(&at(routes::ADMIN_ITEM), patch(items::update_item))
+        .route(
+            &at(routes::ADMIN_ITEM_IMAGES),
+            post(images::record_image).put(images::order_images),
+        )
+        .route(&at(routes::ADMIN_ITEM_IMAGE), delete(images::remove_image))
+        .route(
+            &at(routes::EDGE_IMAGE_KEYS),
+            post(referenced::referenced_keys),
+        )
         .route(
             &at(routes::KILL_SWITCH),
             put(kill_switch::set_kill_switch).get(kill_switch::kill_switch_state),

@@ -5,7 +5,8 @@
 //! resuming after the item named by the `after` cursor: no request makes the database, the
 //! origin or the edge carry a whole shop, however large it grows. Cursors are sealed
 //! (`api::cursor`), so a made-up `after` is refused here as at the edge, and a page is only
-//! ever asked for after an item the shop listed.
+//! ever asked for after an item the shop listed. Each item carries its pictures, in order,
+//! read in the same transaction (one query for the page).
 
 use api::{
     inventory::{InventoryList, Item, INVENTORY_PAGE},
@@ -21,8 +22,8 @@ use uuid::Uuid;
 
 use crate::web::doc_types::{ReadAfterHeader, TenantPath, Unavailable};
 use crate::{
-    app::state::AppState, db::replica, db::Scope, web::caller::Tenant, web::error::ApiError,
-    web::read_after::ReadAfter,
+    app::state::AppState, db::replica, db::Scope, pictures, pictures::ItemRow, web::caller::Tenant,
+    web::error::ApiError, web::read_after::ReadAfter,
 };
 
 /// Which page of the inventory.
@@ -71,7 +72,7 @@ pub async fn list_items(
         replica::begin_read(&state.db, state.replica.as_ref(), &scope, read_after.0).await?;
     // One more than the page: whether it comes back says whether there is a next page.
     let mut items = sqlx::query_as!(
-        Item,
+        ItemRow,
         "SELECT id, sku, name, price_cents, stock FROM inventory
          WHERE organization_id = $1
            AND ($2::uuid IS NULL OR (name, id) > (
@@ -84,9 +85,11 @@ pub async fn list_items(
     )
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
     let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let items = items.into_iter().map(ItemRow::into_item).collect();
+    let items = pictures::with_pictures(&mut tx, scope.org_id, items).await?;
+    tx.commit().await?;
     let next = more
         .then(|| {
             items
@@ -123,14 +126,19 @@ pub async fn get_item(
     let mut tx =
         replica::begin_read(&state.db, state.replica.as_ref(), &scope, read_after.0).await?;
     let item = sqlx::query_as!(
-        Item,
+        ItemRow,
         "SELECT id, sku, name, price_cents, stock FROM inventory
          WHERE organization_id = $1 AND id = $2",
         scope.org_id,
         item_id
     )
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .ok_or(ApiError::NotFound("no such item"))?;
+    let mut items = pictures::with_pictures(&mut tx, scope.org_id, vec![item.into_item()]).await?;
     tx.commit().await?;
-    item.map(Json).ok_or(ApiError::NotFound("no such item"))
+    items
+        .pop()
+        .map(Json)
+        .ok_or(ApiError::NotFound("no such item"))
 }

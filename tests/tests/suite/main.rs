@@ -39,6 +39,8 @@ mod origin_container;
 mod origin_outage;
 mod overlapping_batches;
 mod pgbouncer;
+mod picture_console;
+mod product_pictures;
 mod purchase_queue_limits;
 mod rate_limiting;
 mod read_floods;
