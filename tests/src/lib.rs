@@ -9,6 +9,8 @@ pub mod browser;
 pub mod clusters;
 pub mod edge;
 pub mod edge_hop;
+pub mod failover_sale;
+pub mod ha_cluster;
 pub mod identity_provider;
 pub mod load_balancer;
 pub mod origin_container;

@@ -65,6 +65,13 @@ impl OriginProcess {
 
     /// Starts `origin serve` on `port` (a restart keeps its place behind the load balancer).
     pub async fn start_on(port: u16, config: &OriginConfig) -> Self {
+        let process = Self::spawn_on(port, config);
+        process.wait_ready().await;
+        process
+    }
+
+    /// Starts `origin serve` on `port` without waiting for it to be ready.
+    pub fn spawn_on(port: u16, config: &OriginConfig) -> Self {
         let mut command = Command::new(binary());
         // An empty set means none: the origin is then configured by `JWT_JWKS_URL` alone.
         if config.jwks.is_empty() {
@@ -84,12 +91,11 @@ impl OriginProcess {
             .spawn()
             .expect("start the origin binary");
         let url = format!("http://127.0.0.1:{port}");
-        let process = Self { port, url, child };
-        process.wait_ready().await;
-        process
+        Self { port, url, child }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
         let readyz = format!("{}/readyz", self.url);
         let http = reqwest::Client::new();
         crate::wait::until(Duration::from_secs(60), "the origin ready", || async {
@@ -97,6 +103,11 @@ impl OriginProcess {
             response.status().is_success().then_some(())
         })
         .await;
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM (what an orchestrator sends) and waits for the process to end on its own.

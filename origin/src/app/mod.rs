@@ -9,4 +9,5 @@ pub mod middleware;
 pub mod openapi;
 pub mod router;
 pub mod serve;
+pub mod starting;
 pub mod state;

@@ -1,0 +1,120 @@
+//! The database's primary fails in the middle of a flash sale: Patroni elects another node,
+//! HAProxy routes writes to it, and no purchase answered `201` is lost (synchronous
+//! replication). The scenario is `e2e::failover_sale`, the one `bench failover` runs longer.
+//!
+//! About 90 s on this 2-core machine: the HA stack starts in about 20 s, each phase sells 3 s,
+//! waits out the failover and sells 3 s more, and the old primary rejoins before the next.
+
+use std::time::Duration;
+
+use e2e::{
+    clusters::ThrowawayCluster,
+    failover_sale::{run_phase, Fault, HaStack, PhaseOptions},
+    origin_server::metric_value,
+    ports, OriginConfig, OriginProcess, TestKeys,
+};
+
+/// The failover budget: Patroni's ttl 10 s, loop_wait 2 s, retry_timeout 3 s, and the
+/// origin's and the Worker's way back (docs/operations.md). Measured ~4 s for a killed
+/// postmaster, ~13 s for a frozen node; the bound leaves room for a busy machine.
+const FAILOVER_BUDGET: Duration = Duration::from_secs(25);
+
+fn options() -> PhaseOptions {
+    PhaseOptions {
+        shoppers: 8,
+        before: Duration::from_secs(3),
+        after: Duration::from_secs(3),
+        give_up: Duration::from_secs(60),
+    }
+}
+
+async fn metrics(origin: &OriginProcess) -> String {
+    reqwest::get(format!("{}/metrics", origin.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed_or_frozen() {
+    let stack = HaStack::start(1_000_000).await;
+
+    let killed = run_phase(&stack, Fault::KillPostmaster, options()).await;
+    println!("{}", killed.lines().join("\n"));
+    assert_eq!(killed.violations(), Vec::<String>::new());
+    assert!(killed.acknowledged > 0);
+    assert!(killed.to_first_sale.unwrap() <= FAILOVER_BUDGET);
+    assert!(
+        killed.old_leader_rejoined_after.is_some(),
+        "the killed primary rejoined by itself"
+    );
+    // The origin tells which node it writes to now, and that it reconnected.
+    let text = metrics(&stack.origin).await;
+    let new_port = stack.ha.pg_ports[e2e::ha_cluster::NODES
+        .iter()
+        .position(|n| *n == killed.new_leader)
+        .unwrap()];
+    let series = format!("origin_db_server{{role=\"primary\",server=\"127.0.0.1:{new_port}\"}}");
+    assert_eq!(metric_value(&text, &series), Some(1.0), "{text}");
+    assert!(metric_value(&text, "origin_db_connections_opened_total").unwrap() > 1.0);
+
+    let frozen = run_phase(&stack, Fault::FreezeNode, options()).await;
+    println!("{}", frozen.lines().join("\n"));
+    assert_eq!(frozen.violations(), Vec::<String>::new());
+    assert!(frozen.acknowledged > 0);
+    assert!(frozen.to_first_sale.unwrap() <= FAILOVER_BUDGET);
+    assert!(
+        frozen.old_leader_rejoined_after.is_some(),
+        "the frozen primary was demoted and rejoined by itself"
+    );
+}
+
+#[tokio::test]
+async fn an_origin_started_before_its_database_waits_not_ready_then_serves() {
+    let port = ports::free_port();
+    let keys = TestKeys::new();
+    let config = OriginConfig {
+        database_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        jwks: keys.public_jwks(),
+        env: Vec::new(),
+    };
+    let mut origin = OriginProcess::spawn_on(ports::free_port(), &config);
+    let http = reqwest::Client::new();
+    let healthz = format!("{}/healthz", origin.url);
+    e2e::wait::until(Duration::from_secs(30), "the origin listening", || async {
+        http.get(&healthz).send().await.ok().map(drop)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(origin.is_running(), "the origin did not exit");
+    let live = http.get(&healthz).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = http
+        .get(format!("{}/readyz", origin.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let api = http
+        .get(format!(
+            "{}/api/tenant/00000000-0000-0000-0000-000000000000/inventory",
+            origin.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 503);
+    assert!(api.headers().contains_key("retry-after"));
+    assert_eq!(
+        api.headers()["content-type"],
+        "application/problem+json",
+        "a problem+json refusal"
+    );
+
+    // The database comes up where the origin looks: it migrates and becomes ready by itself.
+    let _cluster = ThrowawayCluster::primary_on(port).unwrap();
+    origin.wait_ready().await;
+    assert!(origin.is_running());
+}
