@@ -299,6 +299,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Checked before anything starts: an origin that trusts a guessable secret must not run.
     let edge_secret = args.edge_secret()?;
     let verifier = args.tokens.token_keys().await?;
+    // Installed before the first connection, which records the server it reached.
+    origin::observability::recorder::handle();
     // Bound first: while no primary can be written to (none elected yet, a failover), the
     // origin answers probes as alive but not ready instead of exiting (`app::starting`).
     let listener = TcpListener::bind(args.listen_addr)

@@ -36,6 +36,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 /// The whole product on the HA database: the origin writes through HAProxy's primary port and
 /// reads through its replica port, the Worker in front.
+#[derive(Debug)]
 pub struct HaStack {
     pub ha: HaCluster,
     pub origin: OriginProcess,
@@ -182,10 +183,10 @@ impl PhaseReport {
         let other: Vec<_> = self
             .while_down
             .keys()
-            .filter(|status| !matches!(status, 201 | 409 | 503))
+            .filter(|status| *status >= 500 && **status != 503)
             .collect();
         if !other.is_empty() {
-            bad.push(format!("answers while down other than 503: {:?}", self.while_down));
+            bad.push(format!("5xx other than 503 while down: {:?}", self.while_down));
         }
         if self.while_down_503_without_retry_after > 0 {
             bad.push(format!(
@@ -272,17 +273,17 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
         .expect("http client");
     let mut tasks = tokio::task::JoinSet::new();
     for shopper in 0..options.shoppers {
-        let token = stack.keys.token(
-            stack.shop.org_id,
-            Role::Shopper,
-            &format!("shopper-{phase}-{shopper}"),
-        );
+        let buyer = Buyer {
+            keys: stack.keys.clone(),
+            org_id: stack.shop.org_id,
+            phase: phase.clone(),
+            shopper,
+        };
         tasks.spawn(shop(
             http.clone(),
             stack.edge.url.clone(),
-            token,
+            buyer,
             stack.item_id,
-            format!("{phase}-{shopper}"),
             journal.clone(),
             stop.clone(),
         ));
@@ -333,8 +334,10 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
     .map(|_| fault_at.elapsed());
 
     let journal = std::mem::take(&mut *journal.lock().expect("journal"));
-    let first_sale_at = first_sale.map(|after| fault_at + after);
-    let down = |a: &&Attempt| a.sent >= fault_at && first_sale_at.is_none_or(|at| a.sent < at);
+    // While down: from the fault until the purchase that got the first 201 was sent.
+    let first_sale_sent = first_sale.map(|(sent, _)| fault_at + sent);
+    let first_sale = first_sale.map(|(_, answered)| answered);
+    let down = |a: &&Attempt| a.sent >= fault_at && first_sale_sent.is_none_or(|at| a.sent < at);
     let while_down = journal
         .attempts
         .iter()
@@ -381,15 +384,36 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
     }
 }
 
-/// One shopper: buys one unit after another until told to stop; a purchase that got a 5xx or
-/// no answer is sent again under the same key until it gets a 201 or a 409, even after the
-/// stop (for at most 30 s), so every key ends decided.
+/// Who buys: every purchase is a different shopper (its own token and client address), as in
+/// a flash sale where each person buys once, so the Worker's per-client limits see real
+/// shoppers rather than one client buying hundreds of chairs a second.
+struct Buyer {
+    keys: TestKeys,
+    org_id: Uuid,
+    phase: String,
+    shopper: usize,
+}
+
+impl Buyer {
+    fn purchase(&self, n: usize) -> (String, String, String) {
+        let key = format!("{}-{}-{n}", self.phase, self.shopper);
+        let token = self
+            .keys
+            .token(self.org_id, Role::Shopper, &format!("shopper-{key}"));
+        // A documentation-range IPv6 address, one /64 per purchase (the limiter's unit).
+        let address = format!("2001:db8:{:x}:{:x}::1", self.shopper, n % 0xffff);
+        (key, token, address)
+    }
+}
+
+/// One shopper after another: buys one unit; a purchase that got a 5xx, a 429 or no answer is
+/// sent again with the same key until it gets a 201 or a 409, even after the stop (for at most
+/// 30 s), so every key ends decided.
 async fn shop(
     http: reqwest::Client,
     edge: String,
-    token: String,
+    buyer: Buyer,
     item_id: Uuid,
-    keys_prefix: String,
     journal: Arc<Mutex<Journal>>,
     stop: Arc<AtomicBool>,
 ) {
@@ -398,47 +422,26 @@ async fn shop(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let key = format!("{keys_prefix}-{purchase}");
+        let (key, token, address) = buyer.purchase(purchase);
         let mut stopped_at: Option<Instant> = None;
         loop {
             let sent = Instant::now();
             let response = http
                 .post(format!("{edge}/api/buy"))
                 .header("host", DOMAIN)
+                .header("cf-connecting-ip", &address)
                 .bearer_auth(&token)
                 .header("idempotency-key", &key)
                 .json(&body)
                 .send()
                 .await;
-            let (status, retry_after, order) = match response {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = response.headers().contains_key("retry-after");
-                    let order = if status == 201 {
-                        response.json::<Order>().await.ok().map(|o| o.order_id)
-                    } else {
-                        None
-                    };
-                    (status, retry_after, order)
-                }
-                Err(_) => (0, false, None),
-            };
-            let mut journal = journal.lock().expect("journal");
-            journal.attempts.push(Attempt {
-                sent,
-                latency: sent.elapsed(),
-                status,
-                retry_after,
-            });
-            if let Some(order) = order {
-                journal.acknowledged.insert(key.clone(), order);
-            }
-            drop(journal);
-            if status == 409 {
-                // Sold out: nothing left to buy.
+            let answer = Answer::read(response).await;
+            record(&journal, &key, sent, answer.status, answer.retry_after.is_some(), answer.order);
+            if answer.sold_out {
                 return;
             }
-            if status == 201 || (400..500).contains(&status) {
+            let retry = matches!(answer.status, 0 | 429 | 500..=599) || answer.in_flight;
+            if !retry {
                 break;
             }
             if stop.load(Ordering::SeqCst)
@@ -446,8 +449,79 @@ async fn shop(
             {
                 return;
             }
-            tokio::time::sleep(RETRY_PAUSE).await;
+            // A 503 is retried at once (every 250 ms), to see the first moment sales resume; a
+            // rate limit or a key still in flight is waited out as it asks.
+            let pause = match answer.status {
+                503 | 0 => RETRY_PAUSE,
+                _ => answer.retry_after.unwrap_or(RETRY_PAUSE).max(RETRY_PAUSE),
+            };
+            tokio::time::sleep(pause).await;
         }
+    }
+}
+
+/// What a shopper makes of an answer.
+struct Answer {
+    /// 0 when the Worker could not be reached.
+    status: u16,
+    retry_after: Option<Duration>,
+    order: Option<Uuid>,
+    /// A 409 `out-of-stock`: nothing left to buy.
+    sold_out: bool,
+    /// A 409 `idempotency-key-in-flight`: the same purchase is still being decided.
+    in_flight: bool,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Result<reqwest::Response>) -> Self {
+        let Ok(response) = response else {
+            return Self {
+                status: 0,
+                retry_after: None,
+                order: None,
+                sold_out: false,
+                in_flight: false,
+            };
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let order = (status == 201)
+            .then(|| serde_json::from_value::<Order>(body.clone()).ok())
+            .flatten()
+            .map(|o| o.order_id);
+        let kind = body.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        Self {
+            status,
+            retry_after,
+            order,
+            sold_out: status == 409 && kind.ends_with("out-of-stock"),
+            in_flight: status == 409 && kind.ends_with("idempotency-key-in-flight"),
+        }
+    }
+}
+
+fn record(
+    journal: &Mutex<Journal>,
+    key: &str,
+    sent: Instant,
+    status: u16,
+    retry_after: bool,
+    order: Option<Uuid>,
+) {
+    let mut journal = journal.lock().expect("journal");
+    journal.attempts.push(Attempt {
+        sent,
+        latency: sent.elapsed(),
+        status,
+        retry_after,
+    });
+    if let Some(order) = order {
+        journal.acknowledged.insert(key.to_owned(), order);
     }
 }
 
@@ -458,11 +532,15 @@ async fn read(
     journal: Arc<Mutex<Journal>>,
     stop: Arc<AtomicBool>,
 ) {
-    while !stop.load(Ordering::SeqCst) {
+    for n in 0u32.. {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
         let sent = Instant::now();
         let status = http
             .get(format!("{edge}/api/inventory"))
             .header("host", DOMAIN)
+            .header("cf-connecting-ip", format!("2001:db8:ffff:{:x}::1", n % 0xffff))
             .send()
             .await
             .map_or(0, |r| r.status().as_u16());
@@ -480,7 +558,7 @@ async fn wait_for_first_sale(
     journal: &Mutex<Journal>,
     fault_at: Instant,
     give_up: Duration,
-) -> Option<Duration> {
+) -> Option<(Duration, Duration)> {
     let deadline = fault_at + give_up;
     loop {
         let first = journal
@@ -489,10 +567,10 @@ async fn wait_for_first_sale(
             .attempts
             .iter()
             .filter(|a| a.status == 201 && a.sent > fault_at)
-            .map(|a| a.sent + a.latency)
-            .min();
-        if let Some(at) = first {
-            return Some(at - fault_at);
+            .min_by_key(|a| a.sent + a.latency)
+            .map(|a| (a.sent, a.sent + a.latency));
+        if let Some((sent, answered)) = first {
+            return Some((sent - fault_at, answered - fault_at));
         }
         if Instant::now() > deadline {
             return None;

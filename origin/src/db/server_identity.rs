@@ -37,11 +37,10 @@ pub async fn observe(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 fn record(server: String, role: &'static str) {
     let mut last = LAST_SERVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((old_server, old_role)) = last.as_ref() {
-        if *old_server == server && *old_role == role {
-            return;
+        if *old_server != server || *old_role != role {
+            metrics::gauge!(names::DB_SERVER, "server" => old_server.clone(), "role" => *old_role)
+                .set(0.0);
         }
-        metrics::gauge!(names::DB_SERVER, "server" => old_server.clone(), "role" => *old_role)
-            .set(0.0);
     }
     metrics::gauge!(names::DB_SERVER, "server" => server.clone(), "role" => role).set(1.0);
     *last = Some((server, role));

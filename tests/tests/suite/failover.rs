@@ -56,7 +56,7 @@ async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed_or_frozen
         .iter()
         .position(|n| *n == killed.new_leader)
         .unwrap()];
-    let series = format!("origin_db_server{{role=\"primary\",server=\"127.0.0.1:{new_port}\"}}");
+    let series = format!("origin_db_server{{server=\"127.0.0.1:{new_port}\",role=\"primary\"}}");
     assert_eq!(metric_value(&text, &series), Some(1.0), "{text}");
     assert!(metric_value(&text, "origin_db_connections_opened_total").unwrap() > 1.0);
 
