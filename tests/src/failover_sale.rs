@@ -183,7 +183,7 @@ impl PhaseReport {
         let other: Vec<_> = self
             .while_down
             .keys()
-            .filter(|status| *status >= 500 && **status != 503)
+            .filter(|status| **status >= 500 && **status != 503)
             .collect();
         if !other.is_empty() {
             bad.push(format!("5xx other than 503 while down: {:?}", self.while_down));

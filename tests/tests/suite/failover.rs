@@ -2,8 +2,9 @@
 //! HAProxy routes writes to it, and no purchase answered `201` is lost (synchronous
 //! replication). The scenario is `e2e::failover_sale`, the one `bench failover` runs longer.
 //!
-//! About 90 s on this 2-core machine: the HA stack starts in about 20 s, each phase sells 3 s,
-//! waits out the failover and sells 3 s more, and the old primary rejoins before the next.
+//! About 45 s on this 2-core machine: the HA stack and the product start in about 20 s, the
+//! sale runs 3 s, the failover takes about 3 s, the sale runs 3 s more, and the old primary
+//! rejoins. The frozen-node phase (a split-brain attempt) runs in `bench failover` only.
 
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ use e2e::{
 };
 
 /// The failover budget: Patroni's ttl 10 s, loop_wait 2 s, retry_timeout 3 s, and the
-/// origin's and the Worker's way back (docs/operations.md). Measured ~4 s for a killed
-/// postmaster, ~13 s for a frozen node; the bound leaves room for a busy machine.
+/// origin's and the Worker's way back (docs/operations.md). Measured 3.1 to 3.7 s for a
+/// killed postmaster; the bound leaves room for a busy machine.
 const FAILOVER_BUDGET: Duration = Duration::from_secs(25);
 
 fn options() -> PhaseOptions {
@@ -38,7 +39,7 @@ async fn metrics(origin: &OriginProcess) -> String {
 }
 
 #[tokio::test]
-async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed_or_frozen() {
+async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed() {
     let stack = HaStack::start(1_000_000).await;
 
     let killed = run_phase(&stack, Fault::KillPostmaster, options()).await;
@@ -59,16 +60,6 @@ async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed_or_frozen
     let series = format!("origin_db_server{{server=\"127.0.0.1:{new_port}\",role=\"primary\"}}");
     assert_eq!(metric_value(&text, &series), Some(1.0), "{text}");
     assert!(metric_value(&text, "origin_db_connections_opened_total").unwrap() > 1.0);
-
-    let frozen = run_phase(&stack, Fault::FreezeNode, options()).await;
-    println!("{}", frozen.lines().join("\n"));
-    assert_eq!(frozen.violations(), Vec::<String>::new());
-    assert!(frozen.acknowledged > 0);
-    assert!(frozen.to_first_sale.unwrap() <= FAILOVER_BUDGET);
-    assert!(
-        frozen.old_leader_rejoined_after.is_some(),
-        "the frozen primary was demoted and rejoined by itself"
-    );
 }
 
 #[tokio::test]

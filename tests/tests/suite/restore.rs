@@ -41,6 +41,7 @@ fn a_restore_to_the_time_before_a_delete_brings_back_every_confirmed_order() {
         .lines()
         .find(|line| line.starts_with("restore drill:"))
         .unwrap_or_else(|| panic!("no summary in:\n{stdout}\n{stderr}"));
+    println!("{summary}");
     assert!(
         summary.contains("20 of 20 confirmed orders present"),
         "{summary}"
