@@ -23,9 +23,7 @@ use origin::db::{self, PoolLimits};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{
-    ha_cluster::HaCluster, Edge, OriginConfig, OriginProcess, Shop, TestKeys,
-};
+use crate::{ha_cluster::HaCluster, Edge, OriginConfig, OriginProcess, Shop, TestKeys};
 
 pub const DOMAIN: &str = "failover.shop.test";
 const SKU: &str = "HOT-CHAIR";
@@ -160,7 +158,11 @@ impl PhaseReport {
     pub fn violations(&self) -> Vec<String> {
         let mut bad = Vec::new();
         if !self.missing.is_empty() {
-            bad.push(format!("{} acknowledged orders missing: {:?}", self.missing.len(), self.missing));
+            bad.push(format!(
+                "{} acknowledged orders missing: {:?}",
+                self.missing.len(),
+                self.missing
+            ));
         }
         if self.stock_left + self.units_sold != self.initial_stock {
             bad.push(format!(
@@ -186,7 +188,10 @@ impl PhaseReport {
             .filter(|status| **status >= 500 && **status != 503)
             .collect();
         if !other.is_empty() {
-            bad.push(format!("5xx other than 503 while down: {:?}", self.while_down));
+            bad.push(format!(
+                "5xx other than 503 while down: {:?}",
+                self.while_down
+            ));
         }
         if self.while_down_503_without_retry_after > 0 {
             bad.push(format!(
@@ -211,7 +216,10 @@ impl PhaseReport {
     /// The report as printed by `bench failover`.
     pub fn lines(&self) -> Vec<String> {
         let secs = |d: Option<Duration>| {
-            d.map_or_else(|| "never".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+            d.map_or_else(
+                || "never".to_owned(),
+                |d| format!("{:.1} s", d.as_secs_f64()),
+            )
         };
         let mut lines = vec![
             format!(
@@ -256,7 +264,9 @@ impl PhaseReport {
             ),
         ];
         if let Some(write) = &self.old_primary_write {
-            lines.push(format!("  write straight to the woken old primary: {write}"));
+            lines.push(format!(
+                "  write straight to the woken old primary: {write}"
+            ));
         }
         lines
     }
@@ -327,7 +337,9 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
     while tasks.join_next().await.is_some() {}
     let old_leader_rejoined_after = tokio::time::timeout(
         Duration::from_secs(90),
-        stack.ha.wait_until_rejoined(&old_leader, Duration::from_secs(90)),
+        stack
+            .ha
+            .wait_until_rejoined(&old_leader, Duration::from_secs(90)),
     )
     .await
     .ok()
@@ -436,7 +448,14 @@ async fn shop(
                 .send()
                 .await;
             let answer = Answer::read(response).await;
-            record(&journal, &key, sent, answer.status, answer.retry_after.is_some(), answer.order);
+            record(
+                &journal,
+                &key,
+                sent,
+                answer.status,
+                answer.retry_after.is_some(),
+                answer.order,
+            );
             if answer.sold_out {
                 return;
             }
@@ -494,7 +513,10 @@ impl Answer {
             .then(|| serde_json::from_value::<Order>(body.clone()).ok())
             .flatten()
             .map(|o| o.order_id);
-        let kind = body.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        let kind = body
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default();
         Self {
             status,
             retry_after,
@@ -540,7 +562,10 @@ async fn read(
         let status = http
             .get(format!("{edge}/api/inventory"))
             .header("host", DOMAIN)
-            .header("cf-connecting-ip", format!("2001:db8:ffff:{:x}::1", n % 0xffff))
+            .header(
+                "cf-connecting-ip",
+                format!("2001:db8:ffff:{:x}::1", n % 0xffff),
+            )
             .send()
             .await
             .map_or(0, |r| r.status().as_u16());

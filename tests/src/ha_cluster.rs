@@ -124,7 +124,10 @@ impl HaCluster {
 
     /// A URL for `database` as the superuser, through HAProxy's primary port.
     pub fn primary_url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.primary_port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.primary_port
+        )
     }
 
     /// A URL for `database` as the superuser, straight to `node`.
@@ -210,7 +213,9 @@ impl HaCluster {
         let patroni: Vec<i32> = processes()
             .into_iter()
             .filter(|(_, _, cmdline)| {
-                cmdline.contains("patroni") && cmdline.ends_with(&config) && !cmdline.contains("runuser")
+                cmdline.contains("patroni")
+                    && cmdline.ends_with(&config)
+                    && !cmdline.contains("runuser")
             })
             .map(|(pid, _, _)| pid)
             .collect();
@@ -219,7 +224,11 @@ impl HaCluster {
         let mut i = 0;
         while i < tree.len() {
             let parent = tree[i];
-            tree.extend(all.iter().filter(|(_, ppid, _)| *ppid == parent).map(|(pid, _, _)| *pid));
+            tree.extend(
+                all.iter()
+                    .filter(|(_, ppid, _)| *ppid == parent)
+                    .map(|(pid, _, _)| *pid),
+            );
             i += 1;
         }
         // A postmaster Patroni restarted may have been re-parented: add its tree too.

@@ -35,7 +35,9 @@ pub async fn observe(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 fn record(server: String, role: &'static str) {
-    let mut last = LAST_SERVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last = LAST_SERVER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((old_server, old_role)) = last.as_ref() {
         if *old_server != server || *old_role != role {
             metrics::gauge!(names::DB_SERVER, "server" => old_server.clone(), "role" => *old_role)

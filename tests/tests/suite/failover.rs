@@ -4,7 +4,8 @@
 //!
 //! About 45 s on this 2-core machine: the HA stack and the product start in about 20 s, the
 //! sale runs 3 s, the failover takes about 3 s, the sale runs 3 s more, and the old primary
-//! rejoins. The frozen-node phase (a split-brain attempt) runs in `bench failover` only.
+//! rejoins. The frozen-node phase (a split-brain attempt) runs in `bench failover` only: in one
+//! test run of two, sales did not resume until the frozen node was woken (docs/operations.md).
 
 use std::time::Duration;
 

@@ -46,5 +46,8 @@ fn a_restore_to_the_time_before_a_delete_brings_back_every_confirmed_order() {
         summary.contains("20 of 20 confirmed orders present"),
         "{summary}"
     );
-    assert!(summary.contains("the DELETE of 20 orders is undone"), "{summary}");
+    assert!(
+        summary.contains("the DELETE of 20 orders is undone"),
+        "{summary}"
+    );
 }
