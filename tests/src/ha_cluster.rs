@@ -245,6 +245,18 @@ impl HaCluster {
         tree
     }
 
+    /// Kills etcd member `i` (0, 1 or 2) with SIGKILL; returns whether one was found.
+    pub fn kill_etcd_member(&self, i: usize) -> bool {
+        let data_dir = self.dir.path().join(format!("etcd/etcd{i}"));
+        let needle = format!("--data-dir {}", data_dir.display());
+        let member = processes()
+            .into_iter()
+            .find(|(_, _, cmdline)| cmdline.starts_with("etcd ") && cmdline.contains(&needle));
+        member.is_some_and(|(pid, _, _)| {
+            signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL).is_ok()
+        })
+    }
+
     /// Sends `signal` to every process of `node`.
     pub fn signal_node(&self, node: &str, sig: signal::Signal) -> usize {
         let pids = self.node_processes(node);
