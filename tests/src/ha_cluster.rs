@@ -53,6 +53,8 @@ pub struct HaCluster {
     child: Child,
     dir: TempDir,
     http: reqwest::Client,
+    /// HAProxy started again by `restart_haproxy` (the first one is the script's).
+    haproxy: std::sync::Mutex<Option<Child>>,
 }
 
 /// Node names, as `scripts/ha.sh` gives them.
@@ -111,6 +113,7 @@ impl HaCluster {
                 .timeout(Duration::from_secs(1))
                 .build()
                 .expect("http client"),
+            haproxy: std::sync::Mutex::new(None),
         };
         let ready = tokio::time::timeout(Duration::from_secs(240), ready).await;
         if !matches!(ready, Ok(Ok(true))) {
@@ -245,6 +248,44 @@ impl HaCluster {
         tree
     }
 
+    /// Kills HAProxy (SIGKILL) and starts it again on the same configuration and ports, as a
+    /// restart looks to its clients: every connection through it is cut.
+    pub async fn restart_haproxy(&self) {
+        let config = self.dir.path().join("haproxy.cfg");
+        let needle = format!("-f {}", config.display());
+        for (pid, _, _) in processes()
+            .into_iter()
+            .filter(|(_, _, cmdline)| cmdline.starts_with("haproxy") && cmdline.contains(&needle))
+        {
+            let _ = signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL);
+        }
+        let previous = self.haproxy.lock().expect("haproxy slot").take();
+        if let Some(mut old) = previous {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        // The ports are free once the old process is gone.
+        let child = crate::wait::until(Duration::from_secs(10), "haproxy started again", || {
+            let child = Command::new("haproxy")
+                .args(["-db", "-f"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+                .and_then(|mut child| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    match child.try_wait() {
+                        Ok(None) => Some(child),
+                        _ => None,
+                    }
+                });
+            async move { child }
+        })
+        .await;
+        *self.haproxy.lock().expect("haproxy slot") = Some(child);
+    }
+
     /// Kills etcd member `i` (0, 1 or 2) with SIGKILL; returns whether one was found.
     pub fn kill_etcd_member(&self, i: usize) -> bool {
         let data_dir = self.dir.path().join(format!("etcd/etcd{i}"));
@@ -269,6 +310,10 @@ impl HaCluster {
 
 impl Drop for HaCluster {
     fn drop(&mut self) {
+        if let Some(mut haproxy) = self.haproxy.lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = haproxy.kill();
+            let _ = haproxy.wait();
+        }
         let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
         // A frozen node would never stop: wake everything first.
         for node in NODES {

@@ -4,7 +4,7 @@
 //!
 //! About 60 s on this 2-core machine: the HA stack and the product start in about 20 s, the
 //! sale runs 3 s, the failover takes about 3 s, the sale runs 3 s more, the old primary
-//! rejoins, then one etcd member is killed and sales go on for 12 s. The frozen-node phase (a split-brain attempt) runs in `bench failover` only: in one
+//! rejoins, then one etcd member is killed and sales go on for 12 s, then HAProxy is restarted. The frozen-node phase (a split-brain attempt) runs in `bench failover` only: in one
 //! test run of two, sales did not resume until the frozen node was woken (docs/operations.md).
 
 use std::time::Duration;
@@ -69,6 +69,37 @@ async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed() {
     let after_etcd_loss = run_phase_without_fault(&stack).await;
     assert_eq!(stack.ha.leader().await.as_deref(), Some(leader.as_str()));
     assert!(after_etcd_loss > 0, "sales went on with two etcd members");
+
+    // HAProxy restarted: every connection through it is cut; the origin's pools reconnect and
+    // sales go on without an origin restart.
+    stack.ha.restart_haproxy().await;
+    let restarted = std::time::Instant::now();
+    e2e::wait::until(
+        Duration::from_secs(20),
+        "a sale after HAProxy restarted",
+        || async {
+            let token = stack.keys.token(
+                stack.shop.org_id,
+                api::token::Role::Shopper,
+                "after-haproxy-restart",
+            );
+            let response = stack
+                .edge
+                .buy(&stack.shop.domain, &token, stack.item_id, 1)
+                .header("cf-connecting-ip", "2001:db8:dddd::1")
+                .send()
+                .await
+                .ok()?;
+            let status = response.status().as_u16();
+            assert!(matches!(status, 201 | 503), "{status}");
+            (status == 201).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "HAProxy restarted: first 201 after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
 }
 
 /// Buys through the Worker for longer than Patroni's ttl (10 s); returns the 201s.
