@@ -131,6 +131,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         batch: i32,
     },
+    /// A flash sale through the Worker on the HA database while its primary is killed, then
+    /// frozen: recovery time, acknowledged orders missing (must be 0), what shoppers got.
+    Failover {
+        #[arg(long, default_value_t = 32)]
+        shoppers: usize,
+        /// Seconds of selling before each fault.
+        #[arg(long, default_value_t = 5.0)]
+        before: f64,
+        /// Seconds of selling after the first sale that follows each fault.
+        #[arg(long, default_value_t = 5.0)]
+        after: f64,
+        #[arg(long, value_delimiter = ',', default_value = "kill,freeze")]
+        phases: Vec<crate::failover::Phase>,
+    },
     /// Log lines written per 10k requests with sampling off and on.
     LogSampling {
         #[command(flatten)]
@@ -293,6 +307,20 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 batch,
             };
             crate::queue_claim::run(database.url(), bench).await
+        }
+        BenchCommand::Failover {
+            shoppers,
+            before,
+            after,
+            phases,
+        } => {
+            crate::failover::run(crate::failover::FailoverBench {
+                shoppers,
+                before: std::time::Duration::from_secs_f64(before),
+                after: std::time::Duration::from_secs_f64(after),
+                phases,
+            })
+            .await
         }
         BenchCommand::LogSampling {
             database,

@@ -15,6 +15,7 @@ mod edge_limiter;
 mod edge_memo;
 mod edge_outage;
 mod edge_storm;
+mod failover;
 mod hot_item;
 mod idempotency;
 mod load;

@@ -13,6 +13,7 @@ use anyhow::Context;
 use api::token::{KeyAlgorithm, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use origin::{
+    app::starting,
     config::pools,
     config::{DatabaseArgs, ServeArgs, TokenArgs},
     db::{self, PoolLimits},
@@ -305,15 +306,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let verifier = args.tokens.token_keys().await?;
-    let owner = owner_pool(&args.database).await?;
-    db::MIGRATOR.run(&owner).await.context("migration failed")?;
-    retention::run_once(
-        &owner,
-        chrono::Duration::hours(args.idempotency_retention_hours),
-    )
-    .await?;
-    owner.close().await;
-    let pools = pools::open(&args).await?;
+    // Installed before the first connection, which records the server it reached.
+    origin::observability::recorder::handle();
+    // Bound first: while no primary can be written to (none elected yet, a failover), the
+    // origin answers probes as alive but not ready instead of exiting (`app::starting`).
     let listener = TcpListener::bind(args.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen_addr))?;
@@ -323,7 +319,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {ops_addr} (OPS_LISTEN_ADDR)"))?;
     tracing::info!(addr = %ops_addr, "operations routes listening");
-    let owner_for_maintenance = owner_pool(&args.database).await?;
+    let (pools, owner_for_maintenance) =
+        starting::serve_until(&[&listener, &operations], prepare_database(&args)).await?;
     tokio::spawn(retention::run_forever(
         owner_for_maintenance,
         chrono::Duration::hours(args.idempotency_retention_hours),
@@ -336,6 +333,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_domains(args.domains.settings());
     origin::serve_split(listener, Some(operations), state, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Migrations, the start-up retention pass and the pools, retried every second until a
+/// writable primary answers.
+async fn prepare_database(args: &ServeArgs) -> (pools::Pools, PgPool) {
+    let every = std::time::Duration::from_secs(1);
+    starting::retry("start-up", every, || async {
+        let owner = owner_pool(&args.database).await?;
+        db::MIGRATOR.run(&owner).await.context("migration failed")?;
+        retention::run_once(
+            &owner,
+            chrono::Duration::hours(args.idempotency_retention_hours),
+        )
+        .await?;
+        owner.close().await;
+        let pools = pools::open(args).await?;
+        let owner_for_maintenance = owner_pool(&args.database).await?;
+        Ok::<_, anyhow::Error>((pools, owner_for_maintenance))
+    })
+    .await
 }
 
 async fn tenant(db: &PgPool, command: TenantCommand) -> anyhow::Result<()> {

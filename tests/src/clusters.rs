@@ -33,7 +33,13 @@ pub struct ThrowawayCluster {
 impl ThrowawayCluster {
     /// A fresh primary with `wal_level = replica`, trusting local connections.
     pub fn primary() -> anyhow::Result<Self> {
-        let cluster = Self::prepare()?;
+        Self::primary_on(free_port()?)
+    }
+
+    /// Like `primary`, listening on `port`.
+    pub fn primary_on(port: u16) -> anyhow::Result<Self> {
+        let mut cluster = Self::prepare()?;
+        cluster.port = port;
         cluster.run(
             "initdb",
             &[

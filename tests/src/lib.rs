@@ -13,6 +13,8 @@ pub mod dns_server;
 pub mod domain_stage;
 pub mod edge;
 pub mod edge_hop;
+pub mod failover_sale;
+pub mod ha_cluster;
 pub mod host_directory;
 pub mod identity_provider;
 pub mod load_balancer;

@@ -70,6 +70,13 @@ impl OriginProcess {
     /// Starts `origin serve` with its API on `port` and its operations routes on `ops_port` (a
     /// restart keeps its place behind the load balancer).
     pub async fn start_on(port: u16, ops_port: u16, config: &OriginConfig) -> Self {
+        let process = Self::spawn_on(port, ops_port, config);
+        process.wait_ready().await;
+        process
+    }
+
+    /// Starts `origin serve` on `port` and `ops_port` without waiting for it to be ready.
+    pub fn spawn_on(port: u16, ops_port: u16, config: &OriginConfig) -> Self {
         let mut command = Command::new(binary());
         // An empty set means none: the origin is then configured by `JWT_JWKS_URL` alone.
         if config.jwks.is_empty() {
@@ -89,18 +96,17 @@ impl OriginProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("start the origin binary");
-        let process = Self {
+        Self {
             port,
             url: format!("http://127.0.0.1:{port}"),
             ops_port,
             ops_url: format!("http://127.0.0.1:{ops_port}"),
             child,
-        };
-        process.wait_ready().await;
-        process
+        }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
         let readyz = format!("{}/readyz", self.ops_url);
         let http = reqwest::Client::new();
         crate::wait::until(Duration::from_secs(60), "the origin ready", || async {
@@ -108,6 +114,11 @@ impl OriginProcess {
             response.status().is_success().then_some(())
         })
         .await;
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM (what an orchestrator sends) and waits for the process to end on its own.

@@ -10,4 +10,5 @@ pub mod openapi;
 pub mod probe_pools;
 pub mod router;
 pub mod serve;
+pub mod starting;
 pub mod state;

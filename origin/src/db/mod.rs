@@ -4,6 +4,7 @@
 
 pub mod replica;
 pub mod scope;
+pub mod server_identity;
 
 use std::time::Duration;
 
@@ -73,6 +74,7 @@ fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOption
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
+        .after_connect(|conn, _meta| Box::pin(server_identity::observe(conn)))
         .before_acquire(|conn, meta| {
             Box::pin(async move {
                 if meta.idle_for >= PING_AFTER_IDLE {
@@ -125,8 +127,12 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
-            // 53300 too many connections, 57014 statement timeout.
-            matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+            // 53300 too many connections, 57014 statement timeout, 25006 read-only
+            // transaction (a connection still on a primary that was demoted by a failover).
+            matches!(
+                &*code,
+                "57P01" | "57P02" | "57P03" | "53300" | "57014" | "25006"
+            )
         }),
         _ => false,
     }

@@ -33,6 +33,12 @@ pub mod names {
     pub const PURCHASE_BATCH_SIZE: &str = "origin_purchase_batch_size";
     /// Gauge: purchases waiting in the asynchronous queue.
     pub const PURCHASE_QUEUE_DEPTH: &str = "origin_purchase_queue_depth";
+    /// Gauge `{server, role}`: 1 for the Postgres server (`address:port` as it reports itself)
+    /// the primary's pools last connected to, 0 for those before; `role` is `primary` or
+    /// `standby` (a connection that landed on a server in recovery).
+    pub const DB_SERVER: &str = "origin_db_server";
+    /// Counter: connections the primary's pools opened (a failover shows as a jump).
+    pub const DB_CONNECTIONS_OPENED: &str = "origin_db_connections_opened_total";
 }
 
 /// Where a read ran, and why (the labels of `origin_db_reads_total`).
@@ -129,6 +135,14 @@ fn describe() {
         names::PURCHASE_BATCH_SIZE,
         Unit::Count,
         "Purchases committed in one group-commit batch"
+    );
+    describe_gauge!(
+        names::DB_SERVER,
+        "1 for the Postgres server the origin writes to now (address:port, role), 0 for earlier ones"
+    );
+    describe_counter!(
+        names::DB_CONNECTIONS_OPENED,
+        "Connections opened to the primary (reconnects after a failover included)"
     );
     describe_gauge!(
         names::PURCHASE_QUEUE_DEPTH,
