@@ -12,9 +12,9 @@ use api::{domains::CHALLENGE_PREFIX, ProblemKind};
 use worker::{Env, Method, Request, Response, Result};
 
 use super::{
+    asking::Asking,
     host,
     lookup::{self, Found, Question},
-    Asking,
 };
 use crate::{
     clock::now_ms,

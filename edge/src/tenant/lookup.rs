@@ -19,7 +19,7 @@
 use api::domains::{HostLookup, HOST_LOOKUP};
 use worker::{Env, Method, Request, Result};
 
-use super::{lookup_budget, policy::DomainPolicy, record::Record, Asking};
+use super::{asking::Asking, lookup_budget, policy::DomainPolicy, record::Record};
 use crate::{
     clock::now_ms,
     forward,

@@ -7,6 +7,7 @@
 //! many hosts it knows nothing of is refused with `429` (`lookup_budget`). The bounds are in
 //! `policy` and `docs/edge.md`.
 
+mod asking;
 mod challenge;
 mod host;
 mod lookup;
@@ -17,21 +18,12 @@ mod record;
 use uuid::Uuid;
 use worker::{Env, Request};
 
+pub use asking::Asking;
 pub use challenge::{answer_challenge, is_challenge_path, over_budget};
 pub use host::request_host;
 
-use crate::{
-    rate_limit::{Audience, Client},
-    trace_context::TraceContext,
-};
+use crate::rate_limit::{Audience, Client};
 use lookup::{Found, Question};
-
-/// The request on whose behalf the edge asks the origin (its id and trace go along).
-#[derive(Debug, Clone, Copy)]
-pub struct Asking<'a> {
-    pub request_id: &'a str,
-    pub trace: &'a TraceContext,
-}
 
 /// What a host serves.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,20 +10,26 @@ use sqlx::PgConnection;
 
 use crate::observability::recorder::names;
 
-/// The label of the server last seen, so its series drops to 0 when another takes over.
-static LAST_SERVER: Mutex<Option<(String, &'static str)>> = Mutex::new(None);
+/// The server last seen in each role (primary, standby), so its series drops to 0 when another
+/// takes over that role. Kept per role: the replica pool's connections (and the probes' own)
+/// must not hide which server the writes go to.
+static LAST_SERVER: Mutex<[Option<String>; 2]> = Mutex::new([None, None]);
 
 /// Runs on every new connection of the primary's pools: records the server and counts the
 /// connection. A server that cannot say who it is still counts; the gauge is left as it was.
 pub async fn observe(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     metrics::counter!(names::DB_CONNECTIONS_OPENED).increment(1);
+    // In a transaction: behind a transaction pooler, a statement's prepare and execute outside
+    // one may reach different server connections.
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let identity = sqlx::query!(
         r#"SELECT coalesce(host(inet_server_addr()), 'local') AS "addr!",
                   coalesce(inet_server_port(), 0) AS "port!",
                   pg_is_in_recovery() AS "in_recovery!""#
     )
-    .fetch_one(conn)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     let server = format!("{}:{}", identity.addr, identity.port);
     let role = if identity.in_recovery {
         "standby"
@@ -35,15 +41,16 @@ pub async fn observe(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 fn record(server: String, role: &'static str) {
+    let slot = usize::from(role == "standby");
     let mut last = LAST_SERVER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((old_server, old_role)) = last.as_ref() {
-        if *old_server != server || *old_role != role {
-            metrics::gauge!(names::DB_SERVER, "server" => old_server.clone(), "role" => *old_role)
+    if let Some(old_server) = last[slot].as_ref() {
+        if *old_server != server {
+            metrics::gauge!(names::DB_SERVER, "server" => old_server.clone(), "role" => role)
                 .set(0.0);
         }
     }
     metrics::gauge!(names::DB_SERVER, "server" => server.clone(), "role" => role).set(1.0);
-    *last = Some((server, role));
+    last[slot] = Some(server);
 }
