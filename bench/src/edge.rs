@@ -58,10 +58,11 @@ const LOAD_SECONDS: u64 = 10;
 const MAX_IN_FLIGHT: usize = 256;
 const OVERHEAD_ROUNDS: usize = 2_000;
 const WARM_UP_ROUNDS: usize = 50;
-/// The most the Worker's module may weigh gzipped: 350 KB, with the pictures in (341 KB
-/// measured); the goal is 300 KB (docs/performance.md#worker-size says what is left to cut).
+/// The most the Worker's module may weigh gzipped: 370 KB, with pictures and custom domains in
+/// (362 KB measured); the goal is 300 KB (docs/performance.md#worker-size says what is left to
+/// cut).
 /// Every byte is paid at each cold start, and a Worker's compressed size has a platform limit.
-const WORKER_BUDGET_BYTES: usize = 350_000;
+const WORKER_BUDGET_BYTES: usize = 370_000;
 
 /// What `bench edge` was asked to run.
 #[derive(Debug, Clone)]
