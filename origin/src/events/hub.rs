@@ -12,6 +12,10 @@
 //! caps, per user and per shop; the permit is given back when the stream ends. A channel holds
 //! at most `BUFFER` events per shop: a stream that falls that far behind is ended (its client
 //! reconnects and reloads) instead of being buffered without bound.
+//!
+//! A stream says `ready` only once the listener is connected (`connected`): a notification
+//! sent before `LISTEN` ran is never delivered, so a view that claimed to be ready earlier
+//! could silently miss the first sales.
 
 use std::{
     collections::HashMap,
@@ -21,10 +25,14 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgListener, PgPool};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::channels::{RefusalCounts, PURCHASE_CHANNEL, REFUSALS_CHANNEL, STOCK_CHANNEL};
+
+/// How long a new stream waits for the listener before it is refused (`503`): about what a
+/// reconnect takes.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(3);
 
 /// Events one shop's stream may be behind by before it is ended.
 const BUFFER: usize = 256;
@@ -116,6 +124,8 @@ struct Hub {
     caps: StreamCaps,
     shops: Mutex<HashMap<Uuid, ShopStreams>>,
     observer: Option<Arc<dyn EventObserver>>,
+    /// Whether the `LISTEN` connection is up: events published from now on reach the streams.
+    listening: watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -160,6 +170,7 @@ impl EventHub {
                 caps,
                 shops: Mutex::new(HashMap::new()),
                 observer,
+                listening: watch::Sender::new(false),
             }),
         }
     }
@@ -219,6 +230,14 @@ impl EventHub {
         shops.values().map(|shop| shop.open + shop.admins).sum()
     }
 
+    /// Waits up to `within` for the listener to be connected; answers whether it is.
+    pub async fn connected(&self, within: Duration) -> bool {
+        let mut listening = self.shared.listening.subscribe();
+        tokio::time::timeout(within, listening.wait_for(|up| *up))
+            .await
+            .is_ok_and(|up| up.is_ok())
+    }
+
     /// Hands `event` to the observer and to its shop's open streams (none open: dropped).
     pub fn publish(&self, event: ShopEvent) {
         if let Some(observer) = &self.shared.observer {
@@ -234,7 +253,9 @@ impl EventHub {
     /// Listens on Postgres and publishes until the process ends, reconnecting after failures.
     pub async fn listen(self, db: PgPool) {
         loop {
-            if let Err(err) = self.listen_once(&db).await {
+            let outcome = self.listen_once(&db).await;
+            self.shared.listening.send_replace(false);
+            if let Err(err) = outcome {
                 tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -246,6 +267,7 @@ impl EventHub {
         listener
             .listen_all([STOCK_CHANNEL, PURCHASE_CHANNEL, REFUSALS_CHANNEL])
             .await?;
+        self.shared.listening.send_replace(true);
         loop {
             let notification = listener.recv().await?;
             let event = match notification.channel() {
@@ -311,6 +333,16 @@ impl Drop for StreamPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_hub_is_connected_only_while_its_listener_is_up() {
+        let hub = EventHub::default();
+        assert!(!hub.connected(Duration::from_millis(20)).await);
+        hub.shared.listening.send_replace(true);
+        assert!(hub.connected(Duration::from_millis(20)).await);
+        hub.shared.listening.send_replace(false);
+        assert!(!hub.connected(Duration::from_millis(20)).await);
+    }
 
     #[test]
     fn a_user_past_the_cap_is_refused_and_a_closed_stream_gives_its_place_back() {

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use super::seconds::EVERY;
 use crate::{
     app::state::AppState,
+    events::hub::CONNECT_WAIT,
     web::{
         caller::Admin,
         doc_types::{TenantPath, TokenRefusals, Unavailable},
@@ -45,6 +46,9 @@ pub async fn stream_sale_seconds(
     State(state): State<AppState>,
     Admin(caller): Admin,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if !state.events.connected(CONNECT_WAIT).await {
+        return Err(ApiError::EventsNotConnected);
+    }
     let permit = state
         .events
         .admit(caller.org_id, caller.sub())

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use crate::events::hub::ShopEvent;
 use crate::{
     app::state::AppState,
+    events::hub::CONNECT_WAIT,
     web::{
         caller::Caller,
         doc_types::{TenantPath, TokenRefusals, Unavailable},
@@ -69,6 +70,9 @@ pub async fn stream_events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if !state.events.connected(CONNECT_WAIT).await {
+        return Err(ApiError::EventsNotConnected);
+    }
     let (receiver, permit) = state
         .events
         .subscribe(caller.org_id, caller.sub())

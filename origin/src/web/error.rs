@@ -47,6 +47,8 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
     #[error("{0}")]
     TooManyStreams(String),
+    #[error("live events are not connected yet; retry shortly")]
+    EventsNotConnected,
     #[error("the shop already holds {cap} items, as many as it may")]
     ItemCap { cap: i64 },
     #[error("the shop already has {cap} buys waiting in the queue; retry shortly")]
@@ -137,6 +139,7 @@ impl ApiError {
             Self::SalesPaused { .. } => ProblemKind::SalesPaused,
             Self::PayloadTooLarge { .. } => ProblemKind::PayloadTooLarge,
             Self::TooManyStreams(_) | Self::QueueFull { .. } => ProblemKind::RateLimited,
+            Self::EventsNotConnected => ProblemKind::Unavailable,
             Self::Database(err) if db::is_unavailable(err) => ProblemKind::Unavailable,
             Self::Batch(err) if db::is_unavailable(err) => ProblemKind::Unavailable,
             Self::Database(_) | Self::Batch(_) | Self::Panicked(_) => ProblemKind::Internal,
