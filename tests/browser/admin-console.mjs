@@ -12,7 +12,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 
-import { launch, openPage, runSteps, waitForText } from "./browser.mjs";
+import { eventually, launch, openPage, runSteps, waitForText } from "./browser.mjs";
 
 const env = process.env;
 const port = env.EDGE_PORT;
@@ -44,17 +44,6 @@ function recordRequests(page, method, suffix) {
   return seen;
 }
 
-/** Waits until `read()` answers something `accept` takes, and answers it. */
-async function eventually(read, accept, what, timeout = 15_000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeout} ms`);
-}
 
 const failures = [];
 const browser = await launch([originOf(demo), originOf(other)]);

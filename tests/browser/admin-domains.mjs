@@ -5,7 +5,7 @@
 // Environment: EDGE_PORT (the Worker on 127.0.0.1), HOME_DOMAIN (the shop's operator-made
 // domain), ADMIN_TOKEN (its owner), NEW_DOMAIN and WWW_DOMAIN (the domains the owner adds),
 // TARGET (the CNAME target the panel must show).
-import { launch, openPage, runSteps, waitForText } from "./browser.mjs";
+import { eventually, launch, openPage, runSteps, waitForText } from "./browser.mjs";
 
 const env = process.env;
 const port = env.EDGE_PORT;
@@ -16,17 +16,6 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-/** Waits until `read()` answers something `accept` takes, and answers it. */
-async function eventually(read, accept, what, timeout = 15_000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (accept(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeout} ms`);
-}
 
 const failures = [];
 const domains = [env.HOME_DOMAIN, env.NEW_DOMAIN, env.WWW_DOMAIN];

@@ -68,6 +68,18 @@ export async function waitForText(locator, expected, timeout = 15_000) {
   }
 }
 
+/** Waits until `read()` answers something `accept` takes, and answers it. */
+export async function eventually(read, accept, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (accept(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeout} ms`);
+}
+
 /** Runs named steps in order, printing TAP lines; stops at the first failure. */
 export async function runSteps(steps, failures) {
   console.log(`1..${steps.length}`);

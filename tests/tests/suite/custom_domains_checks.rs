@@ -64,12 +64,7 @@ async fn a_domain_goes_live_when_its_challenge_answers_then_can_be_primary_and_r
     let (path, body) = challenge(&claimed);
 
     // DNS not pointed yet: nothing answers the challenge.
-    let problem = refused(
-        s.verify(0, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    let problem = not_verified(&s, 0, HOST).await;
     assert!(problem.detail.contains("CNAME"), "{}", problem.detail);
     let listed = status_of(&s, 0, HOST).await;
     assert_eq!(listed["status"], "failed");
@@ -82,23 +77,13 @@ async fn a_domain_goes_live_when_its_challenge_answers_then_can_be_primary_and_r
 
     // Another server answers on the hostname: a wrong body, then a redirect elsewhere.
     server.answer(HOST, &path, Answer::Body("something else".into()));
-    refused(
-        s.verify(0, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    not_verified(&s, 0, HOST).await;
     server.answer(
         HOST,
         &path,
         Answer::RedirectTo(format!("{}{path}", server.url)),
     );
-    refused(
-        s.verify(0, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    not_verified(&s, 0, HOST).await;
     assert_eq!(s.lookup(HOST).await["org_id"], Value::Null);
 
     server.answer(HOST, &path, Answer::Body(body));
@@ -236,12 +221,7 @@ async fn a_hostname_lately_live_for_another_shop_needs_the_txt_record(db: PgPool
         .to_owned();
     // The dangling CNAME still reaches the platform: the HTTP challenge alone would pass.
     server.answer(HOST, &path, Answer::Body(body));
-    let problem = refused(
-        s.verify(1, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    let problem = not_verified(&s, 1, HOST).await;
     assert!(
         problem.detail.contains("_furnitureops.chairs.acme.example"),
         "{}",
@@ -254,12 +234,7 @@ async fn a_hostname_lately_live_for_another_shop_needs_the_txt_record(db: PgPool
     let dns = dns
         .restart_with(&[(&name, "furnitureops-verify=wrong")])
         .await;
-    refused(
-        s.verify(1, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    not_verified(&s, 1, HOST).await;
 
     // Shop A itself needs no TXT record to take it back: the rule is about other shops.
     let own = s.claim(0, HOST).await.json::<Value>().await.unwrap();
@@ -284,6 +259,16 @@ async fn a_hostname_lately_live_for_another_shop_needs_the_txt_record(db: PgPool
         s.lookup(HOST).await["org_id"],
         s.shops[1].org_id.to_string()
     );
+}
+
+/// Asks shop `shop` to check `host` and expects it refused as not verified yet.
+async fn not_verified(s: &DomainStage, shop: usize, host: &str) -> Problem {
+    refused(
+        s.verify(shop, host).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ProblemKind::DomainNotVerified,
+    )
+    .await
 }
 
 fn with_cloudflare(server: &ChallengeServer, cloudflare: &CloudflareStandIn) -> DomainSettings {
@@ -314,12 +299,7 @@ async fn with_cloudflare_a_domain_is_live_only_once_its_certificate_is(db: PgPoo
 
     // The certificate never validates: the domain stays pending, never live.
     for _ in 0..2 {
-        let problem = refused(
-            s.verify(0, HOST).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemKind::DomainNotVerified,
-        )
-        .await;
+        let problem = not_verified(&s, 0, HOST).await;
         assert!(
             problem.detail.contains("pending_validation"),
             "{}",
@@ -333,12 +313,7 @@ async fn with_cloudflare_a_domain_is_live_only_once_its_certificate_is(db: PgPoo
 
     // Cloudflare gives up on it: the owner must act.
     cloudflare.set_certificate_status("validation_timed_out");
-    refused(
-        s.verify(0, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    not_verified(&s, 0, HOST).await;
     assert_eq!(status_of(&s, 0, HOST).await["status"], "failed");
 
     cloudflare.set_certificate_status("active");
@@ -396,12 +371,7 @@ async fn a_cloudflare_outage_is_a_retryable_503_and_never_fails_the_domain(db: P
 
     cloudflare.set_down(false);
     // Back up: the custom hostname is made at this check, its certificate not issued yet.
-    refused(
-        s.verify(0, HOST).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemKind::DomainNotVerified,
-    )
-    .await;
+    not_verified(&s, 0, HOST).await;
     assert_eq!(cloudflare.created(), [HOST]);
     assert_eq!(status_of(&s, 0, HOST).await["status"], "pending");
     cloudflare.set_certificate_status("active");
