@@ -32,7 +32,9 @@ pub fn correlation_of(request: &Request) -> Option<String> {
 }
 
 /// Middleware: settles the request id before anything else runs.
-pub async fn assign(mut request: Request, next: Next) -> Response {
+/// The request's headers stay as they came: the edge's proof binds `X-Request-ID` as sent
+/// (absent included), so the id lives in the task, not in a rewritten header.
+pub async fn assign(request: Request, next: Next) -> Response {
     let name = HeaderName::from_static(REQUEST_ID);
     let id = request
         .headers()
@@ -42,7 +44,6 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::new_v4().to_string());
     let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request.headers_mut().insert(name.clone(), value.clone());
     let correlation = correlation_of(&request).and_then(|c| HeaderValue::from_str(&c).ok());
     let mut response = CURRENT.scope(id, next.run(request)).await;
     response.headers_mut().insert(name, value);

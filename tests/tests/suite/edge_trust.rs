@@ -410,3 +410,24 @@ async fn a_write_position_works_only_for_its_own_shopper(db: PgPool) {
     assert_eq!(own.status(), StatusCode::OK);
     assert_eq!(reads(), after_warm + 1, "her own position is honoured");
 }
+
+/// A proved request that carries no `X-Request-ID` (the proof binds it as absent) is taken: the
+/// origin names the request itself without rewriting what the proof covers.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_proved_request_without_a_request_id_is_taken(db: PgPool) {
+    let w = world(db).await;
+    let chair = w.shop.item(&w.db, "CHAIR").await;
+    let shopper = w.keys.token(w.shop.org_id, Role::Shopper, "alice");
+    let buy = reqwest::Client::new()
+        .post(format!("{}/api/tenant/{}/buy", w.origin.url, w.shop.org_id))
+        .bearer_auth(&shopper)
+        .header("idempotency-key", Uuid::new_v4().to_string())
+        .json(&json!({"item_id": chair.id, "quantity": 1}));
+    let response = e2e::edge_hop::SendAsEdge::send_as_edge(buy, EDGE_SECRET)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let named = response.headers().get(headers::REQUEST_ID).unwrap();
+    assert!(headers::is_valid_request_id(named.to_str().unwrap()));
+    assert_eq!(w.shop.order_totals(&w.db).await, (1, 1));
+}
