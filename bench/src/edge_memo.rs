@@ -39,7 +39,7 @@ struct Chunk {
     requests: u64,
     seconds: f64,
     latency: Summary,
-    /// Requests not answered 2xx, by status (`none`: no answer).
+    /// Requests not answered 2xx, by status (`none (cause)`: no answer).
     failed: BTreeMap<String, u64>,
     workerd_rss_kib: Option<u64>,
 }
@@ -143,6 +143,15 @@ fn print_chunk(name: &str, chunk: &Chunk) {
     );
 }
 
+/// The innermost cause of a request that got no answer (a reset, a refused connection, ...).
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "-".to_owned(),
@@ -177,7 +186,7 @@ async fn send_until(edge: &Arc<Edge>, next: &Arc<AtomicU64>, end: u64) -> anyhow
                     }
                     Ok(response) => Some(response.status().as_u16().to_string()),
                     Err(error) if error.is_timeout() => Some("timeout".to_owned()),
-                    Err(_) => Some("none".to_owned()),
+                    Err(error) => Some(format!("none ({})", innermost(&error))),
                 };
                 if let Some(status) = failure {
                     *failed.entry(status).or_default() += 1;
