@@ -92,6 +92,12 @@ pub enum BenchCommand {
         /// `memo`: how many distinct client addresses to send through one isolate.
         #[arg(long, default_value_t = 1_000_000)]
         memo_addresses: u64,
+        /// `drop`: shoppers in the first wave, all arriving at once.
+        #[arg(long, default_value_t = 2_000)]
+        drop_shoppers: usize,
+        /// `drop`: units of the first wave's item.
+        #[arg(long, default_value_t = 1_000)]
+        drop_units: i32,
     },
     /// Heap an idle `GET /api/events` stream holds on the origin, against bare TCP connections.
     Streams {
@@ -269,12 +275,18 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             storm_rate,
             storm_order,
             memo_addresses,
+            drop_shoppers,
+            drop_units,
         } => {
             let run = crate::edge::EdgeRun {
                 sections,
                 storm_rate,
                 storm_order,
                 memo_addresses,
+                drop_wave: crate::edge_drop::Wave {
+                    shoppers: drop_shoppers,
+                    units: drop_units,
+                },
             };
             crate::edge::run(database.url(), run).await
         }

@@ -23,9 +23,11 @@
 //!    (`edge_images`).
 //! 9. a flood of 10,000 made-up hostnames beside honest readers of a custom domain: origin
 //!    lookups and honest p99 against a quiet run (`edge_domains`).
+//! 10. the Worker's CPU per request of each kind, one at a time, each held to a budget as a
+//!     ratio to an unknown shop's in the same run (`edge_storm::budgets`; CI runs it).
 //!
-//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `images`,
-//! `size`, `domains`), e.g.
+//! Sections can be chosen by name (`cache`, `limiter`, `outage`, `storm`, `drop`, `costs`,
+//! `images`, `size`, `domains`), e.g.
 //! `cargo run --release -p bench -- edge outage size`; all of them run by default. `memo` (a
 //! million distinct client addresses through one isolate, `edge_memo`, several minutes) runs
 //! only when named.
@@ -71,6 +73,7 @@ pub struct EdgeRun {
     pub storm_rate: f64,
     pub storm_order: crate::edge_storm::Order,
     pub memo_addresses: u64,
+    pub drop_wave: crate::edge_drop::Wave,
 }
 
 pub async fn run(owner_url: &str, run: EdgeRun) -> anyhow::Result<()> {
@@ -86,6 +89,7 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
         storm_rate,
         storm_order,
         memo_addresses,
+        drop_wave,
     } = run;
     let named = |section: &str| sections.iter().any(|name| name == section);
     let wanted = |section: &str| sections.is_empty() || named(section);
@@ -96,11 +100,14 @@ async fn measure(owner: PgPool, run: EdgeRun) -> anyhow::Result<()> {
         outage::honest_readers_through_a_frozen_origin(&owner).await?;
     }
     if wanted("drop") {
-        crate::edge_drop::run(&owner).await?;
+        crate::edge_drop::run(&owner, drop_wave).await?;
     }
     if wanted("storm") {
         let rates = crate::edge_storm::AttackRates::at(storm_rate);
         crate::edge_storm::run(&owner, rates, storm_order).await?;
+    }
+    if wanted("costs") {
+        crate::edge_storm::budgets::run(&owner).await?;
     }
     if wanted("images") {
         crate::edge_images::run(&owner).await?;

@@ -1,7 +1,8 @@
 //! `cargo run --release -p bench -- edge drop`: a hype drop through the real wasm Worker with
 //! the shipped defaults, as a new shop would run it.
 //!
-//! - **(a) the first wave**: `WAVE_SHOPPERS` shoppers at once for `WAVE_STOCK` units;
+//! - **(a) the first wave**: 2,000 shoppers at once for 1,000 units by default (`Wave`:
+//!   `--drop-shoppers 20000 --drop-units 10000` is the big drop);
 //! - **(b) the crowd after the sell-out**: `CROWD_ATTEMPTS` shoppers for `CROWD_STOCK` units,
 //!   so most buys come after the item is gone;
 //! - **(c) a read flood** (`flood`): unknown item ids from `FLOOD_ADDRESSES` addresses, with
@@ -16,7 +17,7 @@
 //! initial stock. Then its checks (`checks`): every unit sold and as many 201s as units sold in
 //! (a) and (b), no 5xx and no shopper refused in (a), every admin read and shopper's list read
 //! answered in (c); a miss exits non-zero, naming it. Everything runs on 127.0.0.1, and each
-//! phase stops within a minute.
+//! phase stops within a minute at the default sizes.
 
 mod checks;
 mod flood;
@@ -39,13 +40,18 @@ use self::{
 
 pub const DOMAIN: &str = "drop.bench.test";
 const SECRET: &str = "edge-secret-of-the-drop-bench-0123456789ab";
-const WAVE_SHOPPERS: usize = 2_000;
-const WAVE_STOCK: i32 = 1_000;
 const CROWD_ATTEMPTS: usize = 10_000;
 const CROWD_STOCK: i32 = 200;
 /// Connections the shoppers hold open at once: they all arrive at once, and each waits its turn
 /// for a connection as a browser queue would.
 const CONNECTIONS: usize = 256;
+
+/// The first wave's size: shoppers arriving at once and the units they buy.
+#[derive(Debug, Clone, Copy)]
+pub struct Wave {
+    pub shoppers: usize,
+    pub units: i32,
+}
 
 /// The shop, the origin in front of its database and the Worker in front of the origin.
 pub struct World {
@@ -57,11 +63,11 @@ pub struct World {
 }
 
 impl World {
-    async fn open(owner: &PgPool) -> anyhow::Result<Self> {
+    async fn open(owner: &PgPool, wave: Wave) -> anyhow::Result<Self> {
         let shop = Shop::create(
             owner,
             DOMAIN,
-            &[("WAVE", WAVE_STOCK), ("CROWD", CROWD_STOCK), ("CHAIR", 50)],
+            &[("WAVE", wave.units), ("CROWD", CROWD_STOCK), ("CHAIR", 50)],
         )
         .await;
         let keys = TestKeys::new();
@@ -117,14 +123,15 @@ impl World {
     }
 }
 
-pub async fn run(owner: &PgPool) -> anyhow::Result<()> {
-    let world = Arc::new(World::open(owner).await?);
+pub async fn run(owner: &PgPool, size: Wave) -> anyhow::Result<()> {
+    let world = Arc::new(World::open(owner, size).await?);
     println!("== edge drop: a hype drop through the Worker, shipped defaults ==");
-    let wave = sale(&world, "WAVE", WAVE_STOCK, 0, WAVE_SHOPPERS).await?;
+    let wave = sale(&world, "WAVE", size.units, 0, size.shoppers).await?;
     wave.print(&format!(
-        "(a) {WAVE_SHOPPERS} shoppers at once for {WAVE_STOCK} units"
+        "(a) {} shoppers at once for {} units",
+        size.shoppers, size.units
     ));
-    let crowd = sale(&world, "CROWD", CROWD_STOCK, WAVE_SHOPPERS, CROWD_ATTEMPTS).await?;
+    let crowd = sale(&world, "CROWD", CROWD_STOCK, size.shoppers, CROWD_ATTEMPTS).await?;
     crowd.print(&format!(
         "(b) {CROWD_ATTEMPTS} shoppers for {CROWD_STOCK} units"
     ));

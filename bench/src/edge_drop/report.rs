@@ -83,7 +83,11 @@ impl PhaseReport {
             self.books.sold,
             self.books.initial,
             match (sold_out, last_sale) {
-                (true, Some(at)) => format!("sold out after {:.2} s", at.as_secs_f64()),
+                (true, Some(at)) => format!(
+                    "sold out after {:.2} s ({:.0} sales/s)",
+                    at.as_secs_f64(),
+                    self.books.sold as f64 / at.as_secs_f64().max(1e-3)
+                ),
                 _ => "not sold out".to_owned(),
             },
             self.elapsed.as_secs_f64()

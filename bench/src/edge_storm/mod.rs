@@ -29,6 +29,7 @@
 //! All load goes to 127.0.0.1, is bounded in count and time, and stops by itself.
 
 mod attackers;
+pub mod budgets;
 mod cache_bound;
 mod cpu_shares;
 mod honest;

@@ -18,6 +18,9 @@ use super::{
     world::{World, COSTS_DOMAIN},
 };
 
+/// The label of the cheapest kind, the floor the others are read against.
+pub const FLOOR: &str = "unknown shop (the floor)";
+
 /// Requests of each kind, after `WARM_UP` of it.
 const REQUESTS: usize = 500;
 const WARM_UP: usize = 20;
@@ -75,7 +78,7 @@ impl Kind {
 
     fn label(self) -> &'static str {
         match self {
-            Self::UnknownShop => "unknown shop (the floor)",
+            Self::UnknownShop => FLOOR,
             Self::CachedRead => "anonymous read from the cache",
             Self::BustingRead => "cache-busting read (query, position)",
             Self::NearQuotaRead => "read near the client's quota (object)",
