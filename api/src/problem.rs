@@ -145,6 +145,10 @@ pub struct Problem {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// `out-of-stock` only: the units left, for programs (the edge marks an item sold out when
+    /// it is 0); `detail` says the same for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<i32>,
 }
 
 impl Problem {
@@ -155,7 +159,21 @@ impl Problem {
             status: kind.status(),
             detail: detail.into(),
             request_id: None,
+            available: None,
         }
+    }
+
+    /// The refusal of a buy the stock cannot cover, with the units left.
+    pub fn out_of_stock(available: i32) -> Self {
+        Self {
+            available: Some(available),
+            ..Self::new(ProblemKind::OutOfStock, format!("only {available} left"))
+        }
+    }
+
+    /// True for an `out-of-stock` refusal that says no unit is left: the item is sold out.
+    pub fn says_sold_out(&self) -> bool {
+        self.is(ProblemKind::OutOfStock) && self.available == Some(0)
     }
 
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
@@ -166,5 +184,35 @@ impl Problem {
     /// True when this problem is of `kind` (clients and tests branch on the type URI).
     pub fn is(&self, kind: ProblemKind) -> bool {
         self.type_uri == kind.type_uri()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_stock_refusal_carries_the_units_left_as_a_member() {
+        let body = serde_json::to_value(Problem::out_of_stock(7)).unwrap();
+        assert_eq!(body["available"], 7);
+        assert_eq!(body["detail"], "only 7 left");
+        let read: Problem = serde_json::from_value(body).unwrap();
+        assert!(!read.says_sold_out(), "7 left is not sold out");
+        assert!(Problem::out_of_stock(0).says_sold_out());
+    }
+
+    #[test]
+    fn other_problems_have_no_available_member_and_never_say_sold_out() {
+        let problem = Problem::new(ProblemKind::NotFound, "no such item");
+        let body = serde_json::to_value(&problem).unwrap();
+        assert!(body.get("available").is_none());
+        let zero = Problem {
+            available: Some(0),
+            ..problem
+        };
+        assert!(
+            !zero.says_sold_out(),
+            "only an out-of-stock refusal says so"
+        );
     }
 }

@@ -27,21 +27,6 @@ impl BuyRequest {
     }
 }
 
-/// The detail of an `out-of-stock` refusal: how many units are left. The edge reads it back
-/// (`units_left`) to learn that an item is sold out, so both sides spell it here.
-pub fn out_of_stock_detail(available: i32) -> String {
-    format!("only {available} left")
-}
-
-/// The units left that an `out-of-stock` detail names.
-pub fn units_left(detail: &str) -> Option<i32> {
-    detail
-        .strip_prefix("only ")?
-        .strip_suffix(" left")?
-        .parse()
-        .ok()
-}
-
 /// Where an order stands.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,12 +72,5 @@ mod tests {
         assert_eq!(request(-3).checked_quantity(), None);
         assert_eq!(request(101).checked_quantity(), None);
         assert_eq!(request(i64::MAX).checked_quantity(), None);
-    }
-
-    #[test]
-    fn the_units_left_are_read_back_from_the_detail() {
-        assert_eq!(units_left(&out_of_stock_detail(0)), Some(0));
-        assert_eq!(units_left(&out_of_stock_detail(7)), Some(7));
-        assert_eq!(units_left("sold out"), None);
     }
 }

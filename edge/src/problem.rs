@@ -25,8 +25,19 @@ fn problem(
     request_id: &str,
     retry_after: Option<u64>,
 ) -> Result<Response> {
-    let problem = Problem::new(kind, detail).with_request_id(Some(request_id.to_owned()));
-    let mut response = Response::from_json(&problem)?.with_status(kind.status());
+    respond(Problem::new(kind, detail), request_id, retry_after)
+}
+
+/// A refusal whose problem carries more than its kind and detail (an `out-of-stock`'s units
+/// left).
+pub fn problem_body(problem: Problem, request_id: &str) -> Result<Response> {
+    let retry_after = (problem.status == 503).then_some(1);
+    respond(problem, request_id, retry_after)
+}
+
+fn respond(problem: Problem, request_id: &str, retry_after: Option<u64>) -> Result<Response> {
+    let problem = problem.with_request_id(Some(request_id.to_owned()));
+    let mut response = Response::from_json(&problem)?.with_status(problem.status);
     let headers = response.headers_mut();
     headers.set("content-type", headers::PROBLEM_JSON)?;
     headers.set(headers::REQUEST_ID, request_id)?;

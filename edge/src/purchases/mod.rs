@@ -31,7 +31,7 @@ use crate::{
     clock::now_ms,
     forward,
     origin_calls::{OriginFailure, OriginPolicy},
-    problem::{problem_response, problem_retry_after},
+    problem::{problem_body, problem_response, problem_retry_after},
     respond::Answer,
 };
 use admission::Load;
@@ -126,11 +126,7 @@ impl Buy {
                 return Ok(Known::Replayed(replay));
             }
         }
-        let refusal = problem_response(
-            ProblemKind::OutOfStock,
-            &api::purchase::out_of_stock_detail(0),
-            request_id,
-        )?;
+        let refusal = problem_body(Problem::out_of_stock(0), request_id)?;
         let answer = Answer::from(refusal).with(headers::EDGE_REFUSAL, "sold-out");
         Ok(Known::SoldOut(answer))
     }
@@ -211,9 +207,7 @@ async fn nothing_left(answer: &mut Answer) -> bool {
     let Ok(body) = copy.bytes().await else {
         return false;
     };
-    serde_json::from_slice::<Problem>(&body).is_ok_and(|problem| {
-        problem.is(ProblemKind::OutOfStock) && api::purchase::units_left(&problem.detail) == Some(0)
-    })
+    serde_json::from_slice::<Problem>(&body).is_ok_and(|problem| problem.says_sold_out())
 }
 
 /// After an item write through this isolate (`PATCH /api/admin/items/{id}`, or creating one)

@@ -2,7 +2,7 @@
 //! `out-of-stock` and never reach the origin.
 //!
 //! The edge learns it from what passes through: a purchase answered `out-of-stock` with no
-//! unit left (`api::purchase::units_left`), and an inventory answer the cache stores showing
+//! unit left (the problem's `available` member), and an inventory answer the cache stores showing
 //! stock 0. Both are the origin's word of a moment ago, so a mark lasts `KNOWN_MS`, the
 //! inventory cache's own lifetime: an item restocked through another isolate is bought again
 //! here within about a second. When a mark has run out, one buy goes to the origin as a probe

@@ -57,21 +57,17 @@ impl Outcome {
     }
 
     pub fn out_of_stock(order: &BuyOrder, available: i32) -> Self {
-        Self::refused(
-            order,
-            ProblemKind::OutOfStock,
-            api::purchase::out_of_stock_detail(available),
-        )
+        Self::refused(order, Problem::out_of_stock(available))
     }
 
     pub fn unknown_item(order: &BuyOrder) -> Self {
-        Self::refused(order, ProblemKind::NotFound, "no such item".to_owned())
+        Self::refused(order, Problem::new(ProblemKind::NotFound, "no such item"))
     }
 
-    fn refused(order: &BuyOrder, kind: ProblemKind, detail: String) -> Self {
-        let problem = Problem::new(kind, detail).with_request_id(Some(order.request_id.clone()));
+    fn refused(order: &BuyOrder, problem: Problem) -> Self {
+        let problem = problem.with_request_id(Some(order.request_id.clone()));
         Self::Final(StoredResponse {
-            status: kind.status(),
+            status: problem.status,
             body: serde_json::to_vec(&problem).unwrap_or_default(),
         })
     }

@@ -115,7 +115,11 @@ impl ApiError {
         } else {
             self.to_string()
         };
-        Problem::new(kind, detail).with_request_id(request_id)
+        let problem = match self {
+            Self::OutOfStock { available } => Problem::out_of_stock(*available),
+            _ => Problem::new(kind, detail),
+        };
+        problem.with_request_id(request_id)
     }
 
     fn kind(&self) -> ProblemKind {

@@ -167,6 +167,7 @@ async fn a_refused_buy_stores_nothing_and_its_retry_is_decided_afresh(db: PgPool
     assert_eq!(replayed, None);
     let problem: Problem = serde_json::from_slice(&bytes).unwrap();
     assert!(problem.is(ProblemKind::OutOfStock));
+    assert_eq!(problem.available, Some(1), "the one unit left, as a member");
     let stored_keys = || stored_keys(&db, &s.shop);
     assert_eq!(stored_keys().await, 0, "a refusal writes no key");
 
