@@ -31,7 +31,7 @@ use crate::{
     clock::now_ms,
     forward,
     origin_calls::{OriginFailure, OriginPolicy},
-    problem::{problem_body, problem_response, problem_retry_after},
+    problem::{problem_body, problem_retry_after},
     respond::Answer,
 };
 use admission::Load;

@@ -83,7 +83,11 @@ async fn once_an_item_is_sold_out_its_buys_are_refused_by_the_edge_without_the_o
     assert_eq!(edge_refusal(&refused), Some("sold-out"));
     let problem: Problem = refused.json().await.unwrap();
     assert!(problem.is(ProblemKind::OutOfStock), "{problem:?}");
-    assert_eq!(problem.available, Some(0), "the edge's refusal says none is left");
+    assert_eq!(
+        problem.available,
+        Some(0),
+        "the edge's refusal says none is left"
+    );
 
     let at_origin = w.buys_at_origin();
     let crowd = join_all((0..20).map(|n| w.buy_owned(format!("crowd-{n}")))).await;
