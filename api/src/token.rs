@@ -5,6 +5,7 @@
 //! Where a provider puts the shop and role is configured (`claim_map`); past verification every
 //! token reads as `TokenClaims`, in the product's own (Supabase's) layout.
 
+mod algorithm;
 mod bearer;
 pub mod claim_map;
 pub mod claim_path;
