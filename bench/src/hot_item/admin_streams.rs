@@ -25,7 +25,10 @@ use api::{
     token::{KeyAlgorithm, KeySet, Role, TokenVerifier},
 };
 use origin::{
-    events::hub::{EventObserver, ShopEvent, StockEvent, StreamCaps},
+    events::{
+        hub::StreamCaps,
+        shop_event::{EventObserver, ShopEvent, StockEvent},
+    },
     live_sale::seconds::SaleWatch,
     operator::dev_tokens::{mint_token, TokenRequest},
     AppState, Settings,

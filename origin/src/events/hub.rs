@@ -23,12 +23,14 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
 use sqlx::{postgres::PgListener, PgPool};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-use super::channels::{RefusalCounts, PURCHASE_CHANNEL, REFUSALS_CHANNEL, STOCK_CHANNEL};
+use super::{
+    channels::{PURCHASE_CHANNEL, REFUSALS_CHANNEL, STOCK_CHANNEL},
+    shop_event::{EventObserver, ShopEvent},
+};
 
 /// How long a new stream waits for the listener before it is refused (`503`): about what a
 /// reconnect takes.
@@ -36,52 +38,6 @@ pub const CONNECT_WAIT: Duration = Duration::from_secs(3);
 
 /// Events one shop's stream may be behind by before it is ended.
 const BUFFER: usize = 256;
-
-/// A committed stock level.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StockEvent {
-    pub org_id: Uuid,
-    pub item_id: Uuid,
-    pub stock: i32,
-    /// Units the change sold: a purchase batch's; 0 for an admin's edit or restock.
-    #[serde(default)]
-    pub sold: u64,
-}
-
-/// A decided queued purchase.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PurchaseEvent {
-    pub org_id: Uuid,
-    pub sub: String,
-    pub purchase_id: Uuid,
-    pub status: String,
-    pub order_id: Option<Uuid>,
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum ShopEvent {
-    Stock(StockEvent),
-    Purchase(PurchaseEvent),
-    /// Purchases refused in the last second or so, as one origin process counted them.
-    Refusals(RefusalCounts),
-}
-
-impl ShopEvent {
-    pub fn org_id(&self) -> Uuid {
-        match self {
-            Self::Stock(e) => e.org_id,
-            Self::Purchase(e) => e.org_id,
-            Self::Refusals(e) => e.org_id,
-        }
-    }
-}
-
-/// Something that sees every shop's events as they arrive, whether or not the shop has open
-/// streams. It runs on the listener's task, so it must be quick: a map lookup, a few adds.
-pub trait EventObserver: Send + Sync + std::fmt::Debug {
-    fn observe(&self, event: &ShopEvent);
-}
 
 /// How many streams may be open at once in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,6 +289,7 @@ impl Drop for StreamPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::shop_event::StockEvent;
 
     #[tokio::test]
     async fn a_hub_is_connected_only_while_its_listener_is_up() {

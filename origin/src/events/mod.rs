@@ -5,3 +5,4 @@
 
 pub mod channels;
 pub mod hub;
+pub mod shop_event;

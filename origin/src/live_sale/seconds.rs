@@ -1,7 +1,7 @@
 //! Per shop, one aggregate a second for the admins watching it: units sold and stock left per
 //! item, refusals by reason.
 //!
-//! `SaleWatch` observes the process's event hub (see `events::hub::EventObserver`), so it
+//! `SaleWatch` observes the process's event hub (see `events::shop_event::EventObserver`), so it
 //! folds what the listener already receives: one stock notification per committed batch (with
 //! the units it sold), one rejection per decided queued purchase, one refusal count per origin
 //! process and second. A purchase itself touches nothing here. Only shops with an admin stream
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::{
     events::channels::OUT_OF_STOCK_REASON,
-    events::hub::{EventObserver, ShopEvent},
+    events::shop_event::{EventObserver, ShopEvent},
 };
 
 /// How often a watched shop's aggregate is sent.
@@ -177,7 +177,7 @@ mod tests {
     use super::*;
     use crate::{
         events::channels::RefusalCounts,
-        events::hub::{PurchaseEvent, StockEvent},
+        events::shop_event::{PurchaseEvent, StockEvent},
     };
 
     fn stock(org_id: Uuid, item_id: Uuid, stock: i32, sold: u64) -> ShopEvent {

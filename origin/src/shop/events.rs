@@ -15,7 +15,7 @@ use axum::{
 use futures::{stream, Stream, StreamExt};
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 
-use crate::events::hub::ShopEvent;
+use crate::events::shop_event::ShopEvent;
 use crate::{
     app::state::AppState,
     events::hub::CONNECT_WAIT,
