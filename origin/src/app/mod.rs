@@ -11,4 +11,5 @@ pub mod probe_pools;
 pub mod router;
 pub mod serve;
 pub mod starting;
+pub mod startup;
 pub mod state;
