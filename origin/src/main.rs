@@ -21,6 +21,7 @@ use origin::{
     kill_switch,
     observability::telemetry,
     operator::{
+        demo_shop,
         dev_tokens::{self, TokenRequest},
         signing_keys, tenants,
     },
@@ -364,7 +365,7 @@ async fn tenant(db: &PgPool, command: TenantCommand) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&tenants::domain_map(db).await?)?
         ),
-        TenantCommand::SeedDemo => println!("{}", tenants::seed_demo(db).await?),
+        TenantCommand::SeedDemo => println!("{}", demo_shop::seed(db).await?),
     }
     Ok(())
 }

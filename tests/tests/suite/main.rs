@@ -21,6 +21,7 @@ mod custom_domains;
 mod custom_domains_checks;
 mod custom_domains_console;
 mod custom_domains_edge;
+mod demo_shop;
 mod edge_admission;
 mod edge_cache;
 mod edge_kill_switch;
