@@ -43,6 +43,7 @@ mod origin_outage;
 mod overlapping_batches;
 mod pgbouncer;
 mod picture_console;
+mod picture_orphans;
 mod product_pictures;
 mod purchase_queue_limits;
 mod rate_limiting;
