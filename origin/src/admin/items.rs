@@ -3,7 +3,8 @@
 //! is idempotent (`Idempotency-Key`) and audited in its own transaction; a stock change is
 //! announced on the stock channel as a purchase batch does (delivered only if it commits), so
 //! open storefronts and the admins' live view show a restock at once. A removed item takes its
-//! pictures' rows with it; its orders stay, as the shop's history.
+//! pictures' rows with it; an item with orders cannot be removed (the database keeps every
+//! order's item), so the shop's history stays whole.
 
 use api::{
     admin::{CreateItem, ItemPatch, MAX_STOCK},
@@ -194,7 +195,7 @@ pub async fn update_item(
 #[utoipa::path(
     delete,
     path = "/api/tenant/{org_id}/admin/items/{item_id}",
-    summary = "Remove an item with its pictures (their objects go with the edge's next sweep); its orders stay",
+    summary = "Remove an item with its pictures (their objects go with the edge's next sweep); an item with orders stays",
     tag = "admin",
     params(TenantPath, ("item_id" = Uuid, Path, description = "The item")),
     security(("bearer" = [])),
@@ -203,6 +204,7 @@ pub async fn update_item(
         (status = 400, description = "The id is not a UUID, or no Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         TokenRefusals,
         (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The item has orders: it stays as their history (set its stock to 0 to stop its sales)", body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
 )]
@@ -235,13 +237,21 @@ pub async fn delete_item(
         .remove(&item_id)
         .unwrap_or_default();
     // Its pictures' rows go with it (`ON DELETE CASCADE`); their objects with the next sweep.
+    // An item with orders is refused by the database (`items_with_orders_stay`).
     sqlx::query!(
         "DELETE FROM inventory WHERE organization_id = $1 AND id = $2",
         caller.org_id,
         item_id
     )
     .execute(&mut *write.tx)
-    .await?;
+    .await
+    .map_err(|e| {
+        conflict_on(
+            e,
+            "23503",
+            "the item has orders and stays as their history; set its stock to 0 to stop its sales",
+        )
+    })?;
     let request_id = write.key.request_id.clone();
     let entry = AuditEntry {
         org_id: caller.org_id,
