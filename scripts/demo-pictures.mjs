@@ -1,7 +1,7 @@
-// Gives every item of the demo shop that has no picture one, drawn here (no download): a
-// piece of furniture in a colour of the item's own on a soft gradient, as PNG at 1280, 640 and
-// 320 px wide, uploaded through the Worker as an admin like the console does (the widest is the
-// picture, the others its sizes).
+// Gives every item of the demo shop that has no picture one, drawn here (no download): the
+// piece of furniture its sku names (a chair, a sofa, a lamp...) in a colour of the item's own on
+// a soft gradient, as PNG at 1280, 640 and 320 px wide, uploaded through the Worker as an admin
+// like the console does (the widest is the picture, the others its sizes).
 //
 //   node scripts/demo-pictures.mjs <edge url> <shop domain> <admin token>
 //
@@ -54,7 +54,29 @@ function png(width, height, pixel) {
   ]);
 }
 
-// A colour from the item's name, and a chair, a table or a lamp by its sku.
+// Boxes ([x0, y0, x1, y1], fractions of the picture) that draw each kind of furniture.
+const SHAPES = {
+  // back, seat, two legs
+  CHAIR: [[0.36, 0.2, 0.42, 0.62], [0.36, 0.55, 0.66, 0.62], [0.37, 0.62, 0.4, 0.85], [0.62, 0.62, 0.65, 0.85]],
+  // seat, two long legs, a footrest
+  STOOL: [[0.38, 0.4, 0.62, 0.45], [0.4, 0.45, 0.43, 0.85], [0.57, 0.45, 0.6, 0.85], [0.4, 0.68, 0.6, 0.7]],
+  // top, two legs
+  TABLE: [[0.2, 0.45, 0.8, 0.52], [0.24, 0.52, 0.28, 0.85], [0.72, 0.52, 0.76, 0.85]],
+  // top, a drawer block, a leg
+  DESK: [[0.2, 0.42, 0.8, 0.47], [0.56, 0.47, 0.78, 0.66], [0.22, 0.47, 0.25, 0.85], [0.75, 0.66, 0.78, 0.85]],
+  // body, two short legs
+  SIDEBOARD: [[0.18, 0.4, 0.82, 0.76], [0.21, 0.76, 0.24, 0.85], [0.76, 0.76, 0.79, 0.85]],
+  // shade, stem, foot
+  LAMP: [[0.4, 0.18, 0.6, 0.34], [0.49, 0.34, 0.51, 0.8], [0.42, 0.8, 0.58, 0.84]],
+  // back, seat, two arms, two feet
+  SOFA: [[0.2, 0.38, 0.8, 0.6], [0.2, 0.6, 0.8, 0.78], [0.15, 0.5, 0.22, 0.8], [0.78, 0.5, 0.85, 0.8], [0.18, 0.8, 0.21, 0.85], [0.79, 0.8, 0.82, 0.85]],
+  // two uprights, four shelves
+  SHELF: [[0.32, 0.12, 0.35, 0.85], [0.65, 0.12, 0.68, 0.85], [0.32, 0.25, 0.68, 0.28], [0.32, 0.45, 0.68, 0.48], [0.32, 0.65, 0.68, 0.68], [0.32, 0.82, 0.68, 0.85]],
+  // a rug on the floor, with a stripe
+  RUG: [[0.12, 0.7, 0.88, 0.92], [0.12, 0.79, 0.88, 0.82]],
+};
+
+// A colour from the item's name, and the furniture its sku names (`CHAIR-...`, `LAMP-...`).
 function drawing(item) {
   let hash = 0;
   for (const ch of item.sku + item.name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
@@ -69,16 +91,8 @@ function drawing(item) {
   };
   const wood = rgb(hue, 0.45, 0.42);
   const shade = rgb(hue, 0.3, 0.3);
-  const kind = hash % 3;
   const inBox = (x, y, [x0, y0, x1, y1]) => x >= x0 && x <= x1 && y >= y0 && y <= y1;
-  const shapes = [
-    // a chair: back, seat, two legs
-    [[0.36, 0.2, 0.42, 0.62], [0.36, 0.55, 0.66, 0.62], [0.37, 0.62, 0.4, 0.85], [0.62, 0.62, 0.65, 0.85]],
-    // a table: top, two legs
-    [[0.2, 0.45, 0.8, 0.52], [0.24, 0.52, 0.28, 0.85], [0.72, 0.52, 0.76, 0.85]],
-    // a lamp: shade, stem, foot
-    [[0.4, 0.18, 0.6, 0.34], [0.49, 0.34, 0.51, 0.8], [0.42, 0.8, 0.58, 0.84]],
-  ][kind];
+  const shapes = SHAPES[item.sku.split("-")[0]] ?? Object.values(SHAPES)[hash % 3];
   return (x, y) => {
     if (shapes.some((box) => inBox(x, y, box))) return y > 0.6 ? shade : wood;
     if (y > 0.85) return rgb(hue, 0.15, 0.82);

@@ -57,7 +57,8 @@ impl Route<'_> {
         routes::is_under(routes::EDGE_SCOPE, api_path)
     }
 
-    /// A write to the shop's items (creating one, changing one: a restock, or its pictures).
+    /// A write to the shop's items (creating, changing or removing one: a restock, or its
+    /// pictures).
     pub fn is_item_write(&self) -> bool {
         self.class() == RouteClass::Write
             && [

@@ -136,6 +136,8 @@ async function loadInventory() {
   let stale = false;
   let age = 0;
   let after = null;
+  let complete = false;
+  const listed = new Set();
   for (let page = 0; page < MAX_PAGES; page += 1) {
     const response = await fetchInventoryPage(PAGE_ITEMS, after, shop.token);
     if (response.headers.get("x-edge-cache") === "stale") {
@@ -144,14 +146,27 @@ async function loadInventory() {
     }
     const { items, next } = await response.json();
     for (const item of items) {
+      listed.add(item.id);
       // A stock event newer than this read knows better than the read does.
       if ((shop.streamedAt.get(item.id) ?? -Infinity) > startedAt) {
         item.stock = Number(shop.rows.get(item.id)?.dataset.stock ?? item.stock);
       }
       showItem(item);
     }
-    if (!next) break;
+    if (!next) {
+      complete = true;
+      break;
+    }
     after = next;
+  }
+  // An item the shop removed is no longer listed: its card goes, once a whole fresh list says
+  // so (a stale copy may predate items added since).
+  if (complete && !stale) {
+    for (const [id, row] of shop.rows) {
+      if (listed.has(id)) continue;
+      row.remove();
+      shop.rows.delete(id);
+    }
   }
   document.body.classList.toggle("stale", stale);
   notice(stale ? `Stock as of ${age} s ago: the shop is catching up.` : "");

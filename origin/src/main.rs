@@ -19,6 +19,7 @@ use origin::{
     idempotency::retention,
     kill_switch,
     operator::{
+        demo_shop,
         dev_tokens::{self, TokenRequest},
         signing_keys, tenants,
     },
@@ -260,7 +261,7 @@ async fn tenant(db: &PgPool, command: TenantCommand) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&tenants::domain_map(db).await?)?
         ),
-        TenantCommand::SeedDemo => println!("{}", tenants::seed_demo(db).await?),
+        TenantCommand::SeedDemo => println!("{}", demo_shop::seed(db).await?),
     }
     Ok(())
 }

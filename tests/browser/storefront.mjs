@@ -249,6 +249,41 @@ const steps = [
     },
   ],
   [
+    "an item the owner adds appears, and goes when the owner removes it",
+    async () => {
+      const alice = pages.alice;
+      const admin = (method, path, body) =>
+        alice.evaluate(
+          async ([method, path, body, token]) => {
+            const response = await fetch(path, {
+              method,
+              headers: {
+                authorization: `Bearer ${token}`,
+                "content-type": "application/json",
+                "idempotency-key": crypto.randomUUID(),
+              },
+              body: body && JSON.stringify(body),
+            });
+            return { status: response.status, body: await response.text() };
+          },
+          [method, path, body, env.ADMIN_TOKEN],
+        );
+      const added = await admin("POST", "/api/admin/items", {
+        sku: "STOOL",
+        name: "Item STOOL",
+        price_cents: 5000,
+        stock: 2,
+      });
+      assert(added.status === 201, `adding an item answered ${added.status}`);
+      await waitForText(stockOf(alice, "STOOL"), "2 in stock");
+      const removed = await admin("DELETE", `/api/admin/items/${JSON.parse(added.body).id}`);
+      assert(removed.status === 204, `removing the item answered ${removed.status}`);
+      await row(alice, "STOOL").waitFor({ state: "detached", timeout: 15_000 });
+      const cards = await alice.locator("li.item").count();
+      assert(cards === 3, `the other items' cards stay: ${cards} cards`);
+    },
+  ],
+  [
     "paused sales are explained",
     async () => {
       const alice = pages.alice;

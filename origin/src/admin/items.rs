@@ -1,8 +1,10 @@
-//! Admins managing their shop's items. The role comes from the token; the tenant from the path
-//! and, underneath, from row-level security. Every change is idempotent (`Idempotency-Key`) and
-//! audited in its own transaction, and announces the item's stock on the stock channel as a
-//! purchase batch does (delivered only if it commits), so open storefronts and the admins' live
-//! view show a restock at once.
+//! Admins managing their shop's items: adding, changing and removing them. The role comes from
+//! the token; the tenant from the path and, underneath, from row-level security. Every change
+//! is idempotent (`Idempotency-Key`) and audited in its own transaction; a stock change is
+//! announced on the stock channel as a purchase batch does (delivered only if it commits), so
+//! open storefronts and the admins' live view show a restock at once. A removed item takes its
+//! pictures' rows with it; an item with orders cannot be removed (the database keeps every
+//! order's item), so the shop's history stays whole.
 
 use api::{
     admin::{CreateItem, ItemPatch, MAX_STOCK},
@@ -187,6 +189,80 @@ pub async fn update_item(
         request_id: &request_id,
     };
     write.finish(Some(entry), StatusCode::OK, &item).await
+}
+
+/// `DELETE /api/tenant/{org_id}/admin/items/{item_id}`
+#[utoipa::path(
+    delete,
+    path = "/api/tenant/{org_id}/admin/items/{item_id}",
+    summary = "Remove an item with its pictures (their objects go with the edge's next sweep); an item with orders stays",
+    tag = "admin",
+    params(TenantPath, ("item_id" = Uuid, Path, description = "The item")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The id is not a UUID, or no Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        TokenRefusals,
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The item has orders: it stays as their history (set its stock to 0 to stop its sales)", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
+pub async fn delete_item(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path((_, item_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let item_id = Uuid::parse_str(&item_id)
+        .map_err(|_| ApiError::Malformed("the item id is not a UUID".into()))?;
+    let route = format!("delete-item:{item_id}");
+    let mut write = match AdminWrite::begin(&state, &caller, &headers, &route, &[]).await? {
+        Ok(write) => write,
+        Err(replayed) => return Ok(replayed),
+    };
+    let mut before = sqlx::query_as!(
+        ItemRow,
+        "SELECT id, sku, name, price_cents, stock FROM inventory
+         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        caller.org_id,
+        item_id
+    )
+    .fetch_optional(&mut *write.tx)
+    .await?
+    .ok_or(ApiError::NotFound("no such item"))?
+    .into_item();
+    before.images = pictures::load_for(&mut write.tx, caller.org_id, &[item_id])
+        .await?
+        .remove(&item_id)
+        .unwrap_or_default();
+    // Its pictures' rows go with it (`ON DELETE CASCADE`); their objects with the next sweep.
+    // An item with orders is refused by the database (`items_with_orders_stay`).
+    sqlx::query!(
+        "DELETE FROM inventory WHERE organization_id = $1 AND id = $2",
+        caller.org_id,
+        item_id
+    )
+    .execute(&mut *write.tx)
+    .await
+    .map_err(|e| {
+        conflict_on(
+            e,
+            "23503",
+            "the item has orders and stays as their history; set its stock to 0 to stop its sales",
+        )
+    })?;
+    let request_id = write.key.request_id.clone();
+    let entry = AuditEntry {
+        org_id: caller.org_id,
+        actor_sub: caller.sub(),
+        action: "item.delete",
+        target: format!("item:{item_id}"),
+        before: Some(json!(before)),
+        after: None,
+        request_id: &request_id,
+    };
+    write.finish_empty(Some(entry)).await
 }
 
 /// Announces `item`'s stock (it sold nothing) to every origin's listeners, once `conn`'s

@@ -39,6 +39,7 @@ use utoipa::{
         crate::kill_switch::handlers::sales_status,
         crate::admin::items::create_item,
         crate::admin::items::update_item,
+        crate::admin::items::delete_item,
         crate::admin::images::record_image,
         crate::admin::images::order_images,
         crate::admin::images::remove_image,

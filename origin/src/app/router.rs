@@ -100,7 +100,10 @@ fn tenant_routes(state: &AppState) -> Router<AppState> {
         .route(&at(routes::SHOP), get(profile::shop_profile))
         .route(&at(routes::BUY), post(buy::buy))
         .route(&at(routes::ADMIN_ITEMS), post(items::create_item))
-        .route(&at(routes::ADMIN_ITEM), patch(items::update_item))
+        .route(
+            &at(routes::ADMIN_ITEM),
+            patch(items::update_item).delete(items::delete_item),
+        )
         .route(
             &at(routes::ADMIN_ITEM_IMAGES),
             post(images::record_image).put(images::order_images),

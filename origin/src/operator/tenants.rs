@@ -103,36 +103,3 @@ pub async fn stock_items(
     .await?;
     Ok(())
 }
-
-/// The demo shop: created once, with a few items.
-pub async fn seed_demo(db: &PgPool) -> Result<Uuid, sqlx::Error> {
-    let org_id = add(db, "Demo Furniture", DEMO_DOMAIN).await?;
-    let items = [
-        NewItem {
-            sku: "CHAIR-EAMES",
-            name: "Eames Lounge Chair",
-            price_cents: 549_900,
-            stock: 25,
-        },
-        NewItem {
-            sku: "TABLE-OAK-6",
-            name: "Oak Dining Table (6 seats)",
-            price_cents: 129_900,
-            stock: 10,
-        },
-        NewItem {
-            sku: "SOFA-VELVET",
-            name: "Green Velvet Sofa",
-            price_cents: 219_900,
-            stock: 5,
-        },
-        NewItem {
-            sku: "LAMP-ARC",
-            name: "Brass Arc Floor Lamp",
-            price_cents: 34_900,
-            stock: 40,
-        },
-    ];
-    stock_items(db, org_id, &items).await?;
-    Ok(org_id)
-}

@@ -1,7 +1,7 @@
-//! Shop admins adding and changing items through the Worker.
+//! Shop admins adding, changing and removing items through the Worker.
 
 use api::{inventory::Item, token::Role, Problem, ProblemKind};
-use e2e::{Edge, OriginServer, Shop, Stage, TestKeys};
+use e2e::{Edge, OriginServer, Shop, Stage, TestKeys, TwoShops};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
@@ -161,4 +161,83 @@ async fn restocks_cannot_push_stock_past_the_maximum(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(audited, 1, "only the accepted restock is audited");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn only_the_shops_admins_remove_an_item_and_one_with_orders_stays(db: PgPool) {
+    const A: &str = "a.remove.test";
+    const B: &str = "b.remove.test";
+    let items = [("CHAIR", 5), ("SOFA", 5)];
+    let w = TwoShops::open(&db, [A, B], &items, |config, _, _| config).await;
+    let chair = w.a.item(&db, "CHAIR").await.id;
+    let sofa = w.a.item(&db, "SOFA").await.id;
+    let shopper = w.keys.token(w.a.org_id, Role::Shopper, "shopper");
+    let bought = w.edge.buy(A, &shopper, chair, 1).send().await.unwrap();
+    assert_eq!(bought.status(), StatusCode::CREATED);
+    let remove = |domain: &'static str, item: uuid::Uuid, token: Option<&str>, key: &str| {
+        let request = w
+            .edge
+            .request(Method::DELETE, domain, &format!("/api/admin/items/{item}"))
+            .header("idempotency-key", key);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+    let rival = w.keys.token(w.b.org_id, Role::Admin, "rival");
+    let fresh = || uuid::Uuid::new_v4().to_string();
+    for (who, domain, token, status) in [
+        ("no token", A, None, StatusCode::UNAUTHORIZED),
+        (
+            "a shopper",
+            A,
+            Some(shopper.as_str()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "another shop's admin",
+            A,
+            Some(rival.as_str()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "on its own domain",
+            B,
+            Some(rival.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(remove(domain, sofa, token, &fresh()).await, status, "{who}");
+    }
+    assert_eq!(w.a.item(&db, "SOFA").await.id, sofa, "still there");
+
+    let owner = w.keys.token(w.a.org_id, Role::Admin, "owner");
+    let key = fresh();
+    for attempt in ["first", "the same key again"] {
+        let status = remove(A, sofa, Some(&owner), &key).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{attempt}");
+    }
+    // The chair has an order: it stays, as the order's item.
+    let refused = remove(A, chair, Some(&owner), &fresh()).await;
+    assert_eq!(refused, StatusCode::CONFLICT);
+    let left = sqlx::query_scalar!(
+        "SELECT sku FROM inventory WHERE organization_id = $1",
+        w.a.org_id
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(left, vec!["CHAIR".to_owned()]);
+    assert_eq!(w.a.order_totals(&db).await, (1, 1));
+    assert_eq!(w.b.item(&db, "SOFA").await.stock, 5);
+    let audited = sqlx::query_scalar!(
+        r#"SELECT target FROM audit_log
+           WHERE organization_id = $1 AND action = 'item.delete'"#,
+        w.a.org_id
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(audited, vec![format!("item:{sofa}")]);
 }
