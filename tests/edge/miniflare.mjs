@@ -21,7 +21,7 @@
 //
 // Like wrangler.toml, the Worker has its static assets (edge/build/assets, the ASSETS binding,
 // the Worker run first for every request) and the R2 bucket IMAGES (kept with miniflare's other
-// storage). IMAGE_ORPHAN_GRACE_SECONDS is passed on when set.
+// storage). IMAGE_ORPHAN_GRACE_SECONDS and IMAGE_EDGE_CACHE_SECONDS are passed on when set.
 import { Miniflare } from "miniflare";
 import http from "node:http";
 import path from "node:path";
@@ -39,6 +39,7 @@ const bindings = {
 if (env.EDGE_SHARED_SECRET) bindings.EDGE_SHARED_SECRET = env.EDGE_SHARED_SECRET;
 if (env.JWT_JWKS_URL) bindings.JWT_JWKS_URL = env.JWT_JWKS_URL;
 for (const name of [
+  "IMAGE_EDGE_CACHE_SECONDS",
   "IMAGE_ORPHAN_GRACE_SECONDS",
   "INVENTORY_CACHE_TTL_SECONDS",
   "INVENTORY_STALE_MAX_SECONDS",

@@ -6,17 +6,21 @@
 //! `Cache-Control: public, max-age=31536000, immutable` and its ETag is the hash: a browser
 //! keeps it for a year, and one that asks again with `If-None-Match` gets `304`. The Cache API
 //! sits in front of R2, per shop: a second reader in the same data centre costs no R2 read
-//! (`X-Edge-Cache: hit|miss` says which it was). `Content-Type` is the type the bytes showed at
+//! (`X-Edge-Cache: hit|miss` says which it was). The edge keeps its copy only
+//! `IMAGE_EDGE_CACHE_SECONDS` (default an hour), not the browser's year: a removed picture's
+//! object goes with the sweep, and its last edge copy at most that long after. `Content-Type` is the type the bytes showed at
 //! upload, with `nosniff`, and a sandboxing Content Security Policy in case a browser is ever
 //! talked into rendering one as a document.
 
 use api::{headers, images, ProblemKind};
-use worker::{Cache, Env, Method, Request, Response, Result};
+use worker::{Cache, Env, Headers, Method, Request, Response, Result};
 
 use super::bucket::BUCKET;
-use crate::{problem::problem_response, respond::Answer, tenant};
+use crate::{problem::problem_response, respond::Answer, settings, tenant};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const EDGE_CACHE_VAR: &str = "IMAGE_EDGE_CACHE_SECONDS";
+const DEFAULT_EDGE_CACHE_SECONDS: u64 = 3_600;
 const PICTURE_POLICY: &str = "default-src 'none'; sandbox";
 
 /// Answers a request for `/images/{name}`.
@@ -47,12 +51,19 @@ pub async fn serve(
     let (mut response, source) = match cache.get(cache_url.as_str(), false).await? {
         Some(hit) => (hit, "hit"),
         None => {
-            let Some(mut fresh) = from_bucket(env, &key, name).await? else {
+            let Some((bytes, content_type)) = from_bucket(env, &key).await? else {
                 return Ok(
                     problem_response(ProblemKind::NotFound, "no such picture", request_id)?.into(),
                 );
             };
-            cache.put(cache_url.as_str(), fresh.cloned()?).await?;
+            let headers = |cache_control: &str| {
+                picture_headers(&etag_of(name), content_type.as_deref(), cache_control)
+            };
+            let seconds = settings::number_var(env, EDGE_CACHE_VAR, DEFAULT_EDGE_CACHE_SECONDS);
+            let edge_copy = Response::from_bytes(bytes.clone())?
+                .with_headers(headers(&format!("public, max-age={seconds}"))?);
+            cache.put(cache_url.as_str(), edge_copy).await?;
+            let fresh = Response::from_bytes(bytes)?.with_headers(headers(IMMUTABLE)?);
             (fresh, "miss")
         }
     };
@@ -64,15 +75,16 @@ pub async fn serve(
     if revalidated {
         response = Response::empty()?
             .with_status(304)
-            .with_headers(picture_headers(&etag, None)?);
+            .with_headers(picture_headers(&etag, None, IMMUTABLE)?);
     }
     Ok(Answer::from(response)
+        .with("cache-control", IMMUTABLE)
         .with(headers::EDGE_CACHE, source)
         .with(headers::REQUEST_ID, request_id.to_owned()))
 }
 
-/// The picture stored under `key`, as it is served; `None` when there is none.
-async fn from_bucket(env: &Env, key: &str, name: &str) -> Result<Option<Response>> {
+/// The bytes stored under `key` and their type; `None` when there are none.
+async fn from_bucket(env: &Env, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
     let Some(object) = env.bucket(BUCKET)?.get(key).execute().await? else {
         return Ok(None);
     };
@@ -80,17 +92,15 @@ async fn from_bucket(env: &Env, key: &str, name: &str) -> Result<Option<Response
     let Some(body) = object.body() else {
         return Ok(None);
     };
-    let bytes = body.bytes().await?;
-    let headers = picture_headers(&etag_of(name), content_type.as_deref())?;
-    Ok(Some(Response::from_bytes(bytes)?.with_headers(headers)))
+    Ok(Some((body.bytes().await?, content_type)))
 }
 
-fn picture_headers(etag: &str, content_type: Option<&str>) -> Result<worker::Headers> {
-    let headers = worker::Headers::new();
+fn picture_headers(etag: &str, content_type: Option<&str>, cache_control: &str) -> Result<Headers> {
+    let headers = Headers::new();
     if let Some(content_type) = content_type {
         headers.set("content-type", content_type)?;
     }
-    headers.set("cache-control", IMMUTABLE)?;
+    headers.set("cache-control", cache_control)?;
     headers.set("etag", etag)?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("content-security-policy", PICTURE_POLICY)?;

@@ -148,3 +148,42 @@ async fn an_orphan_younger_than_the_grace_period_is_kept(db: PgPool) {
     w.edge.run_scheduled().await;
     assert_eq!(w.edge.stored_images().await.len(), 1);
 }
+
+/// A picture a shopper has seen is in the edge's cache, whose copy outlives the object: the
+/// browser's year would keep a removed picture public. The edge keeps its copy only
+/// `IMAGE_EDGE_CACHE_SECONDS`, so after the sweep the picture is gone from the edge too, while
+/// shoppers are still told to keep what they have (`immutable`).
+#[sqlx::test(migrations = "../migrations")]
+async fn a_removed_picture_a_shopper_saw_leaves_the_edge_cache_in_its_keep_time(db: PgPool) {
+    let w = open(&db, |config| {
+        config
+            .var("IMAGE_ORPHAN_GRACE_SECONDS", "0")
+            .var("IMAGE_EDGE_CACHE_SECONDS", "2")
+    })
+    .await;
+    let admin = w.keys.token(w.a.org_id, Role::Admin, "owner-a");
+    let sofa = w.a.item(&db, "SOFA").await.id;
+    let picture = upload(&w, A, &admin, sofa, 9, None).await;
+    let seen = |expected: &'static str| {
+        let request = w.edge.get(A, &picture.url);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+            assert_eq!(header("x-edge-cache"), expected);
+            assert_eq!(
+                header("cache-control"),
+                "public, max-age=31536000, immutable"
+            );
+        }
+    };
+    seen("miss").await;
+    seen("hit").await;
+
+    let path = format!("/api/admin/items/{sofa}/images/{}", picture.id);
+    assert_eq!(delete(&w, A, &admin, &path).await, StatusCode::NO_CONTENT);
+    w.edge.run_scheduled().await;
+    assert!(w.edge.stored_images().await.is_empty());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(status_of(&w, A, &picture.url).await, StatusCode::NOT_FOUND);
+}
