@@ -181,10 +181,12 @@ function unreachable() {
 
 // Polls the stock every second while there are no live events. With live events it only
 // checks now and then that the origin answers: stale stock means the stream is stalled too,
-// so it is dropped and polling takes over until the stream is back.
+// so it is dropped and polling takes over until the stream is back. The page has just loaded
+// the stock when this starts, so it waits first.
 async function pollWhileNotLive() {
   let lastCheck = performance.now();
   for (;;) {
+    await sleep(POLL_MS);
     if (!shop.named) loadShopName().catch(() => {});
     if (!shop.live) {
       await loadInventory().catch(unreachable);
@@ -193,7 +195,6 @@ async function pollWhileNotLive() {
       const originSilent = await loadInventory().catch(unreachable);
       if (originSilent) shop.stream?.abort();
     }
-    await sleep(POLL_MS);
   }
 }
 

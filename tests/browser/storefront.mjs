@@ -50,6 +50,23 @@ const pages = {};
 
 const steps = [
   [
+    "a page that loads asks for the inventory once, then polls a second later",
+    async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const reads = [];
+      page.on("request", (request) => {
+        if (new URL(request.url()).pathname === "/api/inventory") reads.push(performance.now());
+      });
+      const firstAnswer = page.waitForResponse((r) => new URL(r.url()).pathname === "/api/inventory");
+      await page.goto(shopUrl(demo));
+      await firstAnswer;
+      await page.waitForTimeout(500);
+      assert(reads.length === 1, `${reads.length} inventory reads in the first moment, not 1`);
+      await context.close();
+    },
+  ],
+  [
     "the demo shop shows its name and items, and the sign-in link signs Alice in",
     async () => {
       pages.alice = await openPage(browser, shopUrl(demo, env.ALICE_TOKEN), failures);
