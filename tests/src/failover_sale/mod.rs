@@ -4,11 +4,12 @@
 //! Shoppers buy one hot item at full speed, each purchase under its own `Idempotency-Key`,
 //! sent again with the same key after a 5xx or a dropped connection (what the storefront does).
 //! A reader polls the inventory beside them. Then a fault hits the node that leads: its
-//! postmaster killed (`SIGKILL`), or the whole node frozen (`SIGSTOP`, as a partition looks)
-//! and woken after a new leader exists. Afterwards everything acknowledged is checked against
+//! postmaster killed (`SIGKILL`), the whole node frozen (`SIGSTOP`, as a partition looks)
+//! and woken after a new leader exists, or its disk filled (`disk_full`). Afterwards everything acknowledged is checked against
 //! the new primary, read directly rather than through HAProxy.
 
 mod checks;
+mod disk_full;
 mod report;
 mod shoppers;
 
@@ -23,7 +24,10 @@ use self::{
     report::Timeline,
     shoppers::{wait_for_first_sale, Sale},
 };
-use crate::{ha_cluster::HaCluster, Edge, OriginConfig, OriginProcess, Shop, TestKeys};
+use crate::{
+    ha_cluster::{DataDisks, HaCluster},
+    Edge, OriginConfig, OriginProcess, Shop, TestKeys,
+};
 
 pub const DOMAIN: &str = "failover.shop.test";
 const SKU: &str = "HOT-CHAIR";
@@ -45,7 +49,12 @@ pub struct HaStack {
 
 impl HaStack {
     pub async fn start(stock: i32) -> Self {
-        let ha = HaCluster::start().await;
+        Self::start_with(stock, DataDisks::Shared).await
+    }
+
+    /// The stack with the nodes' data kept as `disks` says (their own disks for `DiskFull`).
+    pub async fn start_with(stock: i32, disks: DataDisks) -> Self {
+        let ha = HaCluster::start_with(disks).await;
         let keys = TestKeys::new();
         let config = OriginConfig {
             database_url: ha.primary_url("postgres"),
@@ -83,6 +92,10 @@ pub enum Fault {
     /// `SIGSTOP` to its Patroni and every Postgres process, `SIGCONT` once another node leads
     /// and sales go on: a split-brain attempt.
     FreezeNode,
+    /// Its data directory's disk left without a free byte (the stack started with
+    /// `DataDisks::OwnTmpfs`), then, a few seconds later, its WAL made to need a new segment;
+    /// the disk is freed once another node sells.
+    DiskFull,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,17 +116,21 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
 
     let old_leader = stack.ha.leader().await.expect("a leader before the fault");
     let fault_at = Instant::now();
-    strike(stack, fault, &old_leader);
+    let writes_stopped_at = strike(stack, fault, &old_leader).await;
     let new_leader = stack
         .ha
         .wait_for_new_leader(&old_leader, options.give_up)
         .await;
     let to_new_leader = fault_at.elapsed();
-    let first_sale = wait_for_first_sale(&sale.journal, fault_at, options.give_up).await;
+    let first_sale = wait_for_first_sale(&sale.journal, writes_stopped_at, options.give_up).await;
     let mut old_primary_write = None;
-    if fault == Fault::FreezeNode {
-        stack.ha.signal_node(&old_leader, signal::Signal::SIGCONT);
-        old_primary_write = Some(write_to_old_primary(stack, &old_leader).await);
+    match fault {
+        Fault::FreezeNode => {
+            stack.ha.signal_node(&old_leader, signal::Signal::SIGCONT);
+            old_primary_write = Some(write_to_old_primary(stack, &old_leader).await);
+        }
+        Fault::DiskFull => stack.ha.free_disk(&old_leader).expect("free the disk"),
+        Fault::KillPostmaster => {}
     }
     tokio::time::sleep(options.after).await;
     let journal = sale.finish().await;
@@ -136,6 +153,7 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
         new_leader,
         shoppers: options.shoppers,
         fault_at,
+        writes_stopped_at,
         to_new_leader,
         first_sale,
         old_leader_rejoined_after,
@@ -145,8 +163,8 @@ pub async fn run_phase(stack: &HaStack, fault: Fault, options: PhaseOptions) -> 
     PhaseReport::new(timeline, &journal, checks)
 }
 
-/// Hits the leading node with `fault`.
-fn strike(stack: &HaStack, fault: Fault, leader: &str) {
+/// Hits the leading node with `fault`; returns when it stopped taking writes.
+async fn strike(stack: &HaStack, fault: Fault, leader: &str) -> Instant {
     match fault {
         Fault::KillPostmaster => {
             let pid = stack
@@ -154,10 +172,13 @@ fn strike(stack: &HaStack, fault: Fault, leader: &str) {
                 .postmaster_pid(leader)
                 .expect("the leader's postmaster.pid");
             signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL).expect("kill the postmaster");
+            Instant::now()
         }
         Fault::FreezeNode => {
             let frozen = stack.ha.signal_node(leader, signal::Signal::SIGSTOP);
             assert!(frozen > 1, "froze the leader's processes");
+            Instant::now()
         }
+        Fault::DiskFull => disk_full::fill_until_the_primary_stops(stack, leader).await,
     }
 }

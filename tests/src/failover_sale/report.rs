@@ -16,8 +16,12 @@ pub struct PhaseReport {
     pub shoppers: usize,
     /// Fault -> a new leader in Patroni.
     pub to_new_leader: Duration,
-    /// Fault -> the first `201` to a purchase sent after the fault.
+    /// Fault -> the first `201` to a purchase sent after the fault (for a full disk: after
+    /// the primary stopped, `primary_stopped_after`).
     pub to_first_sale: Option<Duration>,
+    /// Fault -> the old primary stopped taking writes: zero but for a full disk, where it
+    /// refuses what needs new space while it runs.
+    pub primary_stopped_after: Duration,
     pub acknowledged: usize,
     /// Acknowledged order ids absent on the new primary.
     pub missing: Vec<Uuid>,
@@ -123,6 +127,10 @@ impl PhaseReport {
             ),
             format!("  fault -> first 201 again       {}", secs(self.to_first_sale)),
             format!(
+                "  old primary stopped after      {:.1} s",
+                self.primary_stopped_after.as_secs_f64()
+            ),
+            format!(
                 "  201s acknowledged              {} ({} missing on the new primary)",
                 self.acknowledged,
                 self.missing.len()
@@ -170,8 +178,9 @@ pub(super) struct Timeline {
     pub(super) new_leader: String,
     pub(super) shoppers: usize,
     pub(super) fault_at: Instant,
+    pub(super) writes_stopped_at: Instant,
     pub(super) to_new_leader: Duration,
-    /// The first `201` after the fault: (sent, answered), from the fault.
+    /// The first `201` after the writes stopped: (sent, answered), from that moment.
     pub(super) first_sale: Option<(Duration, Duration)>,
     pub(super) old_leader_rejoined_after: Option<Duration>,
     pub(super) old_primary_write: Option<String>,
@@ -184,7 +193,9 @@ impl PhaseReport {
     /// was sent.
     pub(super) fn new(timeline: Timeline, journal: &Journal, checks: Checks) -> Self {
         let fault_at = timeline.fault_at;
-        let first_sale_sent = timeline.first_sale.map(|(sent, _)| fault_at + sent);
+        let first_sale_sent = timeline
+            .first_sale
+            .map(|(sent, _)| timeline.writes_stopped_at + sent);
         let while_down: Vec<_> = journal
             .attempts
             .iter()
@@ -197,6 +208,7 @@ impl PhaseReport {
             shoppers: timeline.shoppers,
             to_new_leader: timeline.to_new_leader,
             to_first_sale: timeline.first_sale.map(|(_, answered)| answered),
+            primary_stopped_after: timeline.writes_stopped_at - fault_at,
             acknowledged: journal.acknowledged.len(),
             missing: checks.missing,
             stock_left: checks.stock_left,
