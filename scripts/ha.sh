@@ -84,7 +84,7 @@ ha_start_db() {
     etcd --name "etcd$i" --data-dir "$HA_DIR/etcd/etcd$i" \
       --listen-client-urls "http://127.0.0.1:${HA_ETCD_PORTS[$i]}" --advertise-client-urls "http://127.0.0.1:${HA_ETCD_PORTS[$i]}" \
       --listen-peer-urls "http://127.0.0.1:${HA_ETCD_PEER_PORTS[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${HA_ETCD_PEER_PORTS[$i]}" \
-      --initial-cluster "$etcd_cluster" --initial-cluster-state new > "$HA_DIR/etcd/etcd$i.log" 2>&1 &
+      --initial-cluster "$etcd_cluster" --initial-cluster-state new --enable-v2=true > "$HA_DIR/etcd/etcd$i.log" 2>&1 &
     HA_PIDS+=($!)
   done
   for i in 0 1 2; do wait_for_url "http://127.0.0.1:${HA_ETCD_PORTS[$i]}/health" 30; done

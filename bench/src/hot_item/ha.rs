@@ -82,17 +82,18 @@ impl Bench {
             started.elapsed().as_secs_f64()
         );
         let url = ha.primary_url("postgres");
-        with_scratch_database(&url, "hot_item_ha", |options, owner| async move {
+        let stack = &ha;
+        let outcome = with_scratch_database(&url, "hot_item_ha", |options, owner| async move {
             let replicated = Bench::new(&options, owner, role, self.opts).await?;
             let single_server = self.serve_over_http().await?;
             let replicated_server = replicated.serve_over_http().await?;
             let mut pairs = Vec::new();
             for round in 0..self.opts.rounds.max(1) {
                 let mut single = self
-                    .ha_level_run(&single_server, &ha, "single", round)
+                    .ha_level_run(&single_server, stack, "single", round)
                     .await?;
                 let mut synced = replicated
-                    .ha_level_run(&replicated_server, &ha, "ha", round)
+                    .ha_level_run(&replicated_server, stack, "ha", round)
                     .await?;
                 println!("round {}", round + 1);
                 println!("{}", single.line("single node"));
@@ -102,7 +103,21 @@ impl Bench {
             print_ratios(&pairs);
             Ok(())
         })
-        .await
+        .await;
+        let flaps: Vec<_> = ha
+            .log("haproxy.log")
+            .lines()
+            .filter(|line| line.contains("Server primary/") && line.contains(" is DOWN"))
+            .map(str::to_owned)
+            .collect();
+        println!(
+            "HAProxy marked a primary down {} times (2 at start: the replicas; more: a loaded node's Patroni missed its health checks, and its sessions were cut)",
+            flaps.len()
+        );
+        if outcome.is_err() {
+            println!("{}", flaps.join("\n"));
+        }
+        outcome
     }
 
     async fn ha_level_run(

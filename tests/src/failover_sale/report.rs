@@ -127,10 +127,6 @@ impl PhaseReport {
             ),
             format!("  fault -> first 201 again       {}", secs(self.to_first_sale)),
             format!(
-                "  old primary stopped after      {:.1} s",
-                self.primary_stopped_after.as_secs_f64()
-            ),
-            format!(
                 "  201s acknowledged              {} ({} missing on the new primary)",
                 self.acknowledged,
                 self.missing.len()
@@ -162,6 +158,15 @@ impl PhaseReport {
                 secs(self.old_leader_rejoined_after)
             ),
         ];
+        if self.fault == Fault::DiskFull {
+            lines.insert(
+                2,
+                format!(
+                    "  old primary stopped after      {:.1} s (refusing meanwhile)",
+                    self.primary_stopped_after.as_secs_f64()
+                ),
+            );
+        }
         if let Some(write) = &self.old_primary_write {
             lines.push(format!(
                 "  write straight to the woken old primary: {write}"
