@@ -17,6 +17,9 @@ HA_NODES=(node1 node2 node3)
 HA_PG_BIN_DIR=${HA_PG_BIN_DIR:-/usr/lib/postgresql/15/bin}
 HA_STANZA=furnitureops
 HA_PIDS=()
+# When set, each node's data directory is a tmpfs of its own of this many MiB, so a test can
+# fill one node's disk without touching anything else (tests/src/ha_cluster/data_disk.rs).
+HA_DATA_TMPFS_MB=${HA_DATA_TMPFS_MB:-}
 
 # pgBackRest's configuration for node $1 (index): the shared repository, this node's data.
 ha_pgbackrest_conf() {
@@ -58,6 +61,11 @@ ha_start_db() {
   for i in 0 1 2; do
     node=${HA_NODES[$i]} dir=$HA_DIR/${HA_NODES[$i]}
     mkdir -p "$dir/lock" "$dir/spool"
+    if [[ -n $HA_DATA_TMPFS_MB ]]; then
+      mkdir -p "$dir/data"
+      mount -t tmpfs -o "size=${HA_DATA_TMPFS_MB}m,mode=0700,uid=$(id -u postgres),gid=$(id -g postgres)" \
+        "furnitureops-$node" "$dir/data"
+    fi
     ha_pgbackrest_conf "$i" > "$dir/pgbackrest.conf"
     ha_render "$ROOT/config/ha/patroni.yml" NODE "$node" REST_PORT "${HA_REST_PORTS[$i]}" \
       ETCD_HOSTS "$etcd_hosts" PG_PORT "${HA_PG_PORTS[$i]}" DIR "$dir" PG_BIN_DIR "$HA_PG_BIN_DIR" \
@@ -76,7 +84,7 @@ ha_start_db() {
     etcd --name "etcd$i" --data-dir "$HA_DIR/etcd/etcd$i" \
       --listen-client-urls "http://127.0.0.1:${HA_ETCD_PORTS[$i]}" --advertise-client-urls "http://127.0.0.1:${HA_ETCD_PORTS[$i]}" \
       --listen-peer-urls "http://127.0.0.1:${HA_ETCD_PEER_PORTS[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${HA_ETCD_PEER_PORTS[$i]}" \
-      --initial-cluster "$etcd_cluster" --initial-cluster-state new > "$HA_DIR/etcd/etcd$i.log" 2>&1 &
+      --initial-cluster "$etcd_cluster" --initial-cluster-state new --enable-v2=true > "$HA_DIR/etcd/etcd$i.log" 2>&1 &
     HA_PIDS+=($!)
   done
   for i in 0 1 2; do wait_for_url "http://127.0.0.1:${HA_ETCD_PORTS[$i]}/health" 30; done
@@ -144,6 +152,7 @@ ha_stop() {
   for node in "${HA_NODES[@]}"; do
     [[ -f $HA_DIR/$node/data/postmaster.pid ]] &&
       runuser -u postgres -- "$HA_PG_BIN_DIR/pg_ctl" -D "$HA_DIR/$node/data" -m immediate stop >/dev/null 2>&1 || true
+    if mountpoint -q "$HA_DIR/$node/data"; then umount "$HA_DIR/$node/data" || umount -l "$HA_DIR/$node/data"; fi
   done
   for pid in "${HA_PIDS[@]:0:3}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${HA_PIDS[@]:0:3}"; do wait "$pid" 2>/dev/null || true; done

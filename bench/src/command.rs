@@ -34,7 +34,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         max_batch: usize,
         /// Which levels to run (in-process and http each with its own row-lock baseline;
-        /// admin-streams: the http group-commit load without and with admin streams).
+        /// admin-streams: the http group-commit load without and with admin streams; ha: the http
+        /// group-commit load on the single node and on the HA stack, side by side).
         #[arg(long, value_delimiter = ',', default_value = "in-process,http")]
         levels: Vec<crate::hot_item::Level>,
         /// Admin streams (GET /api/admin/events) attached in the admin-streams level.

@@ -31,6 +31,10 @@ where
         .await
         .context("create the scratch database")?;
     let outcome = bench(owner_options.clone().database(&scratch)).await;
+    // A fresh connection: a proxy in front (HAProxy, for the HA stack) may have cut the first
+    // one during a long run.
+    drop(admin);
+    let mut admin = PgConnection::connect_with(&owner_options).await?;
     sqlx::query(&format!("DROP DATABASE {scratch} WITH (FORCE)"))
         .execute(&mut admin)
         .await?;

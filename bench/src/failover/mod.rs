@@ -32,7 +32,7 @@ pub struct FailoverBench {
 pub async fn run(bench: FailoverBench) -> anyhow::Result<()> {
     println!(
         "bench failover: {} shoppers through the Worker, one hot item, retries on 5xx under the \
-         same Idempotency-Key every 250 ms; Patroni ttl 10 s, loop_wait 2 s, retry_timeout 3 s, \
+         same Idempotency-Key as Retry-After asks; Patroni ttl 10 s, loop_wait 2 s, retry_timeout 3 s, \
          synchronous_mode on",
         bench.shoppers
     );

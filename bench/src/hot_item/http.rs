@@ -41,6 +41,39 @@ use origin::{
 
 impl Bench {
     pub(super) async fn http_levels(&self) -> anyhow::Result<Vec<Row>> {
+        let served = self.serve_over_http().await?;
+        let (baseline_url, product_url, tokens) =
+            (served.baseline_url, served.product_url, served.tokens);
+
+        let mut rows = Vec::new();
+        for (mode, url, prefer_async) in [
+            ("row-lock", &baseline_url, false),
+            ("group-commit", &product_url, false),
+            ("queue", &product_url, true),
+        ] {
+            let item = self.new_item(&format!("HTTP-{mode}")).await?;
+            let mut result = self
+                .http_load(url, item, bearer(tokens.clone()), prefer_async)
+                .await;
+            let (confirmed, drain) = if prefer_async {
+                let drained = self.drain(item).await?;
+                result.add_cpu(drained.cpu);
+                (drained.confirmed, Some(drained.per_second))
+            } else {
+                (result.confirmed, None)
+            };
+            let oversell = self.oversold(item, confirmed).await?;
+            let mut row = Self::row("http", mode, result, oversell);
+            row.drain_per_second = drain;
+            row.sales_per_batch = self.sales_per_batch(item).await?;
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    /// The row-lock baseline's route and the product's router, each served on 127.0.0.1 over
+    /// this bench's database, and one HS256 token per buyer.
+    pub(super) async fn serve_over_http(&self) -> anyhow::Result<Served> {
         let (private, public) =
             origin::operator::signing_keys::generate(api::token::KeyAlgorithm::Hs256, "bench")?;
         let signing =
@@ -81,33 +114,11 @@ impl Bench {
             .route("/api/tenant/{org_id}/buy", post(http_buy))
             .layer(middleware::from_fn(request_id::assign))
             .with_state(state.clone());
-        let baseline_url = spawn_server(baseline).await?;
-        let product_url = spawn_server(origin::app(state)).await?;
-
-        let mut rows = Vec::new();
-        for (mode, url, prefer_async) in [
-            ("row-lock", &baseline_url, false),
-            ("group-commit", &product_url, false),
-            ("queue", &product_url, true),
-        ] {
-            let item = self.new_item(&format!("HTTP-{mode}")).await?;
-            let mut result = self
-                .http_load(url, item, bearer(tokens.clone()), prefer_async)
-                .await;
-            let (confirmed, drain) = if prefer_async {
-                let drained = self.drain(item).await?;
-                result.add_cpu(drained.cpu);
-                (drained.confirmed, Some(drained.per_second))
-            } else {
-                (result.confirmed, None)
-            };
-            let oversell = self.oversold(item, confirmed).await?;
-            let mut row = Self::row("http", mode, result, oversell);
-            row.drain_per_second = drain;
-            row.sales_per_batch = self.sales_per_batch(item).await?;
-            rows.push(row);
-        }
-        Ok(rows)
+        Ok(Served {
+            baseline_url: spawn_server(baseline).await?,
+            product_url: spawn_server(origin::app(state)).await?,
+            tokens,
+        })
     }
 
     pub(super) async fn http_load(
@@ -165,6 +176,13 @@ impl Bench {
         })
         .await
     }
+}
+
+/// What `serve_over_http` started.
+pub(super) struct Served {
+    pub baseline_url: String,
+    pub product_url: String,
+    pub tokens: Arc<Vec<String>>,
 }
 
 /// The headers of request `n` of buyer `task` that say who is buying.

@@ -7,12 +7,15 @@
 //! oversell: initial stock = remaining stock + units in orders, and orders = confirmations.
 //! The `admin-streams` level (`admin_streams`) runs the HTTP group-commit load again, without and
 //! with shop admins watching the live sale, side by side.
+//! The `ha` level (`ha`) runs the HTTP group-commit load against the single node and against
+//! the HA stack (synchronous replication) side by side.
 //! `--token-alg` adds group-commit runs over HTTP per token algorithm, sealed (the Worker's
 //! way) and direct (`token_algorithms`).
 //! Every table has the raw-SQL reference (`raw_sql`) run twice, first and last, in the same
 //! invocation: each mode's CPU per purchase is printed as a ratio to its CPU per unit.
 
 mod admin_streams;
+mod ha;
 mod http;
 mod load;
 mod raw_sql;
@@ -68,6 +71,8 @@ pub enum Level {
     Http,
     /// Over HTTP as `serve` serves it, without and with admin streams watching the sale.
     AdminStreams,
+    /// Over HTTP, the single node vs the HA stack (Patroni, synchronous replication, HAProxy).
+    Ha,
 }
 
 const INITIAL_STOCK: i32 = 50_000_000;
@@ -150,6 +155,9 @@ pub async fn run(
         anyhow::ensure!(panicked == 0, "{panicked} buyer tasks panicked");
         if levels.contains(&Level::AdminStreams) {
             bench.admin_stream_runs().await?;
+        }
+        if levels.contains(&Level::Ha) {
+            bench.ha_runs(&role).await?;
         }
         Ok(())
     })

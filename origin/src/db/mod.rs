@@ -128,10 +128,12 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
             // 53300 too many connections, 57014 statement timeout, 25006 read-only
-            // transaction (a connection still on a primary that was demoted by a failover).
+            // transaction (a connection still on a primary that was demoted by a failover),
+            // 53100 disk full (a primary whose disk filled refuses new rows until it is freed
+            // or fails over: docs/operations.md, "Faults tried").
             matches!(
                 &*code,
-                "57P01" | "57P02" | "57P03" | "53300" | "57014" | "25006"
+                "57P01" | "57P02" | "57P03" | "53300" | "57014" | "25006" | "53100"
             )
         }),
         _ => false,

@@ -4,14 +4,17 @@
 //!
 //! About 60 s on this 2-core machine: the HA stack and the product start in about 20 s, the
 //! sale runs 3 s, the failover takes about 3 s, the sale runs 3 s more, the old primary
-//! rejoins, then one etcd member is killed and sales go on for 12 s, then HAProxy is restarted. The frozen-node phase (a split-brain attempt) runs in `bench failover` only: in one
-//! test run of two, sales did not resume until the frozen node was woken (docs/operations.md).
+//! rejoins, then one etcd member is killed and sales go on for 12 s, then HAProxy is restarted.
+//! The full-disk test takes about 40 s: its own stack, each node's data on a tmpfs of its own.
+//! The frozen-node test (a split-brain attempt) takes about 70 s, a third of it the woken node's
+//! rewind and rejoin.
 
 use std::time::Duration;
 
 use e2e::{
     clusters::ThrowawayCluster,
     failover_sale::{run_phase, Fault, HaStack, PhaseOptions},
+    ha_cluster::DataDisks,
     origin_server::metric_value,
     ports, OriginConfig, OriginProcess, TestKeys,
 };
@@ -100,6 +103,51 @@ async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed() {
     println!(
         "HAProxy restarted: first 201 after {:.1} s",
         restarted.elapsed().as_secs_f64()
+    );
+}
+
+/// The leader's whole node freezes mid-sale (`SIGSTOP`, as a partition looks): its leader key
+/// expires, the synchronous standby takes over, and sales resume with nothing acknowledged
+/// lost. Woken once another node sells, the old primary must not take writes (a split-brain
+/// attempt): a write sent straight to it is refused, and it rejoins as a replica.
+#[tokio::test]
+async fn a_sale_loses_no_acknowledged_order_when_the_primary_freezes() {
+    let stack = HaStack::start(1_000_000).await;
+
+    let frozen = run_phase(&stack, Fault::FreezeNode, options()).await;
+    println!("{}", frozen.lines().join("\n"));
+    assert_eq!(frozen.violations(), Vec::<String>::new());
+    assert!(frozen.acknowledged > 0);
+    assert!(frozen.to_first_sale.unwrap() <= FAILOVER_BUDGET);
+    let write = frozen.old_primary_write.as_deref().unwrap_or_default();
+    assert!(!write.starts_with("committed"), "{write}");
+    assert!(
+        frozen.old_leader_rejoined_after.is_some(),
+        "the woken primary rejoined by itself"
+    );
+}
+
+/// The leader's disk fills mid-sale. While its Postgres runs it refuses what needs new space,
+/// and shoppers get `503` with `Retry-After`, never a `500`; once its WAL needs a segment it
+/// cannot create it stops, Patroni fails over, and sales resume on the synchronous standby
+/// with nothing acknowledged lost; with its disk freed the old primary rejoins.
+#[tokio::test]
+async fn a_sale_loses_no_acknowledged_order_when_the_primary_disk_fills() {
+    let stack = HaStack::start_with(1_000_000, DataDisks::OwnTmpfs { mib: 1024 }).await;
+
+    let full = run_phase(&stack, Fault::DiskFull, options()).await;
+    println!("{}", full.lines().join("\n"));
+    assert_eq!(full.violations(), Vec::<String>::new());
+    assert!(full.acknowledged > 0);
+    assert!(
+        full.while_down.get(&503).copied().unwrap_or(0) > 0,
+        "shoppers were told to come back while the disk was full: {:?}",
+        full.while_down
+    );
+    assert!(full.to_first_sale.unwrap() <= FAILOVER_BUDGET);
+    assert!(
+        full.old_leader_rejoined_after.is_some(),
+        "the old primary rejoined once its disk was freed"
     );
 }
 

@@ -7,6 +7,10 @@
 //! whole process tree (to kill or freeze a node), and waits on the cluster's state as Patroni's
 //! REST API reports it.
 
+mod data_disk;
+
+pub use self::data_disk::DataDisks;
+
 use std::{
     io::{BufRead, BufReader},
     os::unix::process::CommandExt,
@@ -55,6 +59,7 @@ pub struct HaCluster {
     http: reqwest::Client,
     /// HAProxy started again by `restart_haproxy` (the first one is the script's).
     haproxy: std::sync::Mutex<Option<Child>>,
+    disks: DataDisks,
 }
 
 /// Node names, as `scripts/ha.sh` gives them.
@@ -63,6 +68,11 @@ pub const NODES: [&str; 3] = ["node1", "node2", "node3"];
 impl HaCluster {
     /// Starts the stack; returns once the primary has a synchronous standby.
     pub async fn start() -> Self {
+        Self::start_with(DataDisks::Shared).await
+    }
+
+    /// Starts the stack with the nodes' data kept as `disks` says.
+    pub async fn start_with(disks: DataDisks) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("furnitureops-ha-")
             .tempdir()
@@ -89,6 +99,7 @@ impl HaCluster {
             .env("HA_ETCD_PEER_PORTS", list(&etcd_peer_ports))
             .env("HA_PG_PORTS", list(&pg_ports))
             .env("HA_REST_PORTS", list(&rest_ports))
+            .env("HA_DATA_TMPFS_MB", disks.tmpfs_mib_variable())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .process_group(0)
@@ -114,6 +125,7 @@ impl HaCluster {
                 .build()
                 .expect("http client"),
             haproxy: std::sync::Mutex::new(None),
+            disks,
         };
         let ready = tokio::time::timeout(Duration::from_secs(240), ready).await;
         if !matches!(ready, Ok(Ok(true))) {
@@ -329,6 +341,9 @@ impl Drop for HaCluster {
         }
         let _ = signal::killpg(pid, signal::Signal::SIGKILL);
         let _ = self.child.wait();
+        // The script did not get to unmount the nodes' own disks: do it, or the temporary
+        // directory cannot be removed.
+        self.unmount_data_disks();
     }
 }
 
