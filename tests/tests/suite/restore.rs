@@ -1,7 +1,8 @@
-//! Point-in-time restore: `scripts/restore-drill` sells on the HA stack, notes the time, runs
-//! `DELETE FROM orders`, restores a fresh cluster from pgBackRest to the noted time and checks
-//! every confirmed order is back. Run here on free ports in a temporary directory, as an
-//! operator would run it; about 40 s.
+//! Point-in-time restore: `scripts/restore-drill` sells on the HA stack, switches the primary
+//! over to another node and sells again (the new leader's WAL must be archived too), notes the
+//! time, runs `DELETE FROM orders`, restores a fresh cluster from pgBackRest to the noted time
+//! and checks every confirmed order is back. Run here on free ports in a temporary directory,
+//! as an operator would run it; about 40 s.
 
 use std::process::Command;
 
