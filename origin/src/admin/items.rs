@@ -130,17 +130,7 @@ pub async fn update_item(
         Ok(write) => write,
         Err(replayed) => return Ok(replayed),
     };
-    let before = sqlx::query_as!(
-        ItemRow,
-        "SELECT id, sku, name, price_cents, stock FROM inventory
-         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
-        caller.org_id,
-        item_id
-    )
-    .fetch_optional(&mut *write.tx)
-    .await?
-    .ok_or(ApiError::NotFound("no such item"))?
-    .into_item();
+    let before = locked_item(&mut write.tx, caller.org_id, item_id).await?;
     // Each delta is within its limits; what they add up to must be too (the row is locked).
     let restocked = patch
         .stock_delta
@@ -221,17 +211,7 @@ pub async fn delete_item(
         Ok(write) => write,
         Err(replayed) => return Ok(replayed),
     };
-    let mut before = sqlx::query_as!(
-        ItemRow,
-        "SELECT id, sku, name, price_cents, stock FROM inventory
-         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
-        caller.org_id,
-        item_id
-    )
-    .fetch_optional(&mut *write.tx)
-    .await?
-    .ok_or(ApiError::NotFound("no such item"))?
-    .into_item();
+    let mut before = locked_item(&mut write.tx, caller.org_id, item_id).await?;
     before.images = pictures::load_for(&mut write.tx, caller.org_id, &[item_id])
         .await?
         .remove(&item_id)
@@ -316,4 +296,20 @@ fn conflict_on(err: sqlx::Error, code: &str, detail: &'static str) -> ApiError {
         }
         _ => ApiError::Database(err),
     }
+}
+
+/// The shop's item `item_id`, its row locked for the write's transaction; `404` when the shop
+/// has no such item.
+async fn locked_item(tx: &mut PgConnection, org_id: Uuid, item_id: Uuid) -> Result<Item, ApiError> {
+    Ok(sqlx::query_as!(
+        ItemRow,
+        "SELECT id, sku, name, price_cents, stock FROM inventory
+         WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        org_id,
+        item_id
+    )
+    .fetch_optional(tx)
+    .await?
+    .ok_or(ApiError::NotFound("no such item"))?
+    .into_item())
 }
