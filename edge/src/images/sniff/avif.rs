@@ -1,7 +1,7 @@
 //! AVIF: ISO base media boxes tiling the file, an `ftyp` naming an AVIF brand, the coded data
 //! (`mdat`), and the size in the image spatial extents (`ispe`) under `meta/iprp/ipco`.
 
-use super::{words::be32, Refused};
+use super::{refused::Refused, words::be32};
 
 /// ISO base media boxes tile the file; `ftyp` names an AVIF brand; the largest image spatial
 /// extent (`ispe`) under `meta/iprp/ipco` gives the size; the coded data (`mdat`) is there.

@@ -1,7 +1,7 @@
 //! JPEG: segments from `SOI` to `EOI`, which must end the file, stepping over each scan's
 //! entropy-coded data; the frame header (`SOFn`) holds the size.
 
-use super::{words::be16, Refused};
+use super::{refused::Refused, words::be16};
 
 /// Start of image, then the first marker's 0xFF: how every JPEG begins.
 pub(super) const START: &[u8] = &[0xFF, 0xD8, 0xFF];

@@ -16,6 +16,7 @@
 mod avif;
 mod jpeg;
 mod png;
+mod refused;
 #[cfg(test)]
 pub mod samples;
 #[cfg(test)]
@@ -23,9 +24,7 @@ mod tests;
 mod webp;
 mod words;
 
-/// The widest and tallest picture taken, in pixels: enough for a 2x display's full-width
-/// hero, and a bound on what a browser decodes for a shopper.
-pub const MAX_SIDE: u32 = 8_192;
+pub use refused::{Refused, MAX_SIDE};
 
 /// A picture format the shop serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,15 +62,6 @@ pub struct Picture {
     pub format: Format,
     pub width: u32,
     pub height: u32,
-}
-
-/// Why bytes are not taken as a picture.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    #[error("the body is not a whole JPEG, PNG, WebP or AVIF picture ({0})")]
-    NotAPicture(&'static str),
-    #[error("the picture is {width}x{height} px; each side may be at most {MAX_SIDE} px")]
-    TooLarge { width: u32, height: u32 },
 }
 
 /// The picture `bytes` hold, or why they hold none the shop serves: the format is picked by

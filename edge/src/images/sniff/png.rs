@@ -1,7 +1,7 @@
 //! PNG: the signature, `IHDR` first (which holds the size), then chunks until `IEND`, which
 //! must end the file, so a PNG header followed by anything else is refused.
 
-use super::{words::be32, Refused};
+use super::{refused::Refused, words::be32};
 
 /// The eight bytes every PNG starts with.
 pub(super) const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";

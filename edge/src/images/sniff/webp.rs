@@ -2,8 +2,8 @@
 //! `VP8L` (lossless) or `VP8X` (extended), each storing the size its own way.
 
 use super::{
+    refused::Refused,
     words::{le16, le24, le32},
-    Refused,
 };
 
 /// The RIFF size is the file's; chunks tile it; the first is `VP8 `, `VP8L` or `VP8X`.
