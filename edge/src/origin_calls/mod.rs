@@ -38,6 +38,8 @@ const PROBE_GRACE_MS: u64 = 1_000;
 
 thread_local! {
     static BREAKER: RefCell<Breaker> = RefCell::new(Breaker::default());
+    /// The policy as read from the isolate's vars: they cannot change while it lives.
+    static POLICY: std::cell::OnceCell<OriginPolicy> = const { std::cell::OnceCell::new() };
 }
 
 /// How the edge treats the origin: deadlines per route class and when to stop calling.
@@ -48,11 +50,14 @@ pub struct OriginPolicy {
 }
 
 impl OriginPolicy {
+    /// The policy the Worker's vars set, read (and their JSON parsed) once per isolate.
     pub fn from_env(env: &Env) -> Self {
-        Self {
-            deadlines: setting(env, DEADLINES_VAR),
-            breaker: setting(env, BREAKER_VAR),
-        }
+        POLICY.with(|policy| {
+            *policy.get_or_init(|| Self {
+                deadlines: setting(env, DEADLINES_VAR),
+                breaker: setting(env, BREAKER_VAR),
+            })
+        })
     }
 }
 
