@@ -1,10 +1,10 @@
 //! Handing out the position of a write, so the writer's next reads can insist on seeing it.
 //!
-//! A handler that already knows a position at or past its commit (a batch that asked the
-//! primary once for all its writes) sets `X-Write-LSN` itself; otherwise the primary is asked
-//! after the handler returned. Either way the position goes out sealed for the writer's shop
-//! and user (`api::write_position`), in the `X-Write-LSN` header and a cookie of the same
-//! value, so only positions an origin issued are ever honoured.
+//! After a successful write the primary is asked for its position (`pg_current_wal_lsn()`, one
+//! query). A handler that knows a position at or past its commit may set the bare position as
+//! `X-Write-LSN` instead and spare that query; none does today. Either way the position goes
+//! out sealed for the writer's shop and user (`api::write_position`), in the `X-Write-LSN`
+//! header and a cookie of the same value, so only positions an origin issued are ever honoured.
 
 use api::{
     headers::{WRITE_LSN, WRITE_LSN_COOKIE},
