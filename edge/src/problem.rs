@@ -5,8 +5,14 @@ use worker::{Response, Result};
 
 /// A refusal; a 503 tells the client to retry after a second.
 pub fn problem_response(kind: ProblemKind, detail: &str, request_id: &str) -> Result<Response> {
-    let retry_after = (kind.status() == 503).then_some(1);
-    problem(kind, detail, request_id, retry_after)
+    problem_body(Problem::new(kind, detail), request_id)
+}
+
+/// A refusal whose problem carries more than its kind and detail (an `out-of-stock`'s units
+/// left); a 503 tells the client to retry after a second.
+pub fn problem_body(problem: Problem, request_id: &str) -> Result<Response> {
+    let retry_after = (problem.status == 503).then_some(1);
+    respond(problem, request_id, retry_after)
 }
 
 /// A refusal that tells the client how many seconds to wait before trying again.
@@ -16,23 +22,7 @@ pub fn problem_retry_after(
     request_id: &str,
     seconds: u64,
 ) -> Result<Response> {
-    problem(kind, detail, request_id, Some(seconds.max(1)))
-}
-
-fn problem(
-    kind: ProblemKind,
-    detail: &str,
-    request_id: &str,
-    retry_after: Option<u64>,
-) -> Result<Response> {
-    respond(Problem::new(kind, detail), request_id, retry_after)
-}
-
-/// A refusal whose problem carries more than its kind and detail (an `out-of-stock`'s units
-/// left).
-pub fn problem_body(problem: Problem, request_id: &str) -> Result<Response> {
-    let retry_after = (problem.status == 503).then_some(1);
-    respond(problem, request_id, retry_after)
+    respond(Problem::new(kind, detail), request_id, Some(seconds.max(1)))
 }
 
 fn respond(problem: Problem, request_id: &str, retry_after: Option<u64>) -> Result<Response> {
