@@ -51,19 +51,15 @@ pub async fn serve(
     let (mut response, source) = match cache.get(cache_url.as_str(), false).await? {
         Some(hit) => (hit, "hit"),
         None => {
-            let Some((bytes, content_type)) = from_bucket(env, &key).await? else {
+            let Some(mut fresh) = from_bucket(env, &key, name).await? else {
                 return Ok(
                     problem_response(ProblemKind::NotFound, "no such picture", request_id)?.into(),
                 );
             };
-            let headers = |cache_control: &str| {
-                picture_headers(&etag_of(name), content_type.as_deref(), cache_control)
-            };
             let seconds = settings::number_var(env, EDGE_CACHE_VAR, DEFAULT_EDGE_CACHE_SECONDS);
-            let edge_copy = Response::from_bytes(bytes.clone())?
-                .with_headers(headers(&format!("public, max-age={seconds}"))?);
+            let edge_copy =
+                with_cache_control(fresh.cloned()?, &format!("public, max-age={seconds}"))?;
             cache.put(cache_url.as_str(), edge_copy).await?;
-            let fresh = Response::from_bytes(bytes)?.with_headers(headers(IMMUTABLE)?);
             (fresh, "miss")
         }
     };
@@ -75,16 +71,17 @@ pub async fn serve(
     if revalidated {
         response = Response::empty()?
             .with_status(304)
-            .with_headers(picture_headers(&etag, None, IMMUTABLE)?);
+            .with_headers(picture_headers(&etag, None)?);
     }
+    // A hit is the edge's own copy, kept an hour: shoppers are still told a year.
     Ok(Answer::from(response)
         .with("cache-control", IMMUTABLE)
         .with(headers::EDGE_CACHE, source)
         .with(headers::REQUEST_ID, request_id.to_owned()))
 }
 
-/// The bytes stored under `key` and their type; `None` when there are none.
-async fn from_bucket(env: &Env, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
+/// The picture stored under `key`, as it is served; `None` when there is none.
+async fn from_bucket(env: &Env, key: &str, name: &str) -> Result<Option<Response>> {
     let Some(object) = env.bucket(BUCKET)?.get(key).execute().await? else {
         return Ok(None);
     };
@@ -92,19 +89,32 @@ async fn from_bucket(env: &Env, key: &str) -> Result<Option<(Vec<u8>, Option<Str
     let Some(body) = object.body() else {
         return Ok(None);
     };
-    Ok(Some((body.bytes().await?, content_type)))
+    let bytes = body.bytes().await?;
+    let headers = picture_headers(&etag_of(name), content_type.as_deref())?;
+    Ok(Some(Response::from_bytes(bytes)?.with_headers(headers)))
 }
 
-fn picture_headers(etag: &str, content_type: Option<&str>, cache_control: &str) -> Result<Headers> {
+fn picture_headers(etag: &str, content_type: Option<&str>) -> Result<Headers> {
     let headers = Headers::new();
     if let Some(content_type) = content_type {
         headers.set("content-type", content_type)?;
     }
-    headers.set("cache-control", cache_control)?;
+    headers.set("cache-control", IMMUTABLE)?;
     headers.set("etag", etag)?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("content-security-policy", PICTURE_POLICY)?;
     Ok(headers)
+}
+
+/// The edge's own copy of `response`: the same, kept as long as `cache_control` says (the
+/// Cache API reads it) rather than the browser's year.
+fn with_cache_control(response: Response, cache_control: &str) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    headers.set("cache-control", cache_control)?;
+    Ok(response.with_headers(headers))
 }
 
 /// The strong validator of a picture: its content hash, the name without the extension.
