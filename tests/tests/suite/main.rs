@@ -44,6 +44,7 @@ mod overlapping_batches;
 mod pgbouncer;
 mod picture_console;
 mod picture_orphans;
+mod picture_refusals;
 mod product_pictures;
 mod purchase_queue_limits;
 mod rate_limiting;
