@@ -111,7 +111,7 @@ async fn a_sale_loses_no_acknowledged_order_when_the_primary_is_killed() {
 /// lost. Woken once another node sells, the old primary must not take writes (a split-brain
 /// attempt): a write sent straight to it is refused, and it rejoins as a replica.
 #[tokio::test]
-#[ignore = "takes the whole machine: scripts/test runs it alone, after the suite"]
+#[ignore = "not in scripts/test yet: sales come back 11 to 28 s after the freeze, the cause unknown (docs/performance.md)"]
 async fn a_sale_loses_no_acknowledged_order_when_the_primary_freezes() {
     let stack = HaStack::start(1_000_000).await;
 
